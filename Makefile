@@ -1,0 +1,28 @@
+# Quick start: `make run` (train + evaluate MTI-Net on the embedded synthetic data), `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.mtbench-installed
+
+.PHONY: setup run test bench leaderboard clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install --upgrade pip -q
+	$(PY) -m pip install $(TORCH)
+	$(PY) -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(VENV)/bin/mtbench run --model mtinet
+
+test: setup
+	$(PY) -m pytest -q -n 2 --timeout 600
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,1 @@
+from mtbench.metrics.base import Metric, MetricSpec  # noqa: F401

@@ -1,0 +1,86 @@
+"""Streaming metric base: state is a dict of additive tensors, so merging and DDP all-reduce are sums."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A reported number: its key, unit and direction (never a parallel 0/1 list)."""
+
+    name: str
+    unit: str
+    higher_is_better: bool
+
+    @property
+    def arrow(self) -> str:
+        return "↑" if self.higher_is_better else "↓"
+
+
+class Metric:
+    """Streaming metric. Subclasses register additive state tensors with ``add_state`` and implement
+    ``update(pred, target)`` and ``compute() -> dict[str, float]``.
+
+    Convention: every state tensor is a sum over samples, so ``merge`` (in-process) and ``all_reduce``
+    (torch.distributed, SUM) give exactly the one-process result. State lives on the device of the
+    first ``update`` (device-agnostic); ``compute`` returns Python floats.
+    """
+
+    specs: tuple[MetricSpec, ...] = ()
+
+    def __init__(self) -> None:
+        self._state_names: list[str] = []
+
+    def add_state(self, name: str, value: torch.Tensor) -> None:
+        self._state_names.append(name)
+        setattr(self, name, value)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {n: getattr(self, n) for n in self._state_names}
+
+    def to(self, device: torch.device | str) -> "Metric":
+        for n in self._state_names:
+            setattr(self, n, getattr(self, n).to(device))
+        return self
+
+    def _sync_device(self, t: torch.Tensor) -> None:
+        """Move state to the device of incoming predictions (called at the start of ``update``)."""
+        first = getattr(self, self._state_names[0])
+        if first.device != t.device:
+            self.to(t.device)
+
+    def reset(self) -> None:
+        for n in self._state_names:
+            getattr(self, n).zero_()
+
+    def merge(self, other: "Metric") -> "Metric":
+        """Add another metric's state into this one (same class and configuration)."""
+        if type(other) is not type(self):
+            raise TypeError(f"cannot merge {type(other).__name__} into {type(self).__name__}")
+        for n in self._state_names:
+            mine, theirs = getattr(self, n), getattr(other, n).to(getattr(self, n).device)
+            if mine.shape != theirs.shape:
+                raise ValueError(f"cannot merge state '{n}': shapes {tuple(mine.shape)} and {tuple(theirs.shape)}")
+            setattr(self, n, mine + theirs)
+        return self
+
+    def all_reduce(self) -> "Metric":
+        """Sum the state over all processes of the default torch.distributed group (no-op when not distributed)."""
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            for n in self._state_names:
+                t = getattr(self, n)
+                # gloo cannot reduce every dtype on every backend; reduce in float64/int64 copies.
+                buf = t.to(torch.float64 if t.is_floating_point() else torch.int64).clone()
+                dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+                setattr(self, n, buf.to(t.dtype))
+        return self
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def compute(self) -> dict[str, float]:  # pragma: no cover - abstract
+        raise NotImplementedError

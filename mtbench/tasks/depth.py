@@ -1,0 +1,36 @@
+"""Monocular depth: masked L1 on valid pixels (target > 0), RMSE pooled over the split."""
+from __future__ import annotations
+
+import torch
+
+from mtbench.metrics.base import Metric, MetricSpec
+from mtbench.registry import register_task
+from mtbench.tasks.base import Task
+
+
+class DepthTask(Task):
+    """Targets are float B×1×H×W in metres, 0 (or non-finite) = invalid."""
+
+    def out_channels(self, num_classes: int | None = None) -> int:
+        return 1
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        valid = (target > 0) & torch.isfinite(target)
+        if not bool(valid.any()):
+            return output.sum() * 0.0
+        return (output[valid] - target[valid]).abs().mean()
+
+    def predict(self, output: torch.Tensor) -> torch.Tensor:
+        return output
+
+    def make_metric(self, num_classes: int | None = None) -> Metric:
+        from mtbench.metrics.depth import DepthMetric
+
+        return DepthMetric()
+
+
+DEPTH = register_task(DepthTask(
+    name="depth",
+    primary=MetricSpec("rmse", "m", False),
+    description="depth in metres (RMSE m, lower is better)",
+))

@@ -1,0 +1,39 @@
+"""Boundary detection: class-balanced BCE with fixed positive weight 0.95; ODS-F evaluation."""
+from __future__ import annotations
+
+import torch
+
+from mtbench.metrics.base import Metric, MetricSpec
+from mtbench.registry import register_task
+from mtbench.tasks._losses import balanced_bce
+from mtbench.tasks.base import Task
+
+POS_WEIGHT = 0.95
+
+
+class EdgeTask(Task):
+    """Targets are float B×1×H×W in {0, 1} (boundary pixels), 255 = ignore."""
+
+    def out_channels(self, num_classes: int | None = None) -> int:
+        return 1
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return balanced_bce(output, target, pos_weight=POS_WEIGHT, ignore_index=self.ignore_index)
+
+    def predict(self, output: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(output)
+
+    def make_metric(self, num_classes: int | None = None) -> Metric:
+        from mtbench.metrics.edge_loss import EdgeLossMetric
+
+        return EdgeLossMetric()
+
+
+EDGE = register_task(EdgeTask(
+    name="edge",
+    primary=MetricSpec("loss", "", False),
+    ignore_index=255,
+    in_delta_m=False,
+    note="edge: ODS-F not yet implemented; reports its balanced BCE only and is excluded from Δm",
+    description="boundary detection (ODS-F %, higher is better)",
+))

@@ -1,0 +1,45 @@
+"""Surface normals: L1 between unit-normalised prediction and target over valid pixels; angle metrics."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from mtbench.metrics.base import Metric, MetricSpec
+from mtbench.registry import register_task
+from mtbench.tasks.base import Task
+
+
+def valid_normals(target: torch.Tensor) -> torch.Tensor:
+    """B×H×W mask of pixels whose target normal is a finite, non-zero vector (invalid = zero vector)."""
+    finite = torch.isfinite(target).all(dim=1)
+    return finite & (torch.nan_to_num(target).norm(dim=1) > 0.5)
+
+
+class NormalsTask(Task):
+    """Targets are float B×3×H×W unit vectors in the camera frame (NYUD convention), zero = invalid."""
+
+    def out_channels(self, num_classes: int | None = None) -> int:
+        return 3
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        valid = valid_normals(target)
+        if not bool(valid.any()):
+            return output.sum() * 0.0
+        pred = F.normalize(output, dim=1)
+        diff = (pred - torch.nan_to_num(target)).abs().sum(dim=1)  # L1 over the 3 components
+        return diff[valid].mean()
+
+    def predict(self, output: torch.Tensor) -> torch.Tensor:
+        return F.normalize(output, dim=1)
+
+    def make_metric(self, num_classes: int | None = None) -> Metric:
+        from mtbench.metrics.normals import NormalsMetric
+
+        return NormalsMetric()
+
+
+NORMALS = register_task(NormalsTask(
+    name="normals",
+    primary=MetricSpec("mean", "deg", False),
+    description="surface normals (mean angle error in degrees, lower is better)",
+))

@@ -1,0 +1,35 @@
+"""Saliency: balanced BCE (batch-adaptive weight); mIoU and maxF over 15 thresholds."""
+from __future__ import annotations
+
+import torch
+
+from mtbench.metrics.base import Metric, MetricSpec
+from mtbench.registry import register_task
+from mtbench.tasks._losses import balanced_bce
+from mtbench.tasks.base import Task
+
+
+class SaliencyTask(Task):
+    """Targets are float B×1×H×W in {0, 1}, 255 = ignore."""
+
+    def out_channels(self, num_classes: int | None = None) -> int:
+        return 1
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return balanced_bce(output, target, pos_weight=None, ignore_index=self.ignore_index)
+
+    def predict(self, output: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(output)
+
+    def make_metric(self, num_classes: int | None = None) -> Metric:
+        from mtbench.metrics.saliency import SaliencyMetric
+
+        return SaliencyMetric(ignore_index=self.ignore_index)
+
+
+SALIENCY = register_task(SaliencyTask(
+    name="saliency",
+    primary=MetricSpec("mIoU", "%", True),
+    ignore_index=255,
+    description="salient object detection (max mIoU over thresholds %, higher is better; maxF also reported)",
+))

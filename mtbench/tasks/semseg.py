@@ -1,0 +1,40 @@
+"""Semantic segmentation: cross-entropy with ignore 255, mIoU over the whole split."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from mtbench.metrics.base import Metric, MetricSpec
+from mtbench.registry import register_task
+from mtbench.tasks.base import Task
+
+
+class SegmentationTask(Task):
+    """Per-pixel classification; targets are int64 B×H×W with 255 = ignore."""
+
+    def out_channels(self, num_classes: int | None = None) -> int:
+        if not num_classes:
+            raise ValueError(f"task '{self.name}' needs the dataset's number of classes")
+        return num_classes
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if bool((target == self.ignore_index).all()):  # e.g. human_parts on an image without people
+            return output.sum() * 0.0
+        return F.cross_entropy(output, target.long(), ignore_index=self.ignore_index)
+
+    def predict(self, output: torch.Tensor) -> torch.Tensor:
+        return output.argmax(dim=1)
+
+    def make_metric(self, num_classes: int | None = None) -> Metric:
+        from mtbench.metrics.segmentation import MeanIoU
+
+        return MeanIoU(self.out_channels(num_classes), ignore_index=self.ignore_index)
+
+
+SEMSEG = register_task(SegmentationTask(
+    name="semseg",
+    primary=MetricSpec("mIoU", "%", True),
+    ignore_index=255,
+    target_dtype=torch.int64,
+    description="semantic segmentation (mIoU %, higher is better)",
+))
