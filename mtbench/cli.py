@@ -51,6 +51,85 @@ def list_cmd(what: Optional[ListWhat] = typer.Argument(None, help="models, tasks
             console.print(f"  {name:<22} {desc}", soft_wrap=True, highlight=False)
 
 
+config_app = typer.Typer(help="Experiment configs: recipes in mtbench/configs/ plus --set overrides.",
+                         no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(config: Optional[str] = typer.Argument(None, help="Recipe name or YAML path."),
+                set_: Optional[list[str]] = typer.Option(None, "--set", help="Override, e.g. train.lr=1e-3.")) -> None:
+    """Print the resolved config (YAML) and its hash."""
+    from mtbench.config import build_config, dump_yaml
+
+    cfg = build_config(config, set_)
+    console.print(dump_yaml(cfg) + f"# config_hash: {cfg.hash()}", soft_wrap=True, highlight=False, markup=False)
+
+
+@config_app.command("list")
+def config_list() -> None:
+    """List the named recipes."""
+    from mtbench.config import list_configs
+
+    for name in list_configs():
+        console.print(name, highlight=False)
+
+
+def _task_list(values: Optional[list[str]]) -> Optional[list[str]]:
+    """'--tasks semseg,depth' or repeated '--tasks semseg --tasks depth'; 'none' means an empty list."""
+    if values is None:
+        return None
+    items = [t.strip() for v in values for t in v.split(",") if t.strip()]
+    return [] if items in (["none"], []) else items
+
+
+@app.command("run")
+def run_cmd(
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Registered model (mtbench list models)."),
+    dataset: Optional[str] = typer.Option(None, help="synthetic (default), nyud or pascal_context."),
+    data_root: Optional[str] = typer.Option(None, help="Dataset folder (nyud, pascal_context)."),
+    backbone: Optional[str] = typer.Option(None, help="hrnet18, hrnet48, resnet18, resnet50 or timm:<name>."),
+    pretrained: Optional[str] = typer.Option(None, help="'true' (timm hub/cache) or a checkpoint path."),
+    tasks: Optional[list[str]] = typer.Option(None, help="Main tasks, comma-separated."),
+    aux_tasks: Optional[list[str]] = typer.Option(None, help="Auxiliary tasks, comma-separated ('none' for none)."),
+    epochs: Optional[int] = typer.Option(None), batch_size: Optional[int] = typer.Option(None),
+    seed: Optional[int] = typer.Option(None), device: Optional[str] = typer.Option(None, help="cpu, cuda or auto."),
+    config: Optional[str] = typer.Option(None, help="Recipe name (mtbench/configs) or YAML path."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="Override, e.g. --set train.lr=1e-3."),
+    results: Optional[str] = typer.Option(None, help="Results folder (default results/)."),
+    resume: Optional[Path] = typer.Option(None, help="Continue the run in this run folder."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars (CI)."),
+) -> None:
+    """Train, evaluate, profile and record a model (default: MTI-Net on the embedded synthetic data)."""
+    from mtbench.config import build_config
+    from mtbench.engine.run import run_experiment
+
+    pre = {"true": True, "false": False}.get(pretrained.lower(), pretrained) if pretrained else None
+    cfg = build_config(config, set_, **{"model.name": model, "data.dataset": dataset, "data.root": data_root,
+        "model.backbone": backbone, "model.pretrained": pre, "data.tasks": _task_list(tasks),
+        "data.aux_tasks": _task_list(aux_tasks), "train.epochs": epochs, "train.batch_size": batch_size,
+        "run.seed": seed, "run.device": device, "run.results": results, "run.quiet": quiet or None})
+    for record, path in run_experiment(cfg, resume):
+        if record is not None:
+            _print_run_summary(record, path)
+
+
+@app.command("eval")
+def eval_cmd(run_dir: Path = typer.Argument(..., help="A run folder (runs/<id>)."),
+             split: str = typer.Option("val", help="Split to evaluate."),
+             results: Optional[str] = typer.Option(None, help="Results folder (default: the run's).")) -> None:
+    """Evaluate a saved checkpoint and write (or update) its result record."""
+    from mtbench.engine.run import eval_run
+
+    _print_run_summary(*eval_run(run_dir, split, results))
+
+
+def _print_run_summary(record, path: Path) -> None:
+    from mtbench.report import run_summary
+
+    console.print(run_summary(record, path), soft_wrap=True, highlight=False)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one-line errors, exit 1 for failures and 2 for usage errors."""
     argv = sys.argv[1:] if argv is None else argv

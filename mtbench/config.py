@@ -1,0 +1,242 @@
+"""Typed experiment config: YAML recipes in mtbench/configs/ (at most one ``base:`` level) + ``--set`` overrides.
+
+The resolved config is stored whole in every record, with a hash of the fields that define the
+experiment (paths, device and verbosity excluded).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mtbench.errors import UsageError
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+DEFAULT_CONFIG = "synthetic_default"
+# Fields that do not change the experiment's outcome: excluded from the config hash.
+_NOT_HASHED = {("data", "root"), ("data", "workers"), ("run", "results"), ("run", "runs_dir"),
+               ("run", "quiet"), ("run", "device"), ("run", "tensorboard"), ("run", "name")}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelCfg(_Section):
+    name: str = "mtinet"
+    backbone: str = "hrnet18"
+    pretrained: str | bool | None = None
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class DataCfg(_Section):
+    dataset: str = "synthetic"
+    root: str | None = None
+    tasks: list[str] | None = None          # None: the dataset's default main tasks
+    aux_tasks: list[str] | None = None      # None: the dataset's default auxiliary tasks
+    train_size: tuple[int, int] | None = None
+    n_train: int | None = None              # synthetic only: images per split
+    n_val: int | None = None
+    workers: int = 0
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("n_train", "n_val", "workers")
+    @classmethod
+    def _non_negative(cls, v: int | None) -> int | None:
+        if v is not None and v < 0:
+            raise ValueError("must be >= 0")
+        return v
+
+
+class TrainCfg(_Section):
+    epochs: int = 10
+    batch_size: int = 8
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    nesterov: bool = False
+    schedule: Literal["poly", "constant"] = "poly"
+    poly_power: float = 0.9
+    warmup_iters: int = 0
+    task_weights: dict[str, float] = Field(default_factory=dict)
+    amp: Literal["none", "bf16", "fp16"] = "none"     # CUDA only
+    channels_last: bool = True                          # CUDA only
+    sync_bn: bool = False
+    grad_clip: float | None = None
+    checkpoint_every_iters: int = 0                      # 0: at epoch ends only
+    max_iters: int | None = None                         # stop after this many iterations (tests, smoke runs)
+
+    @field_validator("epochs")
+    @classmethod
+    def _epochs(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be >= 1")
+        return v
+
+    @field_validator("batch_size")
+    @classmethod
+    def _bs(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be >= 1")
+        return v
+
+
+class EvalCfg(_Section):
+    every: int = 0                                   # evaluate every N epochs (0: only at the end)
+    checkpoint: Literal["last", "best"] = "last"
+    select: str | None = None                        # 'task.metric' for checkpoint=best (default: first task's primary)
+    batch_size: int = 8
+    split: str = "val"
+    options: dict[str, Any] = Field(default_factory=dict)   # metric options, e.g. {"edge": {"max_dist": 0.011}}
+
+
+class RunCfg(_Section):
+    seed: int = 0
+    device: str = "auto"
+    results: str = "results"
+    runs_dir: str = "runs"
+    quiet: bool = False
+    tensorboard: bool = False
+    profile: bool = True
+    deterministic: bool = True
+    name: str | None = None
+
+
+class RunConfig(_Section):
+    """One experiment. Sections: model, data, train, eval, run."""
+
+    model: ModelCfg = Field(default_factory=ModelCfg)
+    data: DataCfg = Field(default_factory=DataCfg)
+    train: TrainCfg = Field(default_factory=TrainCfg)
+    eval: EvalCfg = Field(default_factory=EvalCfg)
+    run: RunCfg = Field(default_factory=RunCfg)
+
+    def hash(self) -> str:
+        """Short SHA-256 of the experiment-defining fields (paths, device and verbosity excluded)."""
+        d = self.model_dump(mode="json")
+        for sec, key in _NOT_HASHED:
+            d.get(sec, {}).pop(key, None)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read config ({e.strerror or e})") from e
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UsageError(f"{path}: malformed YAML{where}: {getattr(e, 'problem', None) or e}") from e
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: a config must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def resolve_config_path(name_or_path: str) -> Path:
+    """A config file path, or the name of a recipe in mtbench/configs/ (with or without .yaml)."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") and p.exists():
+        return p
+    stem = p.stem if p.suffix in (".yaml", ".yml") else name_or_path
+    named = CONFIG_DIR / f"{stem}.yaml"
+    if named.exists():
+        return named
+    # Recipe names encode their setting (nyud_hrnet18_480x640_100ep); a unique prefix is enough.
+    prefixed = [c for c in list_configs() if c.startswith(stem + "_")]
+    if len(prefixed) == 1:
+        return CONFIG_DIR / f"{prefixed[0]}.yaml"
+    if p.suffix in (".yaml", ".yml"):
+        raise UsageError(f"--config {name_or_path}: file not found")
+    from mtbench.errors import unknown_name
+
+    raise unknown_name("config", name_or_path, list_configs(), "Pass a YAML path or a recipe name.")
+
+
+def list_configs() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def _deep_update(base: dict[str, Any], upd: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in upd.items():
+        out[k] = _deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_raw(name_or_path: str) -> dict[str, Any]:
+    """Read a recipe, resolving one ``base:`` level (a recipe name or a path relative to the file)."""
+    path = resolve_config_path(name_or_path)
+    data = _read_yaml(path)
+    base = data.pop("base", None)
+    if base:
+        base_path = (path.parent / base) if (path.parent / base).exists() else resolve_config_path(str(base))
+        base_data = _read_yaml(base_path)
+        if "base" in base_data:
+            raise UsageError(f"{base_path}: a base config cannot have its own 'base' (one level at most)")
+        data = _deep_update(base_data, data)
+    return data
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """'train.epochs=3' -> (['train', 'epochs'], 3); values are parsed as YAML scalars/lists."""
+    if "=" not in item:
+        raise UsageError(f"--set {item!r}: expected key=value, e.g. --set train.epochs=3")
+    key, _, raw = item.partition("=")
+    keys = [k for k in key.strip().split(".") if k]
+    if not keys:
+        raise UsageError(f"--set {item!r}: empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return keys, value
+
+
+def _apply(data: dict[str, Any], keys: list[str], value: Any, item: str) -> None:
+    node = data
+    for k in keys[:-1]:
+        nxt = node.setdefault(k, {})
+        if not isinstance(nxt, dict):
+            raise UsageError(f"--set {item}: '{k}' is not a section")
+        node = nxt
+    node[keys[-1]] = value
+
+
+def build_config(config: str | None = None, overrides: list[str] | None = None,
+                 **direct: Any) -> RunConfig:
+    """Recipe (default: synthetic_default) + ``--set`` overrides + direct options ('section.key': value,
+    None values dropped so unset CLI options keep the recipe's value)."""
+    data = load_raw(config or DEFAULT_CONFIG)
+    items = list(overrides or [])
+    for item in items:
+        keys, value = parse_override(item)
+        _apply(data, keys, value, item)
+    for dotted, value in direct.items():
+        if value is not None:
+            _apply(data, dotted.split("."), value, f"{dotted}={value}")
+    overridden = {".".join(parse_override(i)[0]) for i in items} | {k for k, v in direct.items() if v is not None}
+    return validate_config(data, origin=config or DEFAULT_CONFIG, overridden=overridden)
+
+
+def validate_config(data: dict[str, Any], origin: str = "config", overridden: set[str] = frozenset()) -> RunConfig:
+    """Validate a raw config; errors name the key and whether it came from ``--set`` or the file."""
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        if any(loc == k or loc.startswith(k + ".") or k.startswith(loc + ".") for k in overridden):
+            origin = "--set"
+        if err["type"] == "extra_forbidden":
+            raise UsageError(f"{origin}: unknown config key '{loc}' (see 'mtbench config show')") from e
+        raise UsageError(f"{origin}: bad value for '{loc}': {err['msg']} (got {err.get('input')!r})") from e
+
+
+def dump_yaml(cfg: RunConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,220 @@
+"""``mtbench run`` / ``mtbench eval`` as library calls: data, model, training, evaluation, cost, record."""
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from mtbench.config import RunConfig, dump_yaml, validate_config
+from mtbench.data.spec import DatasetSpec, get_dataset_spec
+from mtbench.engine.runtime import (DistInfo, environment, init_distributed, resolve_device, seed_everything,
+                                    set_cpu_threads)
+from mtbench.engine.trainer import BEST, LAST, Trainer
+from mtbench.errors import MtbenchError, UsageError
+from mtbench.registry import create_model, get_task
+from mtbench.results import RunRecord, atomic_write_text, save_record
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """What one run trains: the resolved task sets and sizes (derived from the config and dataset spec)."""
+
+    spec: DatasetSpec
+    tasks: list[str]
+    aux_tasks: list[str]
+    train_size: tuple[int, int]
+    eval_size: tuple[int, int]
+
+
+def resolve_experiment(cfg: RunConfig) -> Experiment:
+    spec = get_dataset_spec(cfg.data.dataset)
+    tasks = list(cfg.data.tasks if cfg.data.tasks is not None else spec.default_tasks)
+    aux = list(cfg.data.aux_tasks if cfg.data.aux_tasks is not None else spec.default_aux_tasks)
+    if not tasks:
+        raise UsageError("--tasks: at least one main task is needed")
+    aux = [t for t in aux if t not in tasks]
+    spec.check_tasks(tasks + aux)
+    train_size = tuple(cfg.data.train_size or spec.train_size)
+    for v in train_size:
+        if v % 32:
+            raise UsageError(f"--set data.train_size={list(train_size)}: height and width must be divisible by 32")
+    eval_size = tuple(spec.eval_size or train_size)
+    return Experiment(spec, tasks, aux, train_size, eval_size)  # type: ignore[arg-type]
+
+
+def split_single_task(cfg: RunConfig) -> list[RunConfig]:
+    """``--model single_task`` with several tasks trains one single-task model per task (Δm baselines)."""
+    exp = resolve_experiment(cfg)
+    if cfg.model.name != "single_task" or len(exp.tasks) == 1:
+        return [cfg]
+    out = []
+    for t in exp.tasks:
+        d = cfg.model_dump(mode="json")
+        d["data"]["tasks"], d["data"]["aux_tasks"] = [t], []
+        out.append(validate_config(d))
+    return out
+
+
+def new_run_id(cfg: RunConfig, tasks: list[str]) -> str:
+    """Unique even for concurrent runs: time to the second + 8 random hex digits."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    name = cfg.run.name or f"{cfg.model.name}-{'+'.join(tasks)}-{cfg.model.backbone.replace(':', '_')}"
+    return f"{name}-s{cfg.run.seed}-{stamp}-{uuid.uuid4().hex[:8]}"
+
+
+def _broadcast(obj: Any, dist: DistInfo) -> Any:
+    if not dist.enabled:
+        return obj
+    import torch.distributed as tdist
+
+    box = [obj]
+    tdist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def build_data(cfg: RunConfig, exp: Experiment, split: str = "train"):
+    from mtbench.data import build_dataset
+
+    common = dict(root=cfg.data.root, seed=cfg.run.seed, **cfg.data.options)
+    if split == "train":
+        return build_dataset(cfg.data.dataset, "train", tasks=exp.tasks + exp.aux_tasks, train=True,
+                             size=exp.train_size, n=cfg.data.n_train, **common)
+    return build_dataset(cfg.data.dataset, split, tasks=exp.tasks, train=False,
+                         size=exp.eval_size if cfg.data.dataset == "synthetic" else None,
+                         n=cfg.data.n_val, **common)
+
+
+def build_model(cfg: RunConfig, exp: Experiment) -> torch.nn.Module:
+    return create_model(cfg.model.name, tasks=exp.tasks, aux_tasks=exp.aux_tasks,
+                        out_channels=exp.spec.out_channels(exp.tasks + exp.aux_tasks),
+                        backbone=cfg.model.backbone, pretrained=cfg.model.pretrained, **cfg.model.kwargs)
+
+
+def _peak_memory(device: torch.device) -> tuple[float, str]:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated_train"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_peak_rss"
+
+
+def measure_cost(model: torch.nn.Module, exp: Experiment, device: torch.device) -> dict[str, Any]:
+    """Params and GMACs at the evaluation input size, median latency, peak memory of the training run."""
+    from mtbench.profile import profile_model
+
+    cost = profile_model(model, exp.eval_size, device, measure_memory=False)
+    cost["peak_mem_mb"], cost["mem_kind"] = _peak_memory(device)
+    return cost
+
+
+def make_record(cfg: RunConfig, exp: Experiment, run_id: str, metrics: dict[str, dict[str, float]],
+                cost: dict[str, Any], device: torch.device, checkpoint: str, split: str) -> RunRecord:
+    notes = [get_task(t).note for t in exp.tasks if get_task(t).note]
+    return RunRecord(
+        id=run_id, model=cfg.model.name, backbone=cfg.model.backbone, dataset=cfg.data.dataset, split=split,
+        tasks=exp.tasks, aux_tasks=exp.aux_tasks, config=cfg.model_dump(mode="json"), config_hash=cfg.hash(),
+        seed=cfg.run.seed, checkpoint=checkpoint, metrics=metrics,
+        primary={t: metrics[t].get(get_task(t).primary.name) for t in exp.tasks},
+        cost=cost, env=environment(device), notes=notes)
+
+
+def _write_record(record: RunRecord, cfg: RunConfig, run_dir: Path) -> Path:
+    path = save_record(record, cfg.run.results)
+    atomic_write_text(run_dir / "record.json", record.model_dump_json(indent=2) + "\n")
+    return path
+
+
+def run_one(cfg: RunConfig, resume: Path | None = None) -> tuple[RunRecord, Path]:
+    """Train, evaluate, profile and record one model; returns the record and its path."""
+    device = resolve_device(cfg.run.device)
+    dist = init_distributed(device.type)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+    set_cpu_threads(dist.world_size)
+    exp = resolve_experiment(cfg)
+    if resume is None:
+        run_id = _broadcast(new_run_id(cfg, exp.tasks), dist)
+        run_dir = Path(cfg.run.runs_dir) / run_id
+    else:
+        run_dir, run_id = Path(resume), Path(resume).name
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.yaml", dump_yaml(cfg))
+    seed_everything(cfg.run.seed + dist.rank, cfg.run.deterministic)
+    train_set, val_set = build_data(cfg, exp, "train"), build_data(cfg, exp, cfg.eval.split)
+    model = build_model(cfg, exp)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    trainer = Trainer(cfg, model, train_set, val_set, exp.spec, exp.tasks, exp.aux_tasks, device, dist, run_dir)
+    if resume is not None and (run_dir / LAST).exists():
+        trainer.resume(run_dir / LAST)
+    try:
+        state = trainer.fit()
+    except torch.cuda.OutOfMemoryError as e:
+        raise MtbenchError(f"CUDA out of memory at batch size {cfg.train.batch_size} "
+                           f"(input {exp.train_size[0]}x{exp.train_size[1]}); lower --batch-size") from e
+    if cfg.eval.checkpoint == "best" and (run_dir / BEST).exists():
+        from mtbench.engine.checkpoint import load_checkpoint
+
+        trainer.model.load_state_dict(load_checkpoint(run_dir / BEST)["model"])
+        checkpoint = f"best (epoch {state.best_epoch}, selected on {cfg.eval.split})"
+    else:
+        checkpoint = f"last (epoch {state.epoch})"
+    metrics = trainer.evaluate()
+    if not dist.is_main:
+        return None, None  # type: ignore[return-value]
+    cost = measure_cost(trainer.model, exp, device) if cfg.run.profile else {}
+    record = make_record(cfg, exp, run_id, metrics, cost, device, checkpoint, cfg.eval.split)
+    return record, _write_record(record, cfg, run_dir)
+
+
+def run_experiment(cfg: RunConfig, resume: str | Path | None = None) -> list[tuple[RunRecord, Path]]:
+    """``mtbench run``: one run, or one per task for ``single_task`` with several tasks."""
+    if resume is not None:
+        run_dir = Path(resume)
+        if not (run_dir / "config.yaml").exists():
+            raise UsageError(f"--resume {run_dir}: not a run folder (no config.yaml)")
+        from mtbench.config import load_raw
+
+        cfg = validate_config(load_raw(str(run_dir / "config.yaml")), origin=str(run_dir / "config.yaml"))
+        return [run_one(cfg, run_dir)]
+    return [run_one(c) for c in split_single_task(cfg)]
+
+
+def eval_run(run_dir: str | Path, split: str = "val", results: str | None = None) -> tuple[RunRecord, Path]:
+    """``mtbench eval``: evaluate a run folder's checkpoint (best if the run reported best) and write its record."""
+    from mtbench.config import load_raw
+    from mtbench.engine.checkpoint import load_checkpoint
+    from mtbench.engine.evaluate import evaluate
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").exists():
+        raise UsageError(f"{run_dir}: not a run folder (no config.yaml)")
+    cfg = validate_config(load_raw(str(run_dir / "config.yaml")), origin=str(run_dir / "config.yaml"))
+    if results:
+        cfg.run.results = results
+    exp = resolve_experiment(cfg)
+    device = resolve_device(cfg.run.device)
+    set_cpu_threads()
+    which = BEST if cfg.eval.checkpoint == "best" and (run_dir / BEST).exists() else LAST
+    ck = load_checkpoint(run_dir / which)
+    model = build_model(cfg, exp)
+    model.load_state_dict(ck["model"])
+    model.to(device)
+    val = build_data(cfg, exp, split)
+    loader = DataLoader(val, batch_size=cfg.eval.batch_size, num_workers=cfg.data.workers)
+    metrics = evaluate(model, loader, exp.tasks, exp.spec, device, amp=cfg.train.amp, options=cfg.eval.options)
+    st = ck["train_state"]
+    checkpoint = f"{'best' if which == BEST else 'last'} (epoch {st.get('best_epoch') if which == BEST else st['epoch']})"
+    cost = measure_cost(model, exp, device) if cfg.run.profile else {}
+    run_id = run_dir.name if split == cfg.eval.split else f"{run_dir.name}-{split}"
+    record = make_record(cfg, exp, run_id, metrics, cost, device, checkpoint, split)
+    return record, _write_record(record, cfg, run_dir)

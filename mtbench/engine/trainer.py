@@ -1,0 +1,246 @@
+"""The training loop: resumable at any iteration, DDP-aware, NaN-guarded, signal-safe."""
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from mtbench.config import RunConfig
+from mtbench.data.spec import DatasetSpec
+from mtbench.engine.checkpoint import load_checkpoint, save_checkpoint
+from mtbench.engine.evaluate import autocast, evaluate, to_device
+from mtbench.engine.losses import MultiTaskLoss
+from mtbench.engine.optim import build_optimizer, build_scheduler
+from mtbench.engine.progress import EpochBar, write_csv_log
+from mtbench.engine.runtime import DistInfo
+from mtbench.engine.sampler import ResumableSampler
+from mtbench.engine.seeded import SeededDataset
+from mtbench.errors import MtbenchError
+
+log = logging.getLogger(__name__)
+LAST, BEST = "checkpoint.pt", "best.pt"
+
+
+class Interrupted(MtbenchError):
+    """SIGINT/SIGTERM: a checkpoint was saved; the run can be resumed."""
+
+    exit_code = 130
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0            # current epoch (0-based); == epochs when training is complete
+    step_in_epoch: int = 0    # optimiser steps already done in the current epoch (this rank)
+    global_step: int = 0
+    best: float | None = None
+    best_epoch: int | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    val_metrics: dict[str, dict[str, float]] | None = None   # metrics of the best checkpoint (checkpoint=best)
+
+
+def _rng_state() -> dict[str, Any]:
+    st = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
+
+
+def _set_rng_state(st: dict[str, Any]) -> None:
+    random.setstate(st["python"])
+    np.random.set_state(st["numpy"])
+    torch.set_rng_state(st["torch"])
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(st["cuda"])
+
+
+def select_value(metrics: dict[str, dict[str, float]], select: str | None, tasks: list[str],
+                 spec: DatasetSpec) -> tuple[float, bool]:
+    """The value that picks the best checkpoint ('task.metric'; default: the first task's Δm metric)
+    and whether higher is better (from the metric's MetricSpec)."""
+    from mtbench.engine.evaluate import make_metrics
+    from mtbench.registry import get_task
+
+    task, _, name = (select or f"{tasks[0]}.{get_task(tasks[0]).primary.name}").partition(".")
+    if task not in metrics or name not in metrics[task]:
+        raise MtbenchError(f"--set eval.select={select}: no metric '{name}' for task '{task}'; "
+                           f"available: {', '.join(f'{t}.{m}' for t in metrics for m in metrics[t])}")
+    specs = {s.name: s for s in make_metrics([task], spec)[task].specs}
+    higher = specs[name].higher_is_better if name in specs else get_task(task).primary.higher_is_better
+    return metrics[task][name], higher
+
+
+class Trainer:
+    """Trains ``model`` per ``cfg`` with checkpoints in ``run_dir``; ``fit()`` returns the final state."""
+
+    def __init__(self, cfg: RunConfig, model: torch.nn.Module, train_set, val_set, spec: DatasetSpec,
+                 tasks: list[str], aux_tasks: list[str], device: torch.device, dist: DistInfo,
+                 run_dir: Path) -> None:
+        self.cfg, self.spec, self.tasks, self.aux_tasks = cfg, spec, tasks, aux_tasks
+        self.device, self.dist, self.run_dir = device, dist, Path(run_dir)
+        self.model = model.to(device)
+        self.channels_last = device.type == "cuda" and cfg.train.channels_last
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.ddp_model: torch.nn.Module = self.model
+        if dist.enabled:
+            if cfg.train.sync_bn:
+                self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            ids = [device.index] if device.type == "cuda" else None
+            self.ddp_model = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        self.train_set = SeededDataset(train_set, cfg.run.seed)
+        self.val_set = val_set
+        self.sampler = ResumableSampler(len(train_set), seed=cfg.run.seed, shuffle=True,
+                                        rank=dist.rank, world_size=dist.world_size, pad=True)
+        self.iters_per_epoch = max(1, self.sampler.per_rank() // cfg.train.batch_size)
+        self.total_iters = self.iters_per_epoch * cfg.train.epochs
+        self.loss_fn = MultiTaskLoss(tasks, aux_tasks, cfg.train.task_weights)
+        self.opt = build_optimizer(self.model, cfg.train)
+        self.sched = build_scheduler(self.opt, self.total_iters, cfg.train)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.train.amp == "fp16")
+        self.state = TrainState()
+        self._stop_signal: int | None = None
+
+    # ---- checkpoints ----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(),
+                "train_state": self.state.__dict__, "rng": _rng_state(),
+                "config": self.cfg.model_dump(mode="json")}
+
+    def save(self, name: str = LAST) -> None:
+        if self.dist.is_main:
+            save_checkpoint(self.state_dict(), self.run_dir / name)
+
+    def resume(self, path: Path) -> None:
+        ck = load_checkpoint(path)
+        self.model.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["optimizer"])
+        self.sched.load_state_dict(ck["scheduler"])
+        self.scaler.load_state_dict(ck["scaler"])
+        self.state = TrainState(**ck["train_state"])
+        _set_rng_state(ck["rng"])
+        log.info("resumed from %s at epoch %d step %d", path, self.state.epoch, self.state.step_in_epoch)
+
+    # ---- signals ----------------------------------------------------------------------------------
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._stop_signal = signum
+
+    def _install_signals(self) -> dict[int, Any]:
+        old = {}
+        for s in (signal.SIGINT, signal.SIGTERM):
+            try:
+                old[s] = signal.signal(s, self._on_signal)
+            except ValueError:  # not the main thread
+                pass
+        return old
+
+    # ---- training -----------------------------------------------------------------------------------
+    def _loader(self, epoch: int, start: int) -> DataLoader:
+        self.train_set.set_epoch(epoch)
+        self.sampler.set_epoch(epoch, start * self.cfg.train.batch_size)
+        return DataLoader(self.train_set, batch_size=self.cfg.train.batch_size, sampler=self.sampler,
+                          num_workers=self.cfg.data.workers, drop_last=True,
+                          pin_memory=self.device.type == "cuda", persistent_workers=False)
+
+    def _step(self, batch: dict, epoch: int) -> dict[str, float]:
+        batch = to_device(batch, self.device, self.channels_last)
+        with autocast(self.device, self.cfg.train.amp):
+            out = self.ddp_model(batch["image"])
+        out = {k: (v.float() if isinstance(v, torch.Tensor) else {g: {t: p.float() for t, p in d.items()}
+                                                                   for g, d in v.items()})
+               for k, v in out.items()}
+        total, parts = self.loss_fn(out, batch)
+        self.loss_fn.check_finite(parts, epoch, self.state.step_in_epoch)
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        if self.cfg.train.grad_clip:
+            self.scaler.unscale_(self.opt)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.sched.step()
+        return {"total": float(total.detach()), **{k: float(v.detach()) for k, v in parts.items() if "/" not in k}}
+
+    def _val_loader(self) -> DataLoader:
+        sampler = ResumableSampler(len(self.val_set), shuffle=False, rank=self.dist.rank,
+                                   world_size=self.dist.world_size, pad=False)
+        return DataLoader(self.val_set, batch_size=self.cfg.eval.batch_size, sampler=sampler,
+                          num_workers=self.cfg.data.workers)
+
+    def evaluate(self) -> dict[str, dict[str, float]]:
+        return evaluate(self.model, self._val_loader(), self.tasks, self.spec, self.device,
+                        amp=self.cfg.train.amp, channels_last=self.channels_last,
+                        options=self.cfg.eval.options, distributed=self.dist.enabled)
+
+    def fit(self) -> TrainState:
+        cfg = self.cfg.train
+        bar = EpochBar(self.cfg.run.quiet or not self.dist.is_main)
+        old = self._install_signals()
+        try:
+            while self.state.epoch < cfg.epochs:
+                epoch = self.state.epoch
+                sums: dict[str, float] = {}
+                n_steps, t0, seen = 0, time.perf_counter(), 0
+                bar.start(epoch, cfg.epochs, self.iters_per_epoch, self.state.step_in_epoch)
+                self.model.train()
+                for batch in self._loader(epoch, self.state.step_in_epoch):
+                    if self.state.step_in_epoch >= self.iters_per_epoch:
+                        break
+                    losses = self._step(batch, epoch)
+                    self.state.step_in_epoch += 1
+                    self.state.global_step += 1
+                    n_steps += 1
+                    seen += batch["image"].shape[0] * self.dist.world_size
+                    for k, v in losses.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                    bar.update({k: v for k, v in losses.items()}, seen / (time.perf_counter() - t0))
+                    every = cfg.checkpoint_every_iters
+                    if every and self.state.global_step % every == 0:
+                        self.save()
+                    if self._stop_signal is not None:
+                        self.save()
+                        name = signal.Signals(self._stop_signal).name
+                        raise Interrupted(f"{name} received: checkpoint saved at epoch {epoch + 1} step "
+                                          f"{self.state.step_in_epoch}; resume with "
+                                          f"'mtbench run --resume {self.run_dir}'")
+                    if cfg.max_iters and self.state.global_step >= cfg.max_iters:
+                        break
+                bar.stop()
+                row: dict[str, Any] = {"epoch": epoch + 1, "lr": self.opt.param_groups[0]["lr"],
+                                       "seconds": round(time.perf_counter() - t0, 3),
+                                       "img_per_s": round(seen / max(1e-9, time.perf_counter() - t0), 2)}
+                row.update({f"loss_{k}": v / max(1, n_steps) for k, v in sums.items()})
+                self._maybe_evaluate(epoch, row)
+                self.state.history.append(row)
+                self.state.epoch, self.state.step_in_epoch = epoch + 1, 0
+                if cfg.max_iters and self.state.global_step >= cfg.max_iters:
+                    self.state.epoch = cfg.epochs
+                self.save()
+                if self.dist.is_main:
+                    write_csv_log(self.run_dir / "log.csv", self.state.history)
+        finally:
+            bar.stop()
+            for s, h in old.items():
+                signal.signal(s, h)
+        return self.state
+
+    def _maybe_evaluate(self, epoch: int, row: dict[str, Any]) -> None:
+        ev = self.cfg.eval
+        if not ev.every or (epoch + 1) % ev.every:
+            return
+        metrics = self.evaluate()
+        for t, d in metrics.items():
+            row.update({f"val_{t}_{k}": v for k, v in d.items()})
+        if ev.checkpoint == "best":
+            value, higher = select_value(metrics, ev.select, self.tasks, self.spec)
+            if self.state.best is None or (value > self.state.best if higher else value < self.state.best):
+                self.state.best, self.state.best_epoch, self.state.val_metrics = value, epoch + 1, metrics
+                self.save(BEST)
