@@ -6,9 +6,10 @@ import os
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from mtbench.errors import RecordError
 
@@ -77,6 +78,14 @@ class RunRecord(BaseModel):
     source: Literal["measured", "reported"] = "measured"
     citation: str | None = None
     notes: list[str] = Field(default_factory=list)
+    _path: Path | None = PrivateAttr(default=None)
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, v: str) -> str:
+        if not v or v.startswith(".") or "/" in v or "\\" in v:
+            raise ValueError(f"id {v!r} must be non-empty, not start with '.', and contain no path separators")
+        return v
 
     @model_validator(mode="after")
     def _check(self) -> "RunRecord":
@@ -84,7 +93,29 @@ class RunRecord(BaseModel):
             raise ValueError("a 'reported' record needs a citation")
         if not self.tasks:
             raise ValueError("'tasks' is empty")
+        if len(set(self.tasks)) != len(self.tasks):
+            raise ValueError(f"'tasks' has duplicates: {self.tasks}")
+        overlap = set(self.tasks) & set(self.aux_tasks)
+        if overlap:
+            raise ValueError(f"tasks {sorted(overlap)} are both main and auxiliary")
         return self
+
+    @property
+    def path(self) -> Path | None:
+        """The file this record was loaded from or saved to (None for an in-memory record)."""
+        return self._path
+
+    @property
+    def where(self) -> str:
+        """The record's file for messages, or ``record '<id>'`` when it has none."""
+        return str(self._path) if self._path is not None else f"record '{self.id}'"
+
+    @property
+    def model_kwargs(self) -> dict[str, Any]:
+        """The model's constructor options as stored by the engine (``config['model']['kwargs']``), or {}."""
+        model = self.config.get("model") if isinstance(self.config, dict) else None
+        kwargs = model.get("kwargs") if isinstance(model, dict) else None
+        return dict(kwargs) if isinstance(kwargs, dict) else {}
 
 
 def record_path(root: Path, record: RunRecord) -> Path:
@@ -118,7 +149,15 @@ def atomic_write_text(path: Path, text: str) -> None:
 def save_record(record: RunRecord, root: Path | str = "results") -> Path:
     """Validate and write one record atomically; returns its path."""
     path = record_path(Path(root), record)
+    write_record(record, path)
+    return path
+
+
+def write_record(record: RunRecord, path: Path | str) -> Path:
+    """Write ``record`` atomically to an explicit ``path`` (e.g. back to the file it came from)."""
+    path = Path(path)
     atomic_write_text(path, record.model_dump_json(indent=2) + "\n")
+    record._path = path
     return path
 
 
@@ -131,22 +170,50 @@ def load_record(path: Path | str) -> RunRecord:
         raise RecordError(f"{path}: cannot read ({e.strerror or e})") from e
     except json.JSONDecodeError as e:
         raise RecordError(f"{path}: malformed JSON ({e.msg} at line {e.lineno} column {e.colno})") from e
+    if not isinstance(data, dict):
+        raise RecordError(f"{path}: invalid record: expected a JSON object, got {type(data).__name__}")
     try:
-        return RunRecord.model_validate(data)
+        record = RunRecord.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(x) for x in err["loc"]) or "record"
-        raise RecordError(f"{path}: invalid record: {loc}: {err['msg']}") from e
+        msg = " ".join(str(err["msg"]).split())  # one line
+        raise RecordError(f"{path}: invalid record: {loc}: {msg}") from e
+    record._path = path
+    return record
 
 
-def iter_record_paths(root: Path | str) -> list[Path]:
-    """All record files under ``root`` (sorted; hidden temp files skipped)."""
+# Sub-folders of a results folder that hold something other than leaderboard records.
+EXCLUDED_DIRS: tuple[str, ...] = ("reference",)
+
+
+def iter_record_paths(root: Path | str, exclude: Sequence[str] = ()) -> list[Path]:
+    """All ``*.json`` files under ``root`` (sorted), or ``[root]`` when it is a file. Hidden files and
+    folders and any folder named in ``exclude`` (below ``root``) are skipped; other files (PNG, MD) ignored."""
     root = Path(root)
+    if root.is_file():
+        return [root]
     if not root.exists():
         raise RecordError(f"{root}: results folder does not exist")
-    return sorted(p for p in root.rglob("*.json") if not p.name.startswith("."))
+    if not root.is_dir():
+        raise RecordError(f"{root}: not a file or folder")
+    out = []
+    for p in root.rglob("*.json"):
+        parts = p.relative_to(root).parts
+        if any(x.startswith(".") for x in parts) or any(x in exclude for x in parts[:-1]):
+            continue
+        out.append(p)
+    return sorted(out)
 
 
-def load_records(root: Path | str) -> list[RunRecord]:
-    """Load every record under ``root``; a malformed one raises (never silently skipped)."""
-    return [load_record(p) for p in iter_record_paths(root)]
+def load_records(root: Path | str, exclude: Sequence[str] = EXCLUDED_DIRS) -> list[RunRecord]:
+    """Load every record under ``root`` (a folder, or one file); a malformed one raises a one-line
+    RecordError naming the file (never silently skipped), and so does an id used by two files.
+    ``exclude`` names sub-folders to skip (default: ``reference/``, CI reference records)."""
+    records = [load_record(p) for p in iter_record_paths(root, exclude)]
+    seen: dict[str, RunRecord] = {}
+    for r in records:
+        if r.id in seen:
+            raise RecordError(f"{r.where}: duplicate record id '{r.id}' (also in {seen[r.id].where})")
+        seen[r.id] = r
+    return records
