@@ -1,0 +1,32 @@
+"""Backbones: four feature maps at strides 4/8/16/32 with their channel counts, built with timm.
+
+``build_backbone(name, pretrained)``: ``name`` in BACKBONES or ``timm:<arch>``; ``pretrained`` None or
+False (random init), True / 'timm' / 'imagenet' (timm's hub or cache), or a path to a local
+checkpoint (HRNet-Image-Classification, timm or torchvision layout).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from mtbench.backbones.timm_backbone import _NAMED, Backbone, create_body, resolve_name
+from mtbench.backbones.weights import load_local_weights
+from mtbench.errors import UsageError
+
+BACKBONES: dict[str, str] = {name: desc for name, (_, _, desc) in _NAMED.items()}
+_HUB_WORDS = ("timm", "imagenet", "hub", "true")
+
+
+def build_backbone(name: str, pretrained: str | bool | None = None) -> Backbone:
+    """Build a backbone; its forward returns a list of 4 maps, ``.channels`` their channel counts."""
+    arch, extra = resolve_name(name)
+    hub = pretrained is True or (isinstance(pretrained, str) and pretrained.lower() in _HUB_WORDS)
+    local = isinstance(pretrained, (str, Path)) and not hub and str(pretrained).lower() not in ("", "none", "false")
+    if local and not Path(pretrained).is_file():
+        raise UsageError(f"--pretrained {pretrained}: no such file (give a checkpoint path, or 'timm' for the hub).")
+    body, idx, channels = create_body(arch, extra, pretrained_hub=hub)
+    if local:
+        load_local_weights(body, pretrained)
+    return Backbone(body, idx, channels, arch)
+
+
+__all__ = ["BACKBONES", "Backbone", "build_backbone", "load_local_weights"]

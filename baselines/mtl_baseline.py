@@ -1,0 +1,36 @@
+"""Multi-task baseline (hard parameter sharing): one shared backbone, one multi-scale head per task.
+
+Auxiliary tasks are rejected (UsageError): without deep supervision they would only be extra heads.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from mtbench.backbones import build_backbone
+from mtbench.nn import MultiScaleHead, check_image, resize, resolve_tasks
+from mtbench.registry import register_model
+
+
+class HardSharingNet(nn.Module):
+    """Shared backbone -> per-task MultiScaleHead -> bilinear to input size."""
+
+    def __init__(self, backbone: nn.Module, tasks: list[str], out_channels: dict[str, int]) -> None:
+        super().__init__()
+        self.tasks = list(tasks)
+        self.aux_tasks: list[str] = []
+        self.backbone = backbone
+        self.heads = nn.ModuleDict({t: MultiScaleHead(backbone.channels, out_channels[t]) for t in tasks})
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        check_image(x)
+        feats = self.backbone(x)
+        return {t: resize(self.heads[t](feats), x.shape[-2:]) for t in self.tasks}
+
+
+@register_model("mtl")
+def mtl(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int],
+        backbone: str = "hrnet18", pretrained: str | bool | None = None) -> HardSharingNet:
+    """Multi-task baseline: shared backbone, one HRNet head per task (hard parameter sharing)."""
+    tasks, _ = resolve_tasks("mtl", tasks, aux_tasks, out_channels, allow_aux=False)
+    return HardSharingNet(build_backbone(backbone, pretrained), tasks, out_channels)

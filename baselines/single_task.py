@@ -1,0 +1,35 @@
+"""Single-task baseline: backbone + multi-scale (HRNet) head for one task; the Δm reference.
+
+Auxiliary tasks are rejected (UsageError): a single-task model has no deep supervision to use them.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from mtbench.backbones import build_backbone
+from mtbench.nn import MultiScaleHead, check_image, resize, resolve_tasks
+from mtbench.registry import register_model
+
+
+class SingleTaskNet(nn.Module):
+    """Backbone -> MultiScaleHead -> bilinear to input size; returns ``{task: B×C×H×W}``."""
+
+    def __init__(self, backbone: nn.Module, task: str, num_outputs: int) -> None:
+        super().__init__()
+        self.tasks = [task]
+        self.aux_tasks: list[str] = []
+        self.backbone = backbone
+        self.head = MultiScaleHead(backbone.channels, num_outputs)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        check_image(x)
+        return {self.tasks[0]: resize(self.head(self.backbone(x)), x.shape[-2:])}
+
+
+@register_model("single_task")
+def single_task(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int],
+                backbone: str = "hrnet18", pretrained: str | bool | None = None) -> SingleTaskNet:
+    """Single-task baseline: backbone + HRNet head for exactly one task (the Δm reference)."""
+    tasks, _ = resolve_tasks("single_task", tasks, aux_tasks, out_channels, allow_aux=False, exactly_one=True)
+    return SingleTaskNet(build_backbone(backbone, pretrained), tasks[0], out_channels[tasks[0]])

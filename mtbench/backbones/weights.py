@@ -1,0 +1,70 @@
+"""Load ImageNet weights into a backbone from a local checkpoint file.
+
+Accepted layouts: HRNet-Image-Classification, timm and torchvision classification checkpoints (a raw
+state dict, or one wrapped in 'state_dict' / 'model' / 'state_dict_ema'; prefixes such as 'module.'
+are stripped). Classifier keys end up 'unexpected'; the counts are logged.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from mtbench.errors import DataError
+
+log = logging.getLogger(__name__)
+_WRAPPERS = ("state_dict_ema", "state_dict", "model", "model_state", "net")
+_PREFIXES = ("module.", "model.", "backbone.", "encoder.", "body.")
+
+
+def _unwrap(obj: object) -> dict[str, torch.Tensor]:
+    while isinstance(obj, dict):
+        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return obj
+        inner = next((obj[k] for k in _WRAPPERS if isinstance(obj.get(k), dict)), None)
+        if inner is None:
+            break
+        obj = inner
+    return {}
+
+
+def _strip(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    changed = True
+    while changed and sd:
+        changed = False
+        for p in _PREFIXES:
+            if sum(k.startswith(p) for k in sd) > len(sd) // 2:
+                sd = {k[len(p):] if k.startswith(p) else k: v for k, v in sd.items()}
+                changed = True
+    return sd
+
+
+def load_local_weights(module: nn.Module, path: str | Path) -> dict[str, int]:
+    """Copy matching tensors of the checkpoint at ``path`` into ``module``.
+
+    Returns counts {'loaded', 'missing', 'unexpected', 'shape_mismatch'}; raises DataError naming the
+    file when it cannot be read or nothing matched.
+    """
+    path = Path(path)
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise DataError(f"{path}: cannot read checkpoint ({type(e).__name__}: {e})") from e
+    sd = _strip(_unwrap(raw))
+    own = module.state_dict()
+    matched = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
+    mismatch = [k for k, v in sd.items() if k in own and own[k].shape != v.shape]
+    if not matched:
+        raise DataError(f"{path}: no tensor matches the backbone's parameters "
+                        f"({len(sd)} tensors read; expected keys like '{next(iter(own))}').")
+    module.load_state_dict(matched, strict=False)
+    report = {"loaded": len(matched), "missing": len(own) - len(matched),
+              "unexpected": len(sd) - len(matched) - len(mismatch), "shape_mismatch": len(mismatch)}
+    level = logging.WARNING if report["missing"] or report["shape_mismatch"] else logging.INFO
+    log.log(level, "pretrained %s: loaded %d tensors, missing %d, unexpected %d, shape mismatch %d",
+            path, report["loaded"], report["missing"], report["unexpected"], report["shape_mismatch"])
+    if report["missing"]:
+        log.warning("missing (first 5): %s", [k for k in own if k not in matched][:5])
+    return report
