@@ -66,6 +66,16 @@ def _group_key(r: RunRecord) -> tuple:
             json.dumps(r.model_kwargs, sort_keys=True, default=str), r.citation if r.source == "reported" else None)
 
 
+def _task_order(records: Sequence[RunRecord]) -> list[str]:
+    """Tasks in their dataset's canonical order (DatasetSpec.tasks), unknown ones after, first seen first."""
+    from mtbench.data.spec import DATASETS
+
+    seen = list(dict.fromkeys(t for r in records for t in r.tasks))
+    canon = list(dict.fromkeys(t for d in dict.fromkeys(r.dataset for r in records)
+                               if d in DATASETS for t in DATASETS[d].tasks))
+    return sorted(seen, key=lambda t: (canon.index(t) if t in canon else len(canon), seen.index(t)))
+
+
 def _label(model: str, kwargs: dict, varying: set[str]) -> str:
     parts = []
     for k in sorted(kwargs):
@@ -121,7 +131,7 @@ def build_frame(records: Sequence[RunRecord], *, dataset: str | None = None, bac
     for r in chosen:
         for k, v in r.model_kwargs.items():
             kw_values.setdefault(r.model, {}).setdefault(k, set()).add(json.dumps(v, default=str))
-    task_order = list(dict.fromkeys(t for r in chosen for t in r.tasks))
+    task_order = _task_order(chosen)
     metric_cols = {t: _metric_column(t) for t in task_order}
 
     varying = {m: {k for k, vs in d.items()

@@ -1,0 +1,127 @@
+"""Δm from records: formula (hand-computed), baseline matching, seeds, notes, writing back."""
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+
+from mtbench.delta_m import annotate_delta_m, delta_m, group_delta_m, record_delta_m, write_delta_m
+from mtbench.errors import RecordError
+from mtbench.results import Cost, RunRecord, save_record
+
+CITE = "Vandenhende et al., MTI-Net, ECCV 2020, Table 2a"
+
+
+def rec(id, model, metrics, seed=0, tasks=None, **kw) -> RunRecord:
+    kw.setdefault("cost", {"input_size": [480, 640]})
+    return RunRecord(id=id, model=model, backbone=kw.pop("backbone", "hrnet18"), dataset=kw.pop("dataset", "nyud"),
+                     tasks=tasks or list(metrics), seed=seed, metrics=metrics, **kw)
+
+
+def st(id, task, metric, value, seed=0, **kw) -> RunRecord:
+    return rec(id, "single_task", {task: {metric: value}}, seed=seed, **kw)
+
+
+@pytest.fixture
+def baselines() -> list[RunRecord]:
+    # two seeds each; means: semseg mIoU 33.18, depth rmse 0.667 (the MTI-Net paper's single-task row)
+    return [st("st-s0", "semseg", "mIoU", 33.0, 0), st("st-s1", "semseg", "mIoU", 33.36, 1),
+            st("st-d0", "depth", "rmse", 0.66, 0), st("st-d1", "depth", "rmse", 0.674, 1)]
+
+
+def test_formula_matches_hand_computation():
+    hib = {"semseg": True, "depth": False}
+    s = {"semseg": 33.18, "depth": 0.667}
+    # ((35.12-33.18)/33.18 + (0.667-0.620)/0.667) / 2 * 100
+    assert delta_m({"semseg": 35.12, "depth": 0.620}, s, hib) == pytest.approx(6.446686, abs=1e-5)
+    # multi-task baseline row of the paper: 32.09 / 0.668
+    assert delta_m({"semseg": 32.09, "depth": 0.668}, s, hib) == pytest.approx(-1.717518, abs=1e-5)
+    assert delta_m({"semseg": 33.18, "depth": 0.667}, s, hib) == 0.0
+
+
+def test_record_delta_m_uses_seed_mean_of_baselines(baselines):
+    m = rec("mti", "mtinet", {"semseg": {"mIoU": 35.12}, "depth": {"rmse": 0.620}})
+    res = record_delta_m(m, baselines + [m])
+    assert res.value == pytest.approx(6.446686, abs=1e-5)
+    assert res.baselines == {"semseg": ["st-s0", "st-s1"], "depth": ["st-d0", "st-d1"]}
+    assert res.display() == "+6.45"
+
+
+def test_primary_field_wins_over_metrics(baselines):
+    m = rec("mti", "mtinet", {"semseg": {"mIoU": 0.0}, "depth": {"rmse": 0.620}}, primary={"semseg": 35.12})
+    assert record_delta_m(m, baselines).value == pytest.approx(6.446686, abs=1e-5)
+
+
+def test_several_seeds_mean_and_std(baselines):
+    group = [rec("a", "mtinet", {"semseg": {"mIoU": 35.0}, "depth": {"rmse": 0.62}}, seed=0),
+             rec("b", "mtinet", {"semseg": {"mIoU": 35.24}, "depth": {"rmse": 0.62}}, seed=1)]
+    per = [100 * ((35.0 - 33.18) / 33.18 + 0.047 / 0.667) / 2, 100 * ((35.24 - 33.18) / 33.18 + 0.047 / 0.667) / 2]
+    res = group_delta_m(group, baselines)
+    assert res.value == pytest.approx(statistics.fmean(per))
+    assert res.std == pytest.approx(abs(per[0] - per[1]) / 2 ** 0.5)
+    assert res.per_record == pytest.approx({"a": per[0], "b": per[1]})
+
+
+def test_missing_baseline_is_na_with_reason(baselines):
+    m = rec("mti", "mtinet", {"semseg": {"mIoU": 35.0}, "normals": {"mean": 20.0}})
+    res = record_delta_m(m, baselines)
+    assert res.value is None and res.display() == "n/a (no single-task baseline for normals)"
+    only_sem = [b for b in baselines if b.tasks == ["semseg"]]
+    res = record_delta_m(rec("x", "mtinet", {"semseg": {"mIoU": 35.0}, "depth": {"rmse": 0.6}}), only_sem)
+    assert res.display() == "n/a (no single-task baseline for depth)"
+
+
+@pytest.mark.parametrize("change", [{"backbone": "resnet18"}, {"cost": Cost(input_size=(240, 320))},
+                                    {"split": "train"}, {"dataset": "pascal_context"},
+                                    {"source": "reported", "citation": CITE}, {"aux_tasks": ["edge"]},
+                                    {"status": "failed"}])
+def test_baselines_must_match(baselines, change):
+    m = rec("mti", "mtinet", {"semseg": {"mIoU": 35.0}})
+    other = [b.model_copy(update=change) for b in baselines]
+    assert record_delta_m(m, other).value is None
+    assert record_delta_m(m, baselines).value == pytest.approx(100 * (35.0 - 33.18) / 33.18)
+
+
+def test_edge_excluded_and_aux_tasks_ignored(baselines):
+    m = rec("mtl", "mtl", {"semseg": {"mIoU": 32.09}, "depth": {"rmse": 0.668}, "edge": {"loss": 0.1}},
+            aux_tasks=["normals"])
+    res = record_delta_m(m, baselines)
+    assert res.value == pytest.approx(-1.717518, abs=1e-5)  # edge and the aux normals do not enter
+    assert len(res.notes) == 1 and res.notes[0].startswith("edge excluded from Δm: ")
+    assert "edge" not in res.baselines
+
+
+def test_single_task_zero_and_reported_published(baselines):
+    assert record_delta_m(baselines[0], baselines).value == 0.0
+    rep = rec("rep", "mtinet", {"semseg": {"mIoU": 35.12}, "depth": {"rmse": 0.62}}, seed=None,
+              source="reported", citation=CITE, delta_m={"value": 6.40})
+    res = record_delta_m(rep, baselines)
+    assert res.value == 6.40 and res.kind == "published"
+    # a reported row without a published Δm never uses measured baselines
+    rep2 = rep.model_copy(update={"delta_m": None})
+    assert record_delta_m(rep2, baselines).value is None
+    rep_st = [b.model_copy(update={"source": "reported", "citation": CITE}) for b in baselines]
+    assert record_delta_m(rep2, rep_st).value == pytest.approx(6.446686, abs=1e-5)
+
+
+def test_unknown_task_names_the_file(tmp_path, baselines):
+    p = save_record(rec("bad", "mtinet", {"semsge": {"mIoU": 1.0}}), tmp_path)
+    from mtbench.results import load_record
+
+    with pytest.raises(RecordError, match=rf"{p}: Unknown task 'semsge'; did you mean 'semseg'"):
+        record_delta_m(load_record(p), baselines)
+
+
+def test_write_delta_m_records_ids(tmp_path, baselines):
+    for b in baselines:
+        save_record(b, tmp_path)
+    path = save_record(rec("mti", "mtinet", {"semseg": {"mIoU": 35.12}, "depth": {"rmse": 0.62}}), tmp_path)
+    written = write_delta_m(tmp_path)
+    assert path in written
+    data = json.loads(path.read_text())["delta_m"]
+    assert data["value"] == pytest.approx(6.446686, abs=1e-5)
+    assert data["baselines"] == {"semseg": ["st-s0", "st-s1"], "depth": ["st-d0", "st-d1"]}
+    assert write_delta_m(tmp_path) == []  # unchanged: nothing rewritten
+    annotated = annotate_delta_m(baselines)
+    assert [a.delta_m.value for a in annotated] == [0.0] * 4
