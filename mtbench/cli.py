@@ -124,6 +124,39 @@ def eval_cmd(run_dir: Path = typer.Argument(..., help="A run folder (runs/<id>).
     _print_run_summary(*eval_run(run_dir, split, results))
 
 
+TableFormat = Enum("TableFormat", {f: f for f in ("github", "latex", "csv", "html", "json")}, type=str)
+CheckFormat = Enum("CheckFormat", {f: f for f in ("text", "github")}, type=str)
+
+
+@app.command("table")
+def table_cmd(results: Path = typer.Option(Path("results"), "--results", help="Results folder (reference/ skipped)."),
+              dataset: Optional[str] = typer.Option(None, help="Only this dataset."),
+              backbone: Optional[str] = typer.Option(None, help="Only this backbone."),
+              fmt: TableFormat = typer.Option("github", "--format", help="Output format."),
+              out: Optional[Path] = typer.Option(None, "--out", help="Write to FILE (atomically) instead of stdout.")) -> None:
+    """Leaderboard from result records: metrics, Δm vs single-task baselines, cost; sorted by Δm."""
+    from mtbench.leaderboard import leaderboard
+
+    text = leaderboard(results, dataset=dataset, backbone=backbone, fmt=fmt.value, out=out)
+    typer.echo(f"wrote {out}" if out else text, nl=bool(out))
+
+
+@app.command("check")
+def check_cmd(reference: Path = typer.Option(..., "--reference", help="Reference record folder or file."),
+              results: Path = typer.Option(Path("results"), "--results", help="Measured records (reference/ skipped)."),
+              rel_tol: float = typer.Option(0.02, "--rel-tol", help="Relative tolerance (fraction of |reference|)."),
+              abs_tol: float = typer.Option(0.0, "--abs-tol", help="Absolute tolerance."),
+              tol: Optional[list[str]] = typer.Option(None, "--tol", help="Per-metric absolute tolerance TASK.METRIC=TOL."),
+              fmt: CheckFormat = typer.Option("text", "--format", help="text or github (markdown for a PR).")) -> None:
+    """Compare measured records with reference records; exit 1 on a regression or an unmatched record."""
+    from mtbench.regression import run_check
+
+    result = run_check(reference, results, rel_tol=rel_tol, abs_tol=abs_tol, overrides=tol)
+    typer.echo(result.render(fmt.value), nl=False)
+    if not result.ok:
+        raise SystemExit(1)
+
+
 def _print_run_summary(record, path: Path) -> None:
     from mtbench.report import run_summary
 
