@@ -1,0 +1,95 @@
+"""Datasets: the embedded ``synthetic`` scenes, NYUD-v2 and PASCAL-Context (multi-task versions).
+
+``build_dataset`` returns a ``torch.utils.data.Dataset`` whose items follow the common sample format
+(``image`` ImageNet-normalised 3×H×W, the requested task targets, ``meta`` {name, size}).
+
+Normals convention (all datasets; NYUD's): unit vectors in the camera frame with x pointing right and
+y pointing down in the image (the image axes) and z pointing towards the camera, so a visible surface
+has z >= 0 and a wall facing the camera is (0, 0, 1). This is the NYU Depth v2 colour coding (red =
+right, green = down, blue = towards the camera, as the NYU paper describes its normal maps); the MTI-Net
+release does not document its axes, but its transforms treat x as horizontal (a flip negates x) and its
+in-plane rotation of (x, y) agrees with x right / y down. Note the frame is left-handed.
+Depth is z-depth in metres (distance along the optical axis), 0 = invalid.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from mtbench.data.check import CheckReport, check_dataset
+from mtbench.data.common import env_root
+from mtbench.data.export import parse_size, write_synthetic
+from mtbench.data.spec import DATASETS, DatasetSpec, get_dataset_spec
+from mtbench.data.transforms import (Compose, PadTo, PhotometricJitter, RandomCropPad, RandomHorizontalFlip,
+                                     RandomRotate, RandomScale)
+from mtbench.errors import UsageError
+
+__all__ = ["build_dataset", "check_dataset", "CheckReport", "write_synthetic", "parse_size", "DATASETS",
+           "DatasetSpec", "get_dataset_spec", "train_transform"]
+
+SPLITS = ("train", "val")
+# training augmentation of each recipe (DESIGN.md "Reference training setup")
+RECIPES: dict[str, dict[str, Any]] = {
+    "synthetic": {"scales": (1.0, 1.25), "rotation": 0.0, "jitter": True},
+    "nyud": {"scales": [1.0, 1.2, 1.5], "rotation": 0.0, "jitter": False},
+    "pascal_context": {"scales": (0.75, 1.25), "rotation": 20.0, "jitter": False},
+}
+
+
+def train_transform(name: str, size: tuple[int, int], *, scales=None, rotation=None, jitter=None) -> Compose:
+    """Flip, random scale (depth divided by the scale), rotation (PASCAL), crop/pad to ``size``, jitter."""
+    r = RECIPES[name]
+    scales = r["scales"] if scales is None else scales
+    rotation = r["rotation"] if rotation is None else rotation
+    jitter = r["jitter"] if jitter is None else jitter
+    steps = [RandomHorizontalFlip(), RandomScale(list(scales) if isinstance(scales, list) else tuple(scales))]
+    if rotation:
+        steps.append(RandomRotate(float(rotation)))
+    steps.append(RandomCropPad(size))
+    if jitter:
+        steps.append(PhotometricJitter())
+    return Compose(steps)
+
+
+def build_dataset(name: str, split: str, *, root: str | None = None, tasks: list[str], train: bool,
+                  size: tuple[int, int] | None = None, seed: int = 0, n: int | None = None,
+                  **options: Any) -> Dataset:
+    """Dataset ``name`` split ``split`` with only ``tasks`` (+ image, meta).
+
+    ``train`` selects the recipe's augmentation (else the evaluation transform: none for synthetic and
+    NYUD, padding to 512×512 with ignore values for PASCAL-Context); ``size`` = (H, W) of the training
+    crop (synthetic: the rendered size, default 128×160); ``n`` = number of samples (synthetic: images
+    to generate, default train 400 / val 100; others: the first n of the split). Options: ``scales``,
+    ``rotation``, ``jitter`` (override the training augmentation), ``eval_pad`` (PASCAL eval size).
+    For synthetic, ``root`` may name a folder written by ``mtbench data synth`` (read from disk).
+    """
+    from mtbench.data.nyud import NYUDDataset
+    from mtbench.data.pascal_context import PascalContextDataset
+    from mtbench.data.synthetic import SyntheticDataset
+
+    spec = get_dataset_spec(name)
+    spec.check_tasks(tasks)
+    if split not in SPLITS:
+        raise UsageError(f"Unknown split '{split}'; valid: {', '.join(SPLITS)}.")
+    allowed = {"scales", "rotation", "jitter", "eval_pad"}
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise UsageError(f"Unknown dataset option(s) {unknown} for '{name}'; valid: {', '.join(sorted(allowed))}.")
+    aug = {k: options[k] for k in ("scales", "rotation", "jitter") if k in options}
+    size = tuple(size) if size is not None else None
+    crop = size or spec.train_size
+    transform = train_transform(name, crop, **aug) if train else None
+    if name == "synthetic" and root is None:
+        return SyntheticDataset(split, list(tasks), n=n, size=size, seed=seed, transform=transform)
+    root = root or env_root(name)
+    if root is None:
+        raise UsageError(f"Dataset '{name}' needs a root folder: pass root=/path (CLI --root) or set "
+                         f"MTBENCH_DATA so that $MTBENCH_DATA/{name} holds it. See README 'Data'.")
+    if name == "pascal_context":
+        if not train:
+            transform = PadTo(tuple(options.get("eval_pad", (512, 512))))
+        return PascalContextDataset(Path(root), split, list(tasks), transform=transform, seed=seed, n=n)
+    return NYUDDataset(Path(root), split, list(tasks), num_classes=spec.num_classes, transform=transform,
+                       seed=seed, n=n)
