@@ -75,6 +75,44 @@ def config_list() -> None:
         console.print(name, highlight=False)
 
 
+data_app = typer.Typer(help="Data: write synthetic scenes, validate a dataset folder.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("synth")
+def data_synth(out: Path = typer.Option(..., "--out", help="Folder to write (NYUD layout + contact_sheet.png)."),
+               n: int = typer.Option(16, "--n", help="Number of scenes (the last quarter is the val split)."),
+               size: str = typer.Option("128x160", "--size", help="Image size HxW."),
+               seed: int = typer.Option(0, "--seed", help="Seed of the scene generator.")) -> None:
+    """Write synthetic scenes to disk in the NYUD layout, plus a PNG contact sheet."""
+    from mtbench.data import parse_size, write_synthetic
+
+    s = write_synthetic(out, n=n, size=parse_size(size), seed=seed)
+    console.print(f"wrote {s.counts['train']} train + {s.counts['val']} val scenes "
+                  f"({s.size[0]}x{s.size[1]}) to {s.out}; contact sheet {s.contact_sheet}", highlight=False)
+
+
+@data_app.command("check")
+def data_check(path: Path = typer.Argument(..., help="Dataset root folder."),
+               dataset: str = typer.Option("nyud", "--dataset", help="nyud, pascal_context or synthetic.")) -> None:
+    """Validate a dataset folder (files, sizes, label ranges, depth, normals); exit 1 on problems."""
+    from rich.table import Table
+
+    from mtbench.data import check_dataset
+    from mtbench.errors import DataError
+
+    report = check_dataset(dataset, path)
+    header, rows = report.table()
+    table = Table(*header, title=f"{dataset}: {path}")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    for problem in report.problems:
+        err_console.print(problem, highlight=False, soft_wrap=True, markup=False)
+    if not report.ok:
+        raise DataError(f"{len(report.problems)} problem(s) found in '{path}'.")
+
+
 def _task_list(values: Optional[list[str]]) -> Optional[list[str]]:
     """'--tasks semseg,depth' or repeated '--tasks semseg --tasks depth'; 'none' means an empty list."""
     if values is None:
@@ -161,6 +199,30 @@ def _print_run_summary(record, path: Path) -> None:
     from mtbench.report import run_summary
 
     console.print(run_summary(record, path), soft_wrap=True, highlight=False)
+
+
+@app.command("profile")
+def profile_cmd(
+    model: str = typer.Option(..., "--model", "-m", help="Registered model (mtbench list models)."),
+    dataset: str = typer.Option("nyud", help="Dataset whose output channels to use (no files needed)."),
+    backbone: str = typer.Option("hrnet18", help="hrnet18, hrnet48, resnet18, resnet50 or timm:<name>."),
+    tasks: Optional[list[str]] = typer.Option(None, help="Main tasks, comma-separated (default: dataset's)."),
+    aux_tasks: Optional[list[str]] = typer.Option(None, help="Auxiliary tasks, comma-separated."),
+    input_: Optional[str] = typer.Option(None, "--input", help="HxW, multiples of 32 (default: dataset's)."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="Model option, e.g. --set model.fpm=false."),
+    device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda if available)."),
+    by_module: bool = typer.Option(False, "--by-module", help="GMACs and params per top-level module."),
+    json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Params and GMACs (one multiply-add = one MAC) of one forward pass; on CUDA also memory and latency."""
+    import json
+
+    from mtbench import profile as prof
+
+    res = prof.profile_by_name(model, dataset, backbone=backbone, tasks=_task_list(tasks),
+                               aux_tasks=_task_list(aux_tasks), input_hw=prof.parse_input(input_) if input_ else None,
+                               device=device, by_module=by_module, model_kwargs=prof.parse_model_sets(set_))
+    console.print(json.dumps(res) if json_ else prof.format_profile(res), soft_wrap=True, highlight=False)
 
 
 def main(argv: list[str] | None = None) -> None:
