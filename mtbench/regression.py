@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +58,13 @@ def metric_direction(task: str, metric: str) -> bool | None:
         specs = t.make_metric(2).specs
     except Exception:  # a metric that cannot be built here only loses direction information
         specs = ()
-    return next((s.higher_is_better for s in specs if s.name == metric), None)
+    exact = next((s.higher_is_better for s in specs if s.name == metric), None)
+    if exact is not None:
+        return exact
+    # per-class entries (IoU_0, IoU_1, ... built here for 2 classes) share the direction of their family
+    family = re.sub(r"\d+$", "", metric)
+    return next((s.higher_is_better for s in specs if family != metric and re.sub(r"\d+$", "", s.name) == family),
+                None)
 
 
 def parse_overrides(items: Sequence[str] | None) -> dict[str, float]:

@@ -1,0 +1,126 @@
+"""`mtbench check`: matching, tolerances with directions, unmatched records, exit codes, formats."""
+from __future__ import annotations
+
+import pytest
+
+from mtbench.cli import main
+from mtbench.errors import RecordError, UsageError
+from mtbench.regression import compare, match_key, parse_overrides, run_check
+from mtbench.results import RunRecord, save_record
+
+
+def rec(id="r", sem=40.0, rmse=0.5, seed=0, **kw) -> RunRecord:
+    metrics = {"semseg": {"mIoU": sem, "mIoU_nonempty": sem + 2}, "depth": {"rmse": rmse, "delta1": 80.0}}
+    return RunRecord(id=id, model=kw.pop("model", "mtinet"), backbone="hrnet18", dataset="synthetic",
+                     tasks=["semseg", "depth"], seed=seed, metrics=metrics,
+                     cost={"input_size": [128, 160]}, **kw)
+
+
+@pytest.fixture
+def dirs(tmp_path):
+    ref, res = tmp_path / "results" / "reference", tmp_path / "results"
+    for seed in (0, 1):
+        save_record(rec(f"ref{seed}", seed=seed), ref)
+    return ref, res
+
+
+def _run(capsys, *args):
+    try:
+        main(["check", *args])
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_identical_records_pass(dirs, capsys):
+    ref, res = dirs
+    for seed in (0, 1):
+        save_record(rec(f"new{seed}", seed=seed, config_hash=f"other-paths-{seed}"), res)
+    code, out, _ = _run(capsys, "--reference", str(ref), "--results", str(res))
+    assert code == 0 and out.startswith("OK: 2 record(s), 8 metric(s) compared")
+    assert "REGRESSED" not in out
+
+
+def test_regressed_record_exits_1(dirs, capsys):
+    ref, res = dirs
+    save_record(rec("new0", seed=0, sem=38.0), res)  # mIoU -5% (tol 2% of 40 = 0.8)
+    save_record(rec("new1", seed=1, rmse=0.505), res)  # rmse +1%: within tolerance
+    code, out, _ = _run(capsys, "--reference", str(ref), "--results", str(res))
+    assert code == 1
+    bad = [ln for ln in out.splitlines() if "REGRESSED" in ln]
+    assert len(bad) == 2 and all("seed 0" in ln for ln in bad)  # mIoU and mIoU_nonempty of seed 0
+    assert "-2" in bad[0] and "-5.00%" in bad[0] and "0.8" in bad[0]
+    assert out.rstrip().splitlines()[-1].startswith("FAIL: 2 record(s), 8 metric(s)")
+    # a wide enough tolerance lets it pass
+    assert _run(capsys, "--reference", str(ref), "--results", str(res), "--abs-tol", "2.5")[0] == 0
+    assert _run(capsys, "--reference", str(ref), "--results", str(res), "--rel-tol", "0.06")[0] == 0
+
+
+def test_directions_and_improvements():
+    ref = rec(sem=40.0, rmse=0.5)
+    better = compare(rec(sem=42.0, rmse=0.45), ref, 0.02, 0.0)
+    assert {(d.task, d.metric): d.status for d in better} == {
+        ("semseg", "mIoU"): "improved", ("semseg", "mIoU_nonempty"): "improved",
+        ("depth", "rmse"): "improved", ("depth", "delta1"): "ok"}
+    worse = {(d.task, d.metric): d for d in compare(rec(rmse=0.52), ref, 0.02, 0.0)}
+    assert worse[("depth", "rmse")].status == "REGRESSED"  # lower is better: +4% > 2%
+    assert worse[("depth", "rmse")].tolerance == pytest.approx(0.01)
+    assert worse[("depth", "rmse")].delta == pytest.approx(0.02)
+    custom = rec(rmse=0.5).model_copy(update={"metrics": {"semseg": {"mIoU": 40.0, "mystery": 1.0},
+                                                          "depth": {"rmse": 0.5}}})
+    ref2 = ref.model_copy(update={"metrics": {"semseg": {"mIoU": 40.0, "mystery": 2.0}, "depth": {"rmse": 0.5, "delta1": 80.0}}})
+    got = {(d.task, d.metric): d.status for d in compare(custom, ref2, 0.02, 0.0)}
+    assert got[("semseg", "mystery")] == "CHANGED" and got[("depth", "delta1")] == "MISSING"
+
+
+def test_direction_lookup():
+    from mtbench.regression import metric_direction
+
+    assert metric_direction("depth", "rmse") is False and metric_direction("depth", "delta1") is True
+    assert metric_direction("semseg", "IoU_17") is True  # per-class IoU beyond the 2 classes built
+    assert metric_direction("semseg", "unknown") is None and metric_direction("nosuchtask", "x") is None
+
+
+def test_per_metric_override():
+    assert parse_overrides(["semseg.mIoU=2.5"]) == {"semseg.mIoU": 2.5}
+    with pytest.raises(UsageError, match="Bad --tol 'mIoU'"):
+        parse_overrides(["mIoU"])
+    diffs = {d.metric: d.status for d in compare(rec(sem=38.0), rec(), 0.02, 0.0, {"semseg.mIoU": 2.5})}
+    assert diffs["mIoU"] == "ok" and diffs["mIoU_nonempty"] == "REGRESSED"
+
+
+def test_missing_reference_and_missing_measured(dirs, capsys):
+    ref, res = dirs
+    save_record(rec("new0", seed=0), res)
+    extra = save_record(rec("new7", seed=7), res)
+    code, out, _ = _run(capsys, "--reference", str(ref), "--results", str(res))
+    assert code == 1
+    assert f"no reference for measured record {extra} (mtinet hrnet18 synthetic/val semseg+depth 128x160 seed 7)" in out
+    assert f"no measured record for reference {ref / 'synthetic' / 'mtinet' / 'ref1.json'}" in out
+
+
+def test_key_includes_model_options_and_single_file_reference(dirs, capsys):
+    ref, res = dirs
+    a = rec("x", config={"model": {"kwargs": {"fpm": False}}})
+    assert match_key(a) != match_key(rec("y")) and match_key(rec("y", config_hash="h")) == match_key(rec("z"))
+    save_record(rec("new0", seed=0, sem=30.0), res)
+    one = ref / "synthetic" / "mtinet" / "ref0.json"
+    code, out, _ = _run(capsys, "--reference", str(one), "--results", str(res), "--format", "github")
+    assert code == 1 and out.startswith("### mtbench check: FAIL")
+    assert "| Record" in out and "**REGRESSED**" in out
+
+
+def test_malformed_reference_is_one_line_error(dirs, capsys):
+    ref, res = dirs
+    save_record(rec("new0"), res)
+    bad = ref / "synthetic" / "mtinet" / "broken.json"
+    bad.write_text("{ not json")
+    code, out, err = _run(capsys, "--reference", str(ref), "--results", str(res))
+    assert code == 1 and out == ""
+    assert err.strip().count("\n") == 0 and str(bad) in err and "malformed JSON" in err
+    with pytest.raises(RecordError, match="nowhere: reference folder or file does not exist"):
+        run_check(res / "nowhere", res)
+    with pytest.raises(UsageError, match="Tolerances must be >= 0"):
+        run_check(ref, res, rel_tol=-1)
