@@ -1,7 +1,7 @@
 """``mtbench data synth``: write synthetic scenes to disk in the NYUD layout, plus a PNG contact sheet.
 
 Sample ``synthetic_<split>_<index>`` on disk is ``synthetic.generate(seed, split, index, size)``: the same
-scene that ``build_dataset("synthetic", ...)`` renders on the fly (images are stored as JPEG, quality 95).
+scene that ``build_dataset("synthetic", ...)`` renders on the fly (images are stored as JPEG, quality 95, no chroma subsampling).
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def write_synthetic(out: str | Path, *, n: int = 16, size: tuple[int, int] = (12
         for i in range(count):
             s = generate(seed, split, i, size)
             name = f"synthetic_{split}_{i:05d}"
-            Image.fromarray(s["image"]).save(out / "images" / f"{name}.jpg", quality=95)
+            Image.fromarray(s["image"]).save(out / "images" / f"{name}.jpg", quality=95, subsampling=0)
             Image.fromarray((s["semseg"] + 1).astype(np.uint8)).save(out / "segmentation" / f"{name}.png")
             Image.fromarray((s["saliency"] * 255).astype(np.uint8)).save(out / "saliency" / f"{name}.png")
             Image.fromarray(s["human_parts"]).save(out / "human_parts" / f"{name}.png")

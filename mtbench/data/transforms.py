@@ -72,7 +72,7 @@ def resize(sample: Sample, size: tuple[int, int]) -> Sample:
         if k == "image":
             y = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True).clamp_(0, 1)
         else:
-            y = F.interpolate(x, size=size, mode="nearest")
+            y = F.interpolate(x, size=size, mode="nearest-exact")  # pixel-centre aligned, like bilinear
         sample[k] = _back(y, was_2d, sample[k])
     return sample
 

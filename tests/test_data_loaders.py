@@ -1,0 +1,241 @@
+"""NYUD and PASCAL-Context loaders on tiny datasets written to tmp_path; `mtbench data check` messages."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mtbench.cli import main
+from mtbench.data import build_dataset, check_dataset, write_synthetic
+from mtbench.data.common import MEAN, STD
+from mtbench.data.pascal_context import NORMALS_VALID_LABELS
+from mtbench.errors import DataError
+
+H, W = 12, 16
+NYUD_TASKS = ["semseg", "depth", "normals", "edge"]
+
+
+def _save_png(path: Path, arr: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+
+
+def _nyud_sample(i: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(i)
+    n = rng.normal(size=(H, W, 3))
+    n /= np.linalg.norm(n, axis=-1, keepdims=True)
+    n[0, 0] = 0  # an invalid pixel
+    return {"image": rng.integers(0, 256, (H, W, 3), dtype=np.uint8),
+            "semseg": (np.arange(H * W).reshape(H, W) % 41).astype(np.uint8),  # 0..40 as stored
+            "depth": rng.uniform(0.5, 9.0, (H, W)).astype(np.float32),
+            "normals": n.astype(np.float32),
+            "edge": (np.arange(W)[None].repeat(H, 0) == 4).astype(np.float32)}
+
+
+@pytest.fixture
+def nyud_root(tmp_path) -> Path:
+    root = tmp_path / "nyud"
+    for split, ids in {"train": ["a0", "a1", "a2"], "val": ["b0", "b1"]}.items():
+        for i, name in enumerate(ids):
+            s = _nyud_sample(i + (10 if split == "val" else 0))
+            _save_png(root / "images" / f"{name}.jpg", s["image"])
+            _save_png(root / "segmentation" / f"{name}.png", s["semseg"])
+            for t in ("depth", "normals", "edge"):
+                (root / t).mkdir(exist_ok=True)
+                np.save(root / t / f"{name}.npy", s[t])
+        (root / "gt_sets").mkdir(exist_ok=True)
+        (root / "gt_sets" / f"{split}.txt").write_text("\n".join(ids) + "\n")
+    return root
+
+
+def test_nyud_loader_values(nyud_root):
+    ds = build_dataset("nyud", "train", root=str(nyud_root), tasks=NYUD_TASKS, train=False)
+    assert len(ds) == 3
+    s, raw = ds[1], _nyud_sample(1)
+    assert s["meta"] == {"name": "a1", "size": [H, W]}
+    lab = raw["semseg"].astype(np.int64)
+    np.testing.assert_array_equal(s["semseg"].numpy(), np.where(lab == 0, 255, lab - 1))  # 0 ignored, 1..40 -> 0..39
+    np.testing.assert_allclose(s["depth"][0].numpy(), raw["depth"])
+    np.testing.assert_allclose(s["normals"].numpy(), raw["normals"].transpose(2, 0, 1))
+    np.testing.assert_array_equal(s["edge"][0].numpy(), raw["edge"])
+    img = np.asarray(Image.open(nyud_root / "images" / "a1.jpg").convert("RGB")).transpose(2, 0, 1) / 255.0
+    torch.testing.assert_close(s["image"], ((torch.from_numpy(img).float() - MEAN) / STD))
+    only = build_dataset("nyud", "val", root=str(nyud_root), tasks=["depth"], train=False, n=1)
+    assert len(only) == 1 and set(only[0]) == {"image", "depth", "meta"}
+
+
+def test_nyud_train_transform_crops_and_keeps_alignment(nyud_root):
+    ds = build_dataset("nyud", "train", root=str(nyud_root), tasks=NYUD_TASKS, train=True, size=(8, 10),
+                       scales=[1.0])
+    s = ds[0]
+    assert s["image"].shape == (3, 8, 10) and s["semseg"].shape == (8, 10) and s["depth"].shape == (1, 8, 10)
+    raw = _nyud_sample(0)
+    d = s["depth"][0].numpy()  # find the crop offset from the depth values, then check semseg agrees
+    for depth_src, sem_src in ((raw["depth"], raw["semseg"]), (raw["depth"][:, ::-1], raw["semseg"][:, ::-1])):
+        ys, xs = np.nonzero(np.isclose(depth_src, d[0, 0]))
+        for y0, x0 in zip(ys, xs):
+            if y0 + 8 <= H and x0 + 10 <= W and np.allclose(depth_src[y0:y0 + 8, x0:x0 + 10], d):
+                sem = sem_src[y0:y0 + 8, x0:x0 + 10].astype(np.int64)
+                np.testing.assert_array_equal(s["semseg"].numpy(), np.where(sem == 0, 255, sem - 1))
+                return
+    raise AssertionError("crop of the depth map not found in the (possibly flipped) source")
+
+
+def _mat_parts(objects: list[tuple[int, np.ndarray, list[tuple[str, np.ndarray]]]]) -> dict:
+    """A Pascal-Part style annotation: anno.objects(k).{class, class_ind, mask, parts(j).{part_name, mask}}."""
+    objs = np.zeros((1, len(objects)), dtype=[("class", "O"), ("class_ind", "O"), ("mask", "O"), ("parts", "O")])
+    for k, (cls, mask, parts) in enumerate(objects):
+        p = np.zeros((1, len(parts)), dtype=[("part_name", "O"), ("mask", "O")]) if parts else np.zeros((0, 0))
+        for j, (name, m) in enumerate(parts):
+            p[0, j]["part_name"], p[0, j]["mask"] = name, m.astype(np.uint8)
+        objs[0, k]["class"], objs[0, k]["class_ind"] = "person" if cls == 15 else "x", np.array([[cls]])
+        objs[0, k]["mask"], objs[0, k]["parts"] = mask.astype(np.uint8), p
+    return {"anno": {"imname": "x", "objects": objs}}
+
+
+@pytest.fixture
+def pascal_root(tmp_path) -> Path:
+    from scipy.io import savemat
+
+    root = tmp_path / "pascal"
+    rows = np.arange(H)[:, None].repeat(W, 1)
+    for split, ids in {"train": ["p0", "p1"], "val": ["q0"]}.items():
+        for k, name in enumerate(ids):
+            _save_png(root / "JPEGImages" / f"{name}.jpg", np.full((H, W, 3), 40 * k, np.uint8))
+            sub = "VOC12" if k == 0 else "pascal-context"
+            _save_png(root / "semseg" / sub / f"{name}.png", (rows % 21).astype(np.uint8))
+            _save_png(root / "sal_distill" / f"{name}.png", np.where(rows > 5, 200, 30).astype(np.uint8))
+            _save_png(root / "normals_distill" / f"{name}.png", np.full((H, W, 3), [128, 128, 255], np.uint8))
+            label_map = np.where(np.arange(W)[None] < 8, 440, 1).repeat(H, 0)  # 440 'wall' (valid), 1 invalid
+            (root / "pascal-context" / "trainval").mkdir(parents=True, exist_ok=True)
+            savemat(root / "pascal-context" / "trainval" / f"{name}.mat", {"LabelMap": label_map.astype(np.uint16)})
+            head, arm, foot = rows < 3, (rows >= 3) & (rows < 6), rows >= 10
+            person = [(15, rows < 12, [("head", head), ("luarm", arm), ("lfoot", foot)])] if name != "p1" else []
+            (root / "human_parts").mkdir(exist_ok=True)
+            savemat(root / "human_parts" / f"{name}.mat", _mat_parts(person + [(7, rows > 8, [])]))
+        (root / "ImageSets" / "Context").mkdir(parents=True, exist_ok=True)
+        (root / "ImageSets" / "Context" / f"{split}.txt").write_text("\n".join(ids) + "\n")
+    return root
+
+
+PASCAL_TASKS = ["semseg", "human_parts", "saliency", "normals", "edge"]
+
+
+def test_pascal_loader_values_and_eval_padding(pascal_root):
+    ds = build_dataset("pascal_context", "train", root=str(pascal_root), tasks=PASCAL_TASKS, train=False,
+                       eval_pad=(16, 20))
+    s = ds[0]
+    assert s["meta"] == {"name": "p0", "size": [H, W]} and s["image"].shape == (3, 16, 20)
+    rows = np.arange(H)[:, None].repeat(W, 1)
+    np.testing.assert_array_equal(s["semseg"][:H, :W].numpy(), rows % 21)
+    assert (s["semseg"][H:] == 255).all() and (s["human_parts"][:, W:] == 255).all()
+    parts = s["human_parts"][:H, :W].numpy()
+    assert (parts[:3] == 1).all() and (parts[3:6] == 3).all() and (parts[10:] == 6).all() and (parts[6:10] == 0).all()
+    np.testing.assert_array_equal(s["saliency"][0, :H, :W].numpy(), (rows > 5).astype(np.float32))
+    n = s["normals"][:, :H, :W].numpy()
+    assert 440 in NORMALS_VALID_LABELS and 1 not in NORMALS_VALID_LABELS
+    np.testing.assert_allclose(n[:, :, :8], np.array([1 / 255, 1 / 255, 1.0])[:, None, None].repeat(H, 1).repeat(8, 2),
+                               atol=1e-6)
+    assert (n[:, :, 8:] == 0).all()  # label 1 is not a NYUD class: distilled normals invalid there
+    e = s["edge"][0, :H, :W].numpy()
+    # the 2-px band of label changes between columns 7 and 8, thinned to one line (skimage may drop an end)
+    assert e[:, 7:9].sum() == e.sum() >= H - 1 and (e[:, 7] + e[:, 8] <= 1).all()
+    no_person = ds[1]  # p1 has no annotated person: human parts ignored
+    assert (no_person["human_parts"] == 255).all()
+
+
+def test_pascal_train_transform(pascal_root):
+    ds = build_dataset("pascal_context", "train", root=str(pascal_root), tasks=PASCAL_TASKS, train=True,
+                       size=(10, 10))
+    s = ds[0]
+    assert s["image"].shape == (3, 10, 10) and s["normals"].shape == (3, 10, 10)
+    valid = s["normals"].norm(dim=0) > 0
+    torch.testing.assert_close(s["normals"].norm(dim=0)[valid], torch.ones(int(valid.sum())), atol=0.02, rtol=0)
+
+
+def test_check_reports_ok(nyud_root, pascal_root):
+    r = check_dataset("nyud", nyud_root)
+    assert r.ok and r.listed == {"train": 3, "val": 2} and r.readable == {"train": 3, "val": 2}
+    assert r.classes_seen["train"]["semseg"] == list(range(40))
+    r = check_dataset("pascal_context", pascal_root)
+    assert r.ok, r.problems
+    assert r.classes_seen["train"]["human_parts"] == [0, 1, 3, 6]
+
+
+def test_check_messages_and_loader_raises_the_same(nyud_root, tmp_path):
+    with pytest.raises(DataError, match=r"Dataset root '.*missing' does not exist"):
+        check_dataset("nyud", tmp_path / "missing")
+    (nyud_root / "images" / "a1.jpg").write_bytes(b"not a jpeg")
+    _save_png(nyud_root / "segmentation" / "a2.png", np.full((H, W), 45, np.uint8))
+    (nyud_root / "depth" / "b1.npy").unlink()
+    r = check_dataset("nyud", nyud_root)
+    assert not r.ok and len(r.problems) == 3
+    corrupt, out_of_range, missing = r.problems
+    assert corrupt.startswith("Corrupt or unreadable image") and "a1.jpg" in corrupt
+    assert out_of_range.startswith("Label out of range") and "a2.png" in out_of_range and "[44]" in out_of_range
+    assert missing == (f"Split file '{nyud_root / 'gt_sets' / 'val.txt'}' names sample 'b1' but "
+                       f"'{nyud_root / 'depth' / 'b1.npy'}' is missing.")
+    ds = build_dataset("nyud", "train", root=str(nyud_root), tasks=NYUD_TASKS, train=True, size=(8, 8))
+    for i, msg in ((1, corrupt), (2, out_of_range)):
+        with pytest.raises(DataError) as e:
+            ds[i]
+        assert str(e.value) == msg
+    with pytest.raises(DataError) as e:
+        build_dataset("nyud", "val", root=str(nyud_root), tasks=NYUD_TASKS, train=False)
+    assert str(e.value) == missing
+    with pytest.raises(DataError, match="Missing split file"):
+        build_dataset("pascal_context", "val", root=str(nyud_root), tasks=["semseg"], train=False)
+
+
+def test_bad_depth_and_normals_are_reported(nyud_root):
+    d = np.load(nyud_root / "depth" / "a0.npy")
+    d[2, 3] = np.nan
+    np.save(nyud_root / "depth" / "a0.npy", d)
+    np.save(nyud_root / "normals" / "b0.npy", np.full((H, W, 3), 0.9, np.float32))
+    np.save(nyud_root / "edge" / "a1.npy", np.zeros((H + 1, W), np.float32))
+    problems = check_dataset("nyud", nyud_root).problems
+    assert len(problems) == 3
+    assert "non-finite" in problems[0] and "a0.npy" in problems[0]
+    assert problems[1].startswith("Size mismatch in") and "a1.npy" in problems[1]
+    assert "not unit length" in problems[2] and "b0.npy" in problems[2]
+
+
+def _cli(argv: list[str]) -> int:
+    try:
+        main(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0
+
+
+def test_cli_synth_then_check(tmp_path, capsys):
+    out = tmp_path / "syn"
+    assert _cli(["data", "synth", "--out", str(out), "--n", "4", "--size", "24x32"]) == 0
+    assert (out / "contact_sheet.png").is_file()
+    assert (out / "gt_sets" / "val.txt").read_text().split() == ["synthetic_val_00000"]
+    assert _cli(["data", "check", str(out), "--dataset", "synthetic"]) == 0
+    assert "train" in capsys.readouterr().out
+    (out / "human_parts" / "synthetic_train_00001.png").write_bytes(b"junk")
+    assert _cli(["data", "check", str(out), "--dataset", "synthetic"]) == 1
+    err = capsys.readouterr().err
+    assert "synthetic_train_00001.png" in err and "1 problem(s)" in err
+    assert _cli(["data", "check", str(tmp_path / "nope"), "--dataset", "nyud"]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert _cli(["data", "synth", "--out", str(out), "--size", "24by32"]) == 2
+
+
+def test_synth_folder_reads_back_as_generated(tmp_path):
+    write_synthetic(tmp_path / "s", n=3, size=(24, 32), seed=5)
+    disk = build_dataset("synthetic", "train", root=str(tmp_path / "s"), tasks=["semseg", "depth", "human_parts",
+                                                                                  "saliency", "normals", "edge"],
+                         train=False)
+    mem = build_dataset("synthetic", "train", tasks=["semseg", "depth", "human_parts", "saliency", "normals", "edge"],
+                        train=False, n=2, size=(24, 32), seed=5)
+    assert len(disk) == 2
+    for k in ("semseg", "depth", "human_parts", "saliency", "normals", "edge"):
+        torch.testing.assert_close(disk[1][k], mem[1][k])
+    diff = ((disk[1]["image"] - mem[1]["image"]) * STD).abs().mean()  # in [0, 1] units: JPEG loss only
+    assert diff < 0.03
