@@ -150,15 +150,19 @@ class CheckResult:
         return (f"{head}: {self.compared} record(s), {len(self.diffs)} metric(s) compared ({tol}): "
                 f"{len(self.failures)} regression(s), {improved} improvement(s), {len(self.problems)} unmatched/failed record(s)")
 
-    def render(self, fmt: str = "text") -> str:
-        """A diff table (text or github markdown), the unmatched records, and the summary line."""
+    def render(self, fmt: str = "text", changes_only: bool | None = None) -> str:
+        """A diff table (text or github markdown), the unmatched records, and the summary line.
+        ``changes_only`` (default: True for github, False for text) leaves out metrics with status ok."""
         from tabulate import tabulate
 
         if fmt not in FORMATS:
             raise UsageError(f"Unknown format '{fmt}'; valid: {', '.join(FORMATS)}.")
         g = fmt == "github"
+        changes_only = g if changes_only is None else changes_only
         rows = []
         for d in self.diffs:
+            if changes_only and d.status == "ok":
+                continue
             delta = d.delta
             rel = f"{100 * delta / abs(d.reference):+.2f}%" if delta is not None and d.reference else ""
             status = f"**{d.status}**" if g and d.status in FAILING else d.status

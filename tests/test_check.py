@@ -110,6 +110,8 @@ def test_key_includes_model_options_and_single_file_reference(dirs, capsys):
     code, out, _ = _run(capsys, "--reference", str(one), "--results", str(res), "--format", "github")
     assert code == 1 and out.startswith("### mtbench check: FAIL")
     assert "| Record" in out and "**REGRESSED**" in out
+    table = [ln for ln in out.splitlines() if ln.startswith("| mtinet")]
+    assert len(table) == 2  # github shows changes only: mIoU and mIoU_nonempty of seed 0
 
 
 def test_malformed_reference_is_one_line_error(dirs, capsys):
