@@ -65,7 +65,11 @@ def _device_of(model: nn.Module) -> torch.device:
 
 
 def _flop_analysis(model: nn.Module, input_hw: tuple[int, int], device: str | torch.device):
-    from fvcore.nn import FlopCountAnalysis
+    import warnings
+
+    with warnings.catch_warnings():  # fvcore's import triggers torch.jit.script deprecation warnings
+        warnings.simplefilter("ignore")
+        from fvcore.nn import FlopCountAnalysis
 
     x = torch.randn(1, 3, *input_hw, device=device)
     fa = FlopCountAnalysis(_TupleOutput(model), x)

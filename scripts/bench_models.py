@@ -1,0 +1,130 @@
+"""Benchmark every model: forward and forward+backward time per image (CPU, and CUDA when present).
+
+Usage:
+  python scripts/bench_models.py                 # time table at 240x320 on CPU (+ CUDA if available)
+  python scripts/bench_models.py --reference     # params and GMACs at 480x640 vs the MTI-Net release
+
+Convention: milliseconds per image (batch time / batch size), median of --iters runs after --warmup;
+forward in eval() under no_grad, forward+backward in train() on the sum of all outputs (aux included);
+GMACs = fvcore count (one multiply-add = one MAC), batch 1; peak memory = CUDA max allocated, MiB.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import torch
+
+from mtbench.data.spec import get_dataset_spec
+from mtbench.profile import count_gmacs, count_params, parse_input, train_step
+from mtbench.registry import create_model
+
+# (label, model, tasks, aux tasks, model kwargs, reference params, reference GMACs at 480x640)
+ROWS = [
+    ("single_task semseg", "single_task", ["semseg"], [], {}, 3_945_270, 11.56),
+    ("single_task depth", "single_task", ["depth"], [], {}, 3_934_701, 11.31),
+    ("mtl", "mtl", ["semseg", "depth"], [], {}, 4_019_251, 13.00),
+    ("padnet", "padnet", ["semseg", "depth"], [], {}, 7_019_056, 70.38),
+    ("mtinet", "mtinet", ["semseg", "depth"], [], {}, 8_578_179, 17.36),
+    ("mtinet + edge,normals", "mtinet", ["semseg", "depth"], ["edge", "normals"], {}, 14_838_121, 23.12),
+    ("mtinet w/o FPM", "mtinet", ["semseg", "depth"], [], {"fpm": False}, None, None),
+]
+
+
+def build(row, backbone: str = "hrnet18"):
+    _, name, tasks, aux, kw, _, _ = row
+    spec = get_dataset_spec("nyud")
+    return create_model(name, tasks=tasks, aux_tasks=aux, out_channels=spec.out_channels(tasks + aux),
+                        backbone=backbone, **kw)
+
+
+def _time(fn, device: torch.device, warmup: int, iters: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def bench(device: torch.device, hw: tuple[int, int], batch: int, warmup: int, iters: int, backbone: str) -> list:
+    rows = []
+    for row in ROWS:
+        model = build(row, backbone).to(device)
+        x = torch.randn(batch, 3, *hw, device=device)
+
+        def fwd():
+            model.eval()
+            with torch.no_grad():
+                model(x)
+
+        fwd_ms = _time(fwd, device, warmup, iters) / batch
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        fb_ms = _time(lambda: train_step(model, x), device, warmup, iters) / batch
+        mem = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+        rows.append([row[0], f"{count_params(model) / 1e6:.2f}", f"{fwd_ms:.1f}", f"{fb_ms:.1f}"]
+                    + ([f"{mem:.0f}"] if mem is not None else []))
+        del model
+    return rows
+
+
+def reference(backbone: str) -> int:
+    from tabulate import tabulate
+
+    bad, out = 0, []
+    for row in ROWS:
+        if row[5] is None:
+            continue
+        model = build(row, backbone)
+        params = count_params(model)
+        gmacs, _ = count_gmacs(model, (480, 640))
+        ok = params == row[5] and abs(gmacs - row[6]) / row[6] <= 0.01
+        bad += not ok
+        out.append([row[0], f"{params:,}", f"{row[5]:,}", f"{gmacs:.2f}", f"{row[6]:.2f}",
+                    f"{100 * (gmacs - row[6]) / row[6]:+.2f}", "ok" if ok else "MISMATCH"])
+        print(out[-1], flush=True)
+    print(tabulate(out, ["model (NYUD, hrnet18, 480x640)", "params", "release", "GMACs", "release",
+                         "Δ GMACs %", ""], tablefmt="github"))
+    return 1 if bad else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tabulate import tabulate
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--input", default="240x320")
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--iters", type=int, default=3)
+    ap.add_argument("--backbone", default="hrnet18")
+    ap.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
+    ap.add_argument("--reference", action="store_true", help="check params/GMACs at 480x640 instead")
+    a = ap.parse_args(argv)
+    if a.reference:
+        return reference(a.backbone)
+    hw = parse_input(a.input)
+    devices = [] if a.device == "cuda" else [torch.device("cpu")]
+    if a.device in ("cuda", "all") and torch.cuda.is_available():
+        devices.append(torch.device("cuda"))
+    for dev in devices:
+        torch.manual_seed(0)
+        rows = bench(dev, hw, a.batch, a.warmup if dev.type == "cpu" else 5, a.iters if dev.type == "cpu" else 20,
+                     a.backbone)
+        name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+        print(f"\n{name}, {a.backbone}, NYUD heads, input {hw[0]}x{hw[1]}, batch {a.batch}, torch {torch.__version__}")
+        head = ["model", "params (M)", "fwd ms/img", "fwd+bwd ms/img"] + (["peak MiB (train)"] if dev.type == "cuda" else [])
+        print(tabulate(rows, head, tablefmt="github"), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Every registered model: builds on CPU, output contract (shapes, aux only in training), every parameter
+gets a gradient from the total loss (DDP needs this), and one-line errors for bad arguments."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mtbench.data.spec import get_dataset_spec
+from mtbench.errors import UsageError
+from mtbench.registry import create_model, list_models
+
+SPEC = get_dataset_spec("synthetic")  # semseg 10 classes, human_parts 7, all six tasks
+ONE = ["semseg"]
+TWO = ["semseg", "depth"]
+ALL = ["semseg", "depth", "normals", "edge", "saliency", "human_parts"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Under a loaded shared CPU, 2 OpenMP threads can be >10x slower than 1 for these small convs.
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def task_sets(model: str) -> list[tuple[list[str], list[str]]]:
+    if model == "single_task":
+        return [(["semseg"], []), (["depth"], []), (["normals"], [])]
+    sets = [(TWO, []), (ALL, [])]
+    if model not in ("mtl",):
+        sets.append((TWO, ["normals", "edge"]))
+    return sets
+
+
+CASES = [(m, t, a) for m in list_models() for t, a in task_sets(m)]
+
+
+def build(model: str, tasks: list[str], aux: list[str], **kw):
+    torch.manual_seed(0)
+    return create_model(model, tasks=tasks, aux_tasks=aux, out_channels=SPEC.out_channels(tasks + aux),
+                        backbone="hrnet18", pretrained=None, **kw)
+
+
+def flatten(out):
+    if isinstance(out, dict):
+        return [t for v in out.values() for t in flatten(v)]
+    return [out]
+
+
+@pytest.mark.parametrize("model,tasks,aux", CASES, ids=[f"{m}-{'+'.join(t)}{'-aux' if a else ''}" for m, t, a in CASES])
+def test_contract_and_gradients(model, tasks, aux):
+    net = build(model, tasks, aux).train()
+    x = torch.randn(2, 3, 64, 96)
+    out = net(x)
+    expect = SPEC.out_channels(tasks + aux)
+    assert set(out) - {"aux"} == set(tasks)
+    for t in tasks:
+        assert out[t].shape == (2, expect[t], 64, 96)
+        assert torch.isfinite(out[t]).all()
+    for group in out.get("aux", {}).values():
+        assert set(group) == set(tasks + aux)
+        for t, p in group.items():
+            assert p.shape == (2, expect[t], 64, 96)
+    if model in ("padnet", "mtinet"):
+        assert "aux" in out
+    sum(o.float().mean() for o in flatten(out)).backward()
+    no_grad = [n for n, p in net.named_parameters() if p.grad is None]
+    assert not no_grad, f"parameters without gradient: {no_grad[:5]}"
+    net.eval()
+    with torch.no_grad():
+        ev = net(x)
+    assert set(ev) == set(tasks)  # no aux at inference
+
+
+@pytest.mark.parametrize("model", list_models())
+def test_bad_input_size_names_input_option(model):
+    net = build(model, ONE if model == "single_task" else TWO, [])
+    with pytest.raises(UsageError, match="not divisible by 32.*--input"):
+        net(torch.randn(1, 3, 48, 64))
+
+
+@pytest.mark.parametrize("model", list_models())
+def test_argument_errors(model):
+    with pytest.raises(UsageError, match="needs at least one task"):
+        build(model, [], [])
+    with pytest.raises(UsageError, match="no output channel count for task"):
+        create_model(model, tasks=["semseg"], aux_tasks=[], out_channels={"depth": 1})
+    with pytest.raises(UsageError, match="Unknown backbone"):
+        create_model(model, tasks=["semseg"], aux_tasks=[], out_channels={"semseg": 3}, backbone="vgg")
+    with pytest.raises(UsageError, match="no option 'bogus'"):
+        create_model(model, tasks=["semseg"], aux_tasks=[], out_channels={"semseg": 3}, bogus=1)
+
+
+def test_baselines_reject_aux_tasks_and_single_task_takes_one():
+    for model in ("single_task", "mtl"):
+        with pytest.raises(UsageError, match="auxiliary tasks .* would be ignored"):
+            build(model, ONE, ["edge"])
+    with pytest.raises(UsageError, match="exactly one task"):
+        build("single_task", TWO, [])
+    with pytest.raises(UsageError, match="both as main"):
+        build("mtinet", TWO, ["depth"])
+
+
+def test_resnet_backbone_works_with_every_model():
+    for model in list_models():
+        tasks = ONE if model == "single_task" else TWO
+        net = create_model(model, tasks=tasks, aux_tasks=[], out_channels=SPEC.out_channels(tasks),
+                           backbone="resnet18").eval()
+        with torch.no_grad():
+            out = net(torch.randn(1, 3, 64, 64))
+        assert out["semseg"].shape == (1, 10, 64, 64)
