@@ -16,6 +16,9 @@ import numpy as np
 from mtbench.data.synthetic_scene import PARTS, SALIENT, Prim, Scene
 
 _EPS = 1e-4
+_PLANE = np.array([[3, 2], [0, 1], [5, 4]])  # [axis, ray goes + direction] -> plane
+_SALIENT_LUT = np.array([int(c in SALIENT) for c in range(256)], np.uint8)
+_KINDS = {"box": 0, "sphere": 1, "cyl": 2}
 _SIGNS = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], float)
 
 
@@ -25,93 +28,119 @@ def _pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return u + 0.5 - w / 2, v + 0.5 - h / 2
 
 
-def _screen_box(p: Prim, scene: Scene, f: float, h: int, w: int) -> tuple[int, int, int, int] | None:
-    """Pixel rectangle (r0, r1, c0, c1) containing the projection of the primitive's oriented bounding box."""
-    half = np.array(p.size * 3 if p.kind == "sphere" else (p.size[0], p.size[1], p.size[0]) if p.kind == "cyl"
-                    else p.size)
-    corners = p.center + (_SIGNS * half) @ p.rot.T  # (8, 3) world
-    c = (corners - scene.cam_pos) @ scene.cam_rot  # camera frame
-    if (c[:, 2] <= 0.01).all():
-        return None
-    if (c[:, 2] <= 0.01).any():
-        return 0, h, 0, w
-    u, v = c[:, 0] / c[:, 2] * f + w / 2, c[:, 1] / c[:, 2] * f + h / 2
-    c0, c1 = max(int(u.min()) - 1, 0), min(int(np.ceil(u.max())) + 1, w)
-    r0, r1 = max(int(v.min()) - 1, 0), min(int(np.ceil(v.max())) + 1, h)
-    if c0 >= c1 or r0 >= r1:
-        return None
-    return r0, r1, c0, c1
+class _PrimArrays:
+    """Per-primitive parameters stacked into arrays (P = number of primitives)."""
+
+    def __init__(self, scene: Scene):
+        prims = scene.prims
+        self.kind = np.array([_KINDS[p.kind] for p in prims], np.int8)
+        self.center = np.array([p.center for p in prims], np.float64).reshape(-1, 3)
+        self.rot = np.array([p.rot for p in prims], np.float64).reshape(-1, 3, 3)  # local -> world
+        self.size = np.array([tuple(p.size) + (0.0,) * (3 - len(p.size)) for p in prims]).reshape(-1, 3)
+        sz = self.size
+        self.half = np.where(self.kind[:, None] == 0, sz, np.where(self.kind[:, None] == 1, sz[:, :1],
+                                                                   sz[:, [0, 1, 0]]))  # bounding box halves
+        # camera origin in each primitive's local frame
+        self.origin = np.einsum("pji,pj->pi", self.rot, scene.cam_pos[None] - self.center).astype(np.float32)
+        self.rot_t = np.ascontiguousarray(self.rot.transpose(0, 2, 1).reshape(-1, 9), dtype=np.float32)
+        self.size32 = self.size.astype(np.float32)
+        self.rot32 = np.ascontiguousarray(self.rot.reshape(-1, 9), dtype=np.float32)
+
+    def screen_boxes(self, scene: Scene, f: float, h: int, w: int) -> np.ndarray:
+        """(P, 4) pixel rectangles r0, r1, c0, c1 holding each projected bounding box (empty: r0 >= r1)."""
+        corners = self.center[:, None] + np.einsum("pij,pkj->pki", self.rot, _SIGNS[None] * self.half[:, None])
+        c = (corners - scene.cam_pos) @ scene.cam_rot  # (P, 8, 3) camera frame
+        z = c[..., 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u, v = c[..., 0] / z * f + w / 2, c[..., 1] / z * f + h / 2
+        out = np.stack([np.floor(v.min(1)) - 1, np.ceil(v.max(1)) + 1, np.floor(u.min(1)) - 1, np.ceil(u.max(1)) + 1], 1)
+        out = np.clip(np.nan_to_num(out), [0, 0, 0, 0], [h, h, w, w])
+        out[(z <= 0.01).any(1)] = [0, h, 0, w]  # crosses the camera plane: test every pixel
+        out[(z <= 0.01).all(1)] = [0, 0, 0, 0]  # behind the camera
+        return out.astype(np.int64)
 
 
-def _pairs(prims: list[Prim], boxes: list, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """(pixel, primitive) pairs for every pixel inside each primitive's screen rectangle."""
+def _pairs(boxes: np.ndarray, sel: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """(pixel, primitive) pairs for every pixel inside the screen rectangle of each selected primitive."""
     pix, pid = [], []
-    for i, (r0, r1, c0, c1) in enumerate(boxes):
-        idx = (np.arange(r0, r1)[:, None] * w + np.arange(c0, c1)[None, :]).ravel()
-        pix.append(idx)
-        pid.append(np.full(idx.size, i, np.int32))
+    for i in sel.tolist():
+        r0, r1, c0, c1 = boxes[i].tolist()
+        if r0 < r1 and c0 < c1:
+            idx = (np.arange(r0, r1)[:, None] * w + np.arange(c0, c1)[None, :]).ravel()
+            pix.append(idx)
+            pid.append(np.full(idx.size, i, np.int32))
+    if not pix:
+        return np.zeros(0, np.int64), np.zeros(0, np.int32)
     return np.concatenate(pix), np.concatenate(pid)
 
 
-def _intersect(kind: str, prims: list[Prim], pix: np.ndarray, pid: np.ndarray, o: np.ndarray,
-               d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Hit distance (inf = miss) and local-frame normal (3, P) of each (pixel, primitive) pair."""
-    rt = np.stack([p.rot.T for p in prims]).astype(np.float32)[pid]  # (P, 3, 3) world -> local
-    ol = np.stack([p.rot.T @ (o - p.center) for p in prims]).astype(np.float32)[pid].T  # (3, P)
+def _intersect(kind: str, pa: _PrimArrays, pix: np.ndarray, pid: np.ndarray, d: np.ndarray,
+               zbuf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs whose hit is nearer than ``zbuf``: (mask over pairs, hit distances, local normals (3, K))."""
+    rt = pa.rot_t[pid]  # (P, 9) world -> local, row-major
     dw = d[:, pix]
-    dl = np.einsum("pij,jp->ip", rt, dw)
-    size = np.array([p.size + (0.0,) * (3 - len(p.size)) for p in prims], np.float32)[pid].T
+    dl = [rt[:, 3 * i] * dw[0] + rt[:, 3 * i + 1] * dw[1] + rt[:, 3 * i + 2] * dw[2] for i in range(3)]
+    o, sz = pa.origin[pid], pa.size32[pid]
+    o0, o1, o2, s0, s1, s2 = o[:, 0], o[:, 1], o[:, 2], sz[:, 0], sz[:, 1], sz[:, 2]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if kind == "sphere":
-            r = size[0]
-            a = (dl * dl).sum(0)
-            b = (ol * dl).sum(0)
-            disc = b * b - a * ((ol * ol).sum(0) - r * r)
+            a = dl[0] * dl[0] + dl[1] * dl[1] + dl[2] * dl[2]
+            b = o0 * dl[0] + o1 * dl[1] + o2 * dl[2]
+            disc = b * b - a * (o0 * o0 + o1 * o1 + o2 * o2 - s0 * s0)
             t = (-b - np.sqrt(disc)) / a
-            t = np.where((disc >= 0) & (t > _EPS), t, np.inf)
-            nl = (ol + t * dl) / r
+            m = (disc >= 0) & (t > _EPS)
         elif kind == "box":
-            t1, t2 = (-size - ol) / dl, (size - ol) / dl
-            tn, tf = np.minimum(t1, t2), np.maximum(t1, t2)
-            axis = tn.argmax(0)
-            tmin = np.take_along_axis(tn, axis[None], 0)[0]
-            t = np.where((tmin <= tf.min(0)) & (tmin > _EPS), tmin, np.inf)
-            nl = np.zeros_like(dl)
-            nl[axis, np.arange(axis.size)] = -np.sign(np.take_along_axis(dl, axis[None], 0)[0])
+            tn, tf = [], []
+            for oi, si, di in ((o0, s0, dl[0]), (o1, s1, dl[1]), (o2, s2, dl[2])):
+                t1, t2 = (-si - oi) / di, (si - oi) / di
+                tn.append(np.minimum(t1, t2))
+                tf.append(np.maximum(t1, t2))
+            t = np.maximum(np.maximum(tn[0], tn[1]), tn[2])
+            m = (t <= np.minimum(np.minimum(tf[0], tf[1]), tf[2])) & (t > _EPS)
         else:  # capped cylinder along local y: size = (r, half height)
-            r, hh = size[0], size[1]
-            a = dl[0] ** 2 + dl[2] ** 2
-            b = ol[0] * dl[0] + ol[2] * dl[2]
-            disc = b * b - a * (ol[0] ** 2 + ol[2] ** 2 - r * r)
+            a = dl[0] * dl[0] + dl[2] * dl[2]
+            b = o0 * dl[0] + o2 * dl[2]
+            disc = b * b - a * (o0 * o0 + o2 * o2 - s0 * s0)
             ts = (-b - np.sqrt(disc)) / a
-            ts = np.where((disc >= 0) & (ts > _EPS) & (np.abs(ol[1] + ts * dl[1]) <= hh), ts, np.inf)
-            tc = np.minimum((hh - ol[1]) / dl[1], (-hh - ol[1]) / dl[1])  # the entry cap plane
-            xc, zc = ol[0] + tc * dl[0], ol[2] + tc * dl[2]
-            tc = np.where((tc > _EPS) & (xc * xc + zc * zc <= r * r), tc, np.inf)
+            ts = np.where((disc >= 0) & (ts > _EPS) & (np.abs(o1 + ts * dl[1]) <= s1), ts, np.inf)
+            tc = np.minimum((s1 - o1) / dl[1], (-s1 - o1) / dl[1])  # the entry cap plane
+            xc, zc = o0 + tc * dl[0], o2 + tc * dl[2]
+            tc = np.where((tc > _EPS) & (xc * xc + zc * zc <= s0 * s0), tc, np.inf)
             t = np.minimum(ts, tc)
-            side = ts <= tc
-            nl = np.stack([np.where(side, (ol[0] + t * dl[0]) / r, 0.0), np.where(side, 0.0, -np.sign(dl[1])),
-                           np.where(side, (ol[2] + t * dl[2]) / r, 0.0)])
-    t = np.where(np.isfinite(t), t, np.inf).astype(np.float32)
-    return t, nl.astype(np.float32)
+            m = np.isfinite(t)
+        m &= t < zbuf[pix]
+        t = t[m]
+        dk, ok = [x[m] for x in dl], [o0[m], o1[m], o2[m]]
+        if kind == "sphere":
+            r = s0[m]
+            nl = np.stack([(ok[i] + t * dk[i]) / r for i in range(3)])
+        elif kind == "box":
+            axis = np.argmax(np.stack([x[m] for x in tn]), 0)
+            nl = np.stack([np.where(axis == i, -np.sign(dk[i]), np.float32(0)) for i in range(3)])
+        else:
+            r, side = s0[m], (ts <= tc)[m]
+            zero = np.float32(0)
+            nl = np.stack([np.where(side, (ok[0] + t * dk[0]) / r, zero), np.where(side, zero, -np.sign(dk[1])),
+                           np.where(side, (ok[2] + t * dk[2]) / r, zero)])
+    return m, t.astype(np.float32), nl.astype(np.float32)
 
 
 def _room(scene: Scene, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exit distance, plane index (0 floor, 1 ceiling, 2..5 walls +x, -x, +z, -z) and inward normal."""
     a, b, h = scene.room
-    o = scene.cam_pos
-    lo, hi = np.array([-a, 0.0, -b]), np.array([a, h, b])
+    o = scene.cam_pos.astype(np.float32)[:, None]
+    pos = d > 0
+    bound = np.where(pos, np.array([[a], [h], [b]], np.float32), np.array([[-a], [0.0], [-b]], np.float32))
     with np.errstate(divide="ignore", invalid="ignore"):
-        pos = d > 0
-        ts = np.where(pos, (hi[:, None] - o[:, None]) / d, (lo[:, None] - o[:, None]) / d)
-    ts = np.where(np.isfinite(ts) & (ts > 0), ts, np.inf).astype(np.float32)
+        ts = (bound - o) / d
+    ts[~(ts > 0)] = np.inf  # rays parallel to a plane (d = 0)
     ax = ts.argmin(0)
-    t = np.take_along_axis(ts, ax[None], 0)[0]
-    up = np.take_along_axis(pos, ax[None], 0)[0]
-    plane = np.array([[3, 2], [0, 1], [5, 4]])[ax, up.astype(int)]
+    cols = np.arange(ax.size)
+    up = pos[ax, cols]
+    plane = _PLANE[ax, up.view(np.int8)]
     n = np.zeros_like(d)
-    n[ax, np.arange(ax.size)] = np.where(up, -1.0, 1.0)
-    return t, plane, n
+    n[ax, cols] = np.where(up, np.float32(-1), np.float32(1))
+    return ts[ax, cols], plane, n
 
 
 def edges_from_instances(inst: np.ndarray, depth: np.ndarray) -> np.ndarray:
@@ -136,34 +165,29 @@ def render(scene: Scene, h: int, w: int, rng: np.random.Generator) -> dict[str, 
     d = (rc[:, :1] * (xn.ravel() / f) + rc[:, 1:2] * (yn.ravel() / f) + rc[:, 2:3]).astype(np.float32)
     depth, plane, n_world = _room(scene, d)
     prim_id = plane.astype(np.int32) - 6  # room planes -6..-1, primitives 0..
-    hits_t, hits_pix, hits_gid, hits_n = [], [], [], []
-    for kind in ("box", "sphere", "cyl"):
-        sel = [(i, p, _screen_box(p, scene, f, h, w)) for i, p in enumerate(scene.prims) if p.kind == kind]
-        sel = [s for s in sel if s[2] is not None]
-        if not sel:
-            continue
-        prims = [s[1] for s in sel]
-        pix, pid = _pairs(prims, [s[2] for s in sel], w)
-        t, nl = _intersect(kind, prims, pix, pid, scene.cam_pos, d)
-        hit = t < depth[pix]
-        rot = np.stack([p.rot for p in prims]).astype(np.float32)[pid[hit]]
-        hits_t.append(t[hit])
-        hits_pix.append(pix[hit])
-        hits_gid.append(np.array([s[0] for s in sel], np.int32)[pid[hit]])
-        hits_n.append(np.einsum("pij,jp->ip", rot, nl[:, hit]))
-    if hits_t:
-        t, pix, gid, nw = (np.concatenate(x, axis=-1) for x in (hits_t, hits_pix, hits_gid, hits_n))
-        np.minimum.at(depth, pix, t)
-        win = t == depth[pix]
-        prim_id[pix[win]] = gid[win]
-        n_world[:, pix[win]] = nw[:, win]
-    lut = lambda room_vals, attr: np.array(  # noqa: E731 - lookup table indexed by prim_id + 6
-        list(room_vals) + [getattr(p, attr) for p in scene.prims], np.int32)[prim_id + 6].reshape(h, w)
-    inst, semseg = lut(range(6), "inst"), lut([0, 1, 2, 2, 2, 2], "cls")
+    if scene.prims:
+        pa = _PrimArrays(scene)
+        boxes = pa.screen_boxes(scene, f, h, w)
+        for kind, code in _KINDS.items():  # z-buffer updated per kind: later kinds are culled by it
+            pix, pid = _pairs(boxes, np.flatnonzero(pa.kind == code), w)
+            if pix.size == 0:
+                continue
+            hit, t, nl = _intersect(kind, pa, pix, pid, d, depth)
+            pix, pid = pix[hit], pid[hit]
+            np.minimum.at(depth, pix, t)
+            win = t == depth[pix]
+            pix, pid, nl = pix[win], pid[win], nl[:, win]
+            r = pa.rot32[pid]  # (K, 9) local -> world, row-major
+            prim_id[pix] = pid
+            for i in range(3):
+                n_world[i, pix] = r[:, 3 * i] * nl[0] + r[:, 3 * i + 1] * nl[1] + r[:, 3 * i + 2] * nl[2]
+    table = np.array([(k, c, 0) for k, c in enumerate((0, 1, 2, 2, 2, 2))]
+                     + [(p.inst, p.cls, p.part) for p in scene.prims], np.int32)
+    inst, semseg, parts = np.take(table, prim_id + 6, axis=0).T.reshape(3, h, w)
     depth, n_world = depth.reshape(h, w), n_world.reshape(3, h, w)
-    normals_cv = np.tensordot(rc.T, n_world, axes=1)
-    normals_cv /= np.linalg.norm(normals_cv, axis=0, keepdims=True)
-    normals = np.stack([normals_cv[0], normals_cv[1], -normals_cv[2]], axis=-1)  # z towards the camera
+    nc = [rc[0, i] * n_world[0] + rc[1, i] * n_world[1] + rc[2, i] * n_world[2] for i in range(3)]  # R^T n
+    inv = 1 / np.sqrt(nc[0] * nc[0] + nc[1] * nc[1] + nc[2] * nc[2])
+    normals = np.stack([nc[0] * inv, nc[1] * inv, -nc[2] * inv], axis=-1)  # z towards the camera
     image = _shade(scene, rng, d.reshape(3, h, w), depth, inst, n_world)
     return {
         "image": image,
@@ -171,8 +195,8 @@ def render(scene: Scene, h: int, w: int, rng: np.random.Generator) -> dict[str, 
         "depth": depth.astype(np.float32),
         "normals": normals.astype(np.float32),
         "edge": edges_from_instances(inst, depth).astype(np.uint8),
-        "saliency": np.isin(semseg, list(SALIENT)).astype(np.uint8),
-        "human_parts": lut([0] * 6, "part").astype(np.uint8),
+        "saliency": _SALIENT_LUT[semseg],
+        "human_parts": parts.astype(np.uint8),
         "instance": inst.astype(np.int32),
     }
 
@@ -184,27 +208,31 @@ def _shade(scene: Scene, rng: np.random.Generator, d, depth, inst, n_world) -> n
     col2 = np.clip(col1 * rng.uniform(0.4, 1.4, (n, 1)) + rng.normal(0, 0.15, (n, 3)), 0, 1)
     kind = rng.integers(0, 4, n)  # 0 plain, 1 stripes, 2 checker, 3 blotches
     dirs = rng.normal(size=(n, 2, 3)) * rng.uniform(2.0, 12.0, (n, 1, 1))
-    table = np.concatenate([col1, col2 - col1, dirs.reshape(n, 6), kind[:, None]], 1).astype(np.float32)
-    g = table[inst].transpose(2, 0, 1)  # one gather: per-pixel texture parameters (13, H, W)
+    table = np.concatenate([col1, col2 - col1, dirs.reshape(n, 6), kind[:, None]], 1).T.astype(np.float32)
+    g = np.take(table, inst, axis=1)  # one gather: per-pixel texture parameters (13, H, W), contiguous
     pts = scene.cam_pos.astype(np.float32)[:, None, None] + depth[None] * d
-    pa, pb = (pts * g[6:9]).sum(0), (pts * g[9:12]).sum(0)
+    pa = pts[0] * g[6] + pts[1] * g[7] + pts[2] * g[8]
+    pb = pts[0] * g[9] + pts[1] * g[10] + pts[2] * g[11]
     sa = np.sin(pa)
     k = g[12]
-    mix = np.where(k == 1, sa > 0, 0.0) + np.where(k == 2, (np.floor(pa).astype(np.int32) + np.floor(pb).astype(np.int32)) & 1, 0)
-    mix = mix + np.where(k == 3, 0.5 + 0.5 * sa * np.sin(pb), 0.0)
+    checker = ((np.floor(pa).astype(np.int32) + np.floor(pb).astype(np.int32)) & 1).astype(np.float32)
+    mix = np.where(k == 1, (sa > 0).astype(np.float32), np.where(k == 2, checker, np.float32(0)))
+    mix = np.where(k == 3, np.float32(0.5) + np.float32(0.5) * sa * np.sin(pb), mix)
     light = rng.normal(size=3)
     light[1] = abs(light[1]) + 0.5
     light = (light / np.linalg.norm(light)).astype(np.float32)
-    lam = np.clip(np.tensordot(light, n_world, axes=1), 0, None)
-    head = np.clip(-(d * n_world).sum(0), 0, None) / (np.sqrt((d * d).sum(0)) * (1 + 0.05 * depth * depth))
-    shade = (rng.uniform(0.15, 0.4) + rng.uniform(0.3, 0.7) * lam + rng.uniform(0.2, 0.6) * head).astype(np.float32)
-    cast = rng.uniform(0.8, 1.2, 3).astype(np.float32)[:, None, None] * shade * 255
-    img = (g[:3] + g[3:6] * mix.astype(np.float32)) * cast
-    noise = np.float32(rng.uniform(1.0, 10.0) * 12 ** 0.5)  # uniform noise with std 1..10 grey levels
-    img += (rng.random(img.shape, dtype=np.float32) - np.float32(0.5)) * noise
+    lam = np.maximum(light[0] * n_world[0] + light[1] * n_world[1] + light[2] * n_world[2], 0)
+    head = -(d[0] * n_world[0] + d[1] * n_world[1] + d[2] * n_world[2])
+    head = np.maximum(head, 0) / (np.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]) * (1 + 0.05 * depth * depth))
+    a, b, c = (np.float32(v) for v in (rng.uniform(0.15, 0.4), rng.uniform(0.3, 0.7), rng.uniform(0.2, 0.6)))
+    shade = (a + b * lam + c * head) * np.float32(255)
+    cast = rng.uniform(0.8, 1.2, 3).astype(np.float32)[:, None, None]
+    img = (g[:3] + g[3:6] * mix) * (shade * cast)
+    noise = (rng.random(depth.shape, dtype=np.float32) - np.float32(0.5)) * np.float32(rng.uniform(1, 10) * 12 ** 0.5)
+    img += np.stack([noise, noise[::-1], noise[:, ::-1]])  # uniform sensor noise, std 1..10 grey levels
     img = np.clip(img + 0.5, 0, 255).astype(np.uint8)
-    lut = (255 * (np.arange(256) / 255) ** rng.uniform(0.8, 1.2) + 0.5).astype(np.uint8)
-    return np.ascontiguousarray(lut[img].transpose(1, 2, 0))
+    lut = (255 * (np.arange(256) / 255) ** rng.uniform(0.8, 1.2) + 0.5).astype(np.uint8)  # gamma
+    return lut[img.transpose(1, 2, 0)]
 
 
 __all__ = ["render", "edges_from_instances", "PARTS"]

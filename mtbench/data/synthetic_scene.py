@@ -54,25 +54,32 @@ def rot_y(yaw: float) -> np.ndarray:
     return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
 
 
-def frame_from_axis(u: np.ndarray) -> np.ndarray:
-    """A rotation whose local y axis is the unit vector ``u``."""
-    u = u / np.linalg.norm(u)
-    helper = np.array([1.0, 0.0, 0.0]) if abs(u[0]) < 0.9 else np.array([0.0, 0.0, 1.0])
-    x = np.cross(u, helper)
-    x /= np.linalg.norm(x)
-    z = np.cross(x, u)
-    return np.stack([x, u, z], axis=1)
+def _cross(a, b) -> tuple[float, float, float]:
+    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
+
+
+def _unit(a) -> tuple[float, float, float]:
+    n = math.sqrt(a[0] * a[0] + a[1] * a[1] + a[2] * a[2])
+    return (a[0] / n, a[1] / n, a[2] / n)
+
+
+def frame_from_axis(u) -> np.ndarray:
+    """A rotation whose local y axis is the direction ``u`` (plain floats: this runs per primitive)."""
+    u = _unit([float(v) for v in u])
+    helper = (1.0, 0.0, 0.0) if abs(u[0]) < 0.9 else (0.0, 0.0, 1.0)
+    x = _unit(_cross(u, helper))
+    z = _cross(x, u)
+    return np.array([x, u, z]).T
 
 
 def camera_rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     """Camera -> world rotation, columns (right, down, forward); pitch < 0 looks down."""
-    f = np.array([math.sin(yaw) * math.cos(pitch), math.sin(pitch), math.cos(yaw) * math.cos(pitch)])
-    r = np.cross(f, [0.0, 1.0, 0.0])
-    r /= np.linalg.norm(r)
-    d = np.cross(f, r)
+    f = (math.sin(yaw) * math.cos(pitch), math.sin(pitch), math.cos(yaw) * math.cos(pitch))
+    r = _unit(_cross(f, (0.0, 1.0, 0.0)))
+    d = _cross(f, r)
     c, s = math.cos(roll), math.sin(roll)
-    r, d = c * r + s * d, -s * r + c * d
-    return np.stack([r, d, f], axis=1)
+    r, d = [c * a + s * b for a, b in zip(r, d)], [-s * a + c * b for a, b in zip(r, d)]
+    return np.array([r, d, f]).T
 
 
 class _Builder:
