@@ -4,8 +4,9 @@
 (``image`` ImageNet-normalised 3×H×W, the requested task targets, ``meta`` {name, size}).
 
 Normals convention (all datasets; NYUD's): unit vectors in the camera frame with x pointing right and
-y pointing down in the image (the image axes) and z pointing towards the camera, so a visible surface
-has z >= 0 and a wall facing the camera is (0, 0, 1). This is the NYU Depth v2 colour coding (red =
+y pointing down in the image (the image axes) and z pointing towards the camera; normals face the
+camera (n · v > 0, v = direction from the surface to the camera) and a wall facing the camera is
+(0, 0, 1). This is the NYU Depth v2 colour coding (red =
 right, green = down, blue = towards the camera, as the NYU paper describes its normal maps); the MTI-Net
 release does not document its axes, but its transforms treat x as horizontal (a flip negates x) and its
 in-plane rotation of (x, y) agrees with x right / y down. Note the frame is left-handed.

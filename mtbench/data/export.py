@@ -1,7 +1,8 @@
 """``mtbench data synth``: write synthetic scenes to disk in the NYUD layout, plus a PNG contact sheet.
 
-Sample ``synthetic_<split>_<index>`` on disk is ``synthetic.generate(seed, split, index, size)``: the same
-scene that ``build_dataset("synthetic", ...)`` renders on the fly (images are stored as JPEG, quality 95, no chroma subsampling).
+Sample ``synthetic_<split>_<index>`` on disk is ``synthetic.generate(seed, split, index, size)``: the
+same scene that ``build_dataset("synthetic", ...)`` renders on the fly (images stored as JPEG,
+quality 95, no chroma subsampling).
 """
 from __future__ import annotations
 

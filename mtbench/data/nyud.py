@@ -70,7 +70,8 @@ class NYUDDataset(MultiTaskDataset):
         for i in ids:
             missing = [p for p in (self.path(t, i) for t in ["image", *self.tasks]) if not p.is_file()]
             if missing:
-                msg = f"Split file '{self.root / 'gt_sets' / f'{split}.txt'}' names sample '{i}' but '{missing[0]}' is missing."
+                split_file = self.root / "gt_sets" / f"{split}.txt"
+                msg = f"Split file '{split_file}' names sample '{i}' but '{missing[0]}' is missing."
                 if strict:
                     raise DataError(msg)
                 self.problems.append(msg)

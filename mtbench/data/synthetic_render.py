@@ -5,7 +5,7 @@ parameter ``t`` of a hit *is* the z-depth (metres along the optical axis). A z-b
 hit; every primitive is only tested inside the screen rectangle of its bounding sphere.
 
 Normals convention (NYUD, see ``mtbench.data``): camera frame, x right, y down (image axes), z towards
-the camera; the normal of a visible surface faces the camera, so z >= 0.
+the camera; the normal of a visible surface faces the camera (points against the ray).
 """
 from __future__ import annotations
 
@@ -53,7 +53,8 @@ class _PrimArrays:
         z = c[..., 2]
         with np.errstate(divide="ignore", invalid="ignore"):
             u, v = c[..., 0] / z * f + w / 2, c[..., 1] / z * f + h / 2
-        out = np.stack([np.floor(v.min(1)) - 1, np.ceil(v.max(1)) + 1, np.floor(u.min(1)) - 1, np.ceil(u.max(1)) + 1], 1)
+        out = np.stack([np.floor(v.min(1)) - 1, np.ceil(v.max(1)) + 1,
+                        np.floor(u.min(1)) - 1, np.ceil(u.max(1)) + 1], 1)
         out = np.clip(np.nan_to_num(out), [0, 0, 0, 0], [h, h, w, w])
         out[(z <= 0.01).any(1)] = [0, h, 0, w]  # crosses the camera plane: test every pixel
         out[(z <= 0.01).all(1)] = [0, 0, 0, 0]  # behind the camera
