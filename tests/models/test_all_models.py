@@ -2,12 +2,14 @@
 gets a gradient from the total loss (DDP needs this), and one-line errors for bad arguments."""
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 
 from mtbench.data.spec import get_dataset_spec
 from mtbench.errors import UsageError
-from mtbench.registry import create_model, list_models
+from mtbench.registry import create_model, list_models, model_entrypoint
 
 SPEC = get_dataset_spec("synthetic")  # semseg 10 classes, human_parts 7, all six tasks
 ONE = ["semseg"]
@@ -27,10 +29,12 @@ def _one_thread():
 def task_sets(model: str) -> list[tuple[list[str], list[str]]]:
     if model == "single_task":
         return [(["semseg"], []), (["depth"], []), (["normals"], [])]
-    sets = [(TWO, []), (ALL, [])]
-    if model not in ("mtl",):
-        sets.append((TWO, ["normals", "edge"]))
-    return sets
+    return [(TWO, []), (ALL, []), (TWO, ["normals", "edge"])]
+
+
+def default_backbone(model: str) -> str:
+    """The entry point's own default (ResNet-only models default to resnet18)."""
+    return inspect.signature(model_entrypoint(model)).parameters["backbone"].default
 
 
 CASES = [(m, t, a) for m in list_models() for t, a in task_sets(m)]
@@ -39,7 +43,7 @@ CASES = [(m, t, a) for m in list_models() for t, a in task_sets(m)]
 def build(model: str, tasks: list[str], aux: list[str], **kw):
     torch.manual_seed(0)
     return create_model(model, tasks=tasks, aux_tasks=aux, out_channels=SPEC.out_channels(tasks + aux),
-                        backbone="hrnet18", pretrained=None, **kw)
+                        backbone=default_backbone(model), pretrained=None, **kw)
 
 
 def flatten(out):
@@ -50,18 +54,24 @@ def flatten(out):
 
 @pytest.mark.parametrize("model,tasks,aux", CASES, ids=[f"{m}-{'+'.join(t)}{'-aux' if a else ''}" for m, t, a in CASES])
 def test_contract_and_gradients(model, tasks, aux):
+    if aux and model not in ("padnet", "mtinet"):
+        try:
+            build(model, tasks, aux)
+        except UsageError as e:  # documented: models without deep supervision reject auxiliary tasks
+            assert "would be ignored" in str(e)
+            return
     net = build(model, tasks, aux).train()
-    x = torch.randn(2, 3, 64, 96)
+    x = torch.randn(2, 3, 64, 64)
     out = net(x)
     expect = SPEC.out_channels(tasks + aux)
     assert set(out) - {"aux"} == set(tasks)
     for t in tasks:
-        assert out[t].shape == (2, expect[t], 64, 96)
+        assert out[t].shape == (2, expect[t], 64, 64)
         assert torch.isfinite(out[t]).all()
     for group in out.get("aux", {}).values():
         assert set(group) == set(tasks + aux)
         for t, p in group.items():
-            assert p.shape == (2, expect[t], 64, 96)
+            assert p.shape == (2, expect[t], 64, 64)
     if model in ("padnet", "mtinet"):
         assert "aux" in out
     sum(o.float().mean() for o in flatten(out)).backward()
@@ -93,13 +103,19 @@ def test_argument_errors(model):
 
 
 def test_baselines_reject_aux_tasks_and_single_task_takes_one():
-    for model in ("single_task", "mtl"):
+    for model in ("single_task", "mtl", "cross_stitch", "nddr_cnn", "mtan"):
         with pytest.raises(UsageError, match="auxiliary tasks .* would be ignored"):
             build(model, ONE, ["edge"])
     with pytest.raises(UsageError, match="exactly one task"):
         build("single_task", TWO, [])
     with pytest.raises(UsageError, match="both as main"):
         build("mtinet", TWO, ["depth"])
+
+
+def test_resnet_only_models_reject_hrnet():
+    for model in ("cross_stitch", "nddr_cnn", "mtan"):
+        with pytest.raises(UsageError, match="needs a ResNet backbone.*--backbone resnet18"):
+            create_model(model, tasks=TWO, aux_tasks=[], out_channels=SPEC.out_channels(TWO), backbone="hrnet18")
 
 
 def test_resnet_backbone_works_with_every_model():

@@ -1,0 +1,42 @@
+"""NDDR-CNN (Gao et al., CVPR 2019) on ResNet: one network per task, after every stage each task gets
+a 1×1 conv (no bias) over the concatenation of all tasks' features, BN, ReLU; the conv is initialised
+to ``alpha``·I on the task's own block and ``beta``·I on the others (0.9 / 0.1 as in the MTI-Net release).
+mtbench adaptation: the heads are the multi-scale head on the four fused stage outputs."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from baselines._stagewise import StagewiseMultiNet
+from mtbench.nn import resolve_tasks
+from mtbench.registry import register_model
+
+
+class NDDRLayer(nn.Module):
+    """Per task: 1×1 conv N·C→C (no bias), BN, ReLU on the concatenated task features."""
+
+    def __init__(self, tasks: list[str], channels: int, alpha: float = 0.9, beta: float = 0.1) -> None:
+        super().__init__()
+        self.tasks = list(tasks)
+        n = len(tasks)
+        self.fuse = nn.ModuleDict()
+        for i, t in enumerate(self.tasks):
+            conv = nn.Conv2d(n * channels, channels, 1, bias=False)
+            eye = torch.eye(channels)
+            with torch.no_grad():
+                conv.weight.copy_(torch.cat([eye * (alpha if j == i else beta) for j in range(n)], 1)[:, :, None, None])
+            self.fuse[t] = nn.Sequential(conv, nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+
+    def forward(self, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        cat = torch.cat([feats[t] for t in self.tasks], 1)
+        return {t: self.fuse[t](cat) for t in self.tasks}
+
+
+@register_model("nddr_cnn")
+def nddr_cnn(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int],
+             backbone: str = "resnet18", pretrained: str | bool | None = None,
+             alpha: float = 0.9, beta: float = 0.1) -> StagewiseMultiNet:
+    """NDDR-CNN: per-task ResNets fused by 1×1 conv + BN + ReLU after every stage (ResNet only)."""
+    tasks, _ = resolve_tasks("nddr_cnn", tasks, aux_tasks, out_channels, allow_aux=False)
+    return StagewiseMultiNet("nddr_cnn", backbone, pretrained, tasks, out_channels,
+                             lambda ts, c: NDDRLayer(ts, c, alpha, beta))
