@@ -36,3 +36,7 @@ def cross_stitch(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[s
     tasks, _ = resolve_tasks("cross_stitch", tasks, aux_tasks, out_channels, allow_aux=False)
     return StagewiseMultiNet("cross_stitch", backbone, pretrained, tasks, out_channels,
                              lambda ts, c: CrossStitchUnit(ts, c, alpha, beta))
+
+
+# The engine drops a dataset's *default* auxiliary tasks for models that reject them.
+cross_stitch.accepts_aux_tasks = False  # type: ignore[attr-defined]

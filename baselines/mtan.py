@@ -60,3 +60,7 @@ def mtan(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int]
     """MTAN: shared ResNet with task-specific attention masks at every stage (ResNet only)."""
     tasks, _ = resolve_tasks("mtan", tasks, aux_tasks, out_channels, allow_aux=False)
     return MTAN(build_backbone(backbone, pretrained), tasks, out_channels)
+
+
+# The engine drops a dataset's *default* auxiliary tasks for models that reject them.
+mtan.accepts_aux_tasks = False  # type: ignore[attr-defined]

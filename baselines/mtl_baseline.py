@@ -34,3 +34,7 @@ def mtl(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int],
     """Multi-task baseline: shared backbone, one HRNet head per task (hard parameter sharing)."""
     tasks, _ = resolve_tasks("mtl", tasks, aux_tasks, out_channels, allow_aux=False)
     return HardSharingNet(build_backbone(backbone, pretrained), tasks, out_channels)
+
+
+# The engine drops a dataset's *default* auxiliary tasks for models that reject them.
+mtl.accepts_aux_tasks = False  # type: ignore[attr-defined]

@@ -40,3 +40,7 @@ def nddr_cnn(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, 
     tasks, _ = resolve_tasks("nddr_cnn", tasks, aux_tasks, out_channels, allow_aux=False)
     return StagewiseMultiNet("nddr_cnn", backbone, pretrained, tasks, out_channels,
                              lambda ts, c: NDDRLayer(ts, c, alpha, beta))
+
+
+# The engine drops a dataset's *default* auxiliary tasks for models that reject them.
+nddr_cnn.accepts_aux_tasks = False  # type: ignore[attr-defined]

@@ -58,3 +58,6 @@ def padnet(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, in
     """PAD-Net: fused backbone, per-task initial predictions, one-scale attention distillation."""
     tasks, _ = resolve_tasks("padnet", tasks, aux_tasks, out_channels)
     return PADNet(build_backbone(backbone, pretrained), tasks, list(aux_tasks), out_channels, channels)
+
+
+padnet.accepts_aux_tasks = True  # type: ignore[attr-defined]

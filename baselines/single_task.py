@@ -33,3 +33,7 @@ def single_task(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[st
     """Single-task baseline: backbone + HRNet head for exactly one task (the Δm reference)."""
     tasks, _ = resolve_tasks("single_task", tasks, aux_tasks, out_channels, allow_aux=False, exactly_one=True)
     return SingleTaskNet(build_backbone(backbone, pretrained), tasks[0], out_channels[tasks[0]])
+
+
+# The engine drops a dataset's *default* auxiliary tasks for models that reject them.
+single_task.accepts_aux_tasks = False  # type: ignore[attr-defined]

@@ -75,3 +75,6 @@ def mtinet(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, in
     if not isinstance(fpm, bool):
         raise UsageError(f"--set model.fpm={fpm}: expected true or false.")
     return MTINet(build_backbone(backbone, pretrained), tasks, list(aux_tasks), out_channels, fpm, fpm_softmax)
+
+
+mtinet.accepts_aux_tasks = True  # type: ignore[attr-defined]

@@ -31,6 +31,13 @@ ROWS = [
     ("mtinet + edge,normals", "mtinet", ["semseg", "depth"], ["edge", "normals"], {}, 14_838_121, 23.12),
     ("mtinet w/o FPM", "mtinet", ["semseg", "depth"], [], {"fpm": False}, None, None),
 ]
+# ResNet-only baselines, with the hard-sharing baseline on the same backbone for comparison.
+RESNET_ROWS = [
+    ("mtl [resnet18]", "mtl", ["semseg", "depth"], [], {}, None, None),
+    ("cross_stitch [resnet18]", "cross_stitch", ["semseg", "depth"], [], {}, None, None),
+    ("nddr_cnn [resnet18]", "nddr_cnn", ["semseg", "depth"], [], {}, None, None),
+    ("mtan [resnet18]", "mtan", ["semseg", "depth"], [], {}, None, None),
+]
 
 
 def build(row, backbone: str = "hrnet18"):
@@ -57,8 +64,8 @@ def _time(fn, device: torch.device, warmup: int, iters: int) -> float:
 
 def bench(device: torch.device, hw: tuple[int, int], batch: int, warmup: int, iters: int, backbone: str) -> list:
     rows = []
-    for row in ROWS:
-        model = build(row, backbone).to(device)
+    for row in ROWS + RESNET_ROWS:
+        model = build(row, "resnet18" if row in RESNET_ROWS else backbone).to(device)
         x = torch.randn(batch, 3, *hw, device=device)
 
         def fwd():
@@ -71,7 +78,8 @@ def bench(device: torch.device, hw: tuple[int, int], batch: int, warmup: int, it
             torch.cuda.reset_peak_memory_stats(device)
         fb_ms = _time(lambda: train_step(model, x), device, warmup, iters) / batch
         mem = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-        rows.append([row[0], f"{count_params(model) / 1e6:.2f}", f"{fwd_ms:.1f}", f"{fb_ms:.1f}"]
+        label = row[0] if row in RESNET_ROWS else f"{row[0]} [{backbone}]"
+        rows.append([label, f"{count_params(model) / 1e6:.2f}", f"{fwd_ms:.1f}", f"{fb_ms:.1f}"]
                     + ([f"{mem:.0f}"] if mem is not None else []))
         del model
     return rows

@@ -54,7 +54,7 @@ def flatten(out):
 
 @pytest.mark.parametrize("model,tasks,aux", CASES, ids=[f"{m}-{'+'.join(t)}{'-aux' if a else ''}" for m, t, a in CASES])
 def test_contract_and_gradients(model, tasks, aux):
-    if aux and model not in ("padnet", "mtinet"):
+    if aux and not model_entrypoint(model).accepts_aux_tasks:
         try:
             build(model, tasks, aux)
         except UsageError as e:  # documented: models without deep supervision reject auxiliary tasks
@@ -104,6 +104,7 @@ def test_argument_errors(model):
 
 def test_baselines_reject_aux_tasks_and_single_task_takes_one():
     for model in ("single_task", "mtl", "cross_stitch", "nddr_cnn", "mtan"):
+        assert model_entrypoint(model).accepts_aux_tasks is False
         with pytest.raises(UsageError, match="auxiliary tasks .* would be ignored"):
             build(model, ONE, ["edge"])
     with pytest.raises(UsageError, match="exactly one task"):
