@@ -31,6 +31,9 @@ _state = {"debug": False}
 @app.callback()
 def _root(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors.")) -> None:
     _state["debug"] = debug
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
 
 
 class ListWhat(str, Enum):
@@ -205,7 +208,7 @@ def _print_run_summary(record, path: Path) -> None:
 def profile_cmd(
     model: str = typer.Option(..., "--model", "-m", help="Registered model (mtbench list models)."),
     dataset: str = typer.Option("nyud", help="Dataset whose output channels to use (no files needed)."),
-    backbone: str = typer.Option("hrnet18", help="hrnet18, hrnet48, resnet18, resnet50 or timm:<name>."),
+    backbone: Optional[str] = typer.Option(None, help="hrnet18, hrnet48, resnet18, resnet50 or timm:<name> (default: model's)."),
     tasks: Optional[list[str]] = typer.Option(None, help="Main tasks, comma-separated (default: dataset's)."),
     aux_tasks: Optional[list[str]] = typer.Option(None, help="Auxiliary tasks, comma-separated."),
     input_: Optional[str] = typer.Option(None, "--input", help="HxW, multiples of 32 (default: dataset's)."),

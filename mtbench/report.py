@@ -30,11 +30,11 @@ def run_summary(record: RunRecord, path: Path) -> str:
 def leaderboard_row(record: RunRecord, path: Path) -> str:
     """The leaderboard table of this record's dataset and backbone, if the leaderboard module is present."""
     try:
-        from mtbench.leaderboard import render_table
+        from mtbench.leaderboard import leaderboard
     except ImportError:
         return ""
     results_root = Path(path).parents[2]
     try:
-        return render_table(results_root, dataset=record.dataset, backbone=record.backbone, fmt="github")
+        return leaderboard(results_root, dataset=record.dataset, backbone=record.backbone, fmt="github")
     except Exception as e:  # the run itself succeeded; a leaderboard problem must not hide its result
         return f"(leaderboard not rendered: {e})"

@@ -34,6 +34,7 @@ class Experiment:
     aux_tasks: list[str]
     train_size: tuple[int, int]
     eval_size: tuple[int, int]
+    notes: tuple[str, ...] = ()
 
 
 def resolve_experiment(cfg: RunConfig) -> Experiment:
@@ -44,12 +45,19 @@ def resolve_experiment(cfg: RunConfig) -> Experiment:
         raise UsageError("--tasks: at least one main task is needed")
     aux = [t for t in aux if t not in tasks]
     spec.check_tasks(tasks + aux)
+    notes: list[str] = []
+    from mtbench.registry import model_entrypoint
+
+    if aux and not getattr(model_entrypoint(cfg.model.name), "accepts_aux_tasks", True):
+        notes.append(f"auxiliary tasks {', '.join(aux)} not used: model '{cfg.model.name}' takes none")
+        log.warning(notes[-1])
+        aux = []
     train_size = tuple(cfg.data.train_size or spec.train_size)
     for v in train_size:
         if v % 32:
             raise UsageError(f"--set data.train_size={list(train_size)}: height and width must be divisible by 32")
     eval_size = tuple(spec.eval_size or train_size)
-    return Experiment(spec, tasks, aux, train_size, eval_size)  # type: ignore[arg-type]
+    return Experiment(spec, tasks, aux, train_size, eval_size, tuple(notes))  # type: ignore[arg-type]
 
 
 def split_single_task(cfg: RunConfig) -> list[RunConfig]:
@@ -110,14 +118,14 @@ def measure_cost(model: torch.nn.Module, exp: Experiment, device: torch.device) 
     """Params and GMACs at the evaluation input size, median latency, peak memory of the training run."""
     from mtbench.profile import profile_model
 
-    cost = profile_model(model, exp.eval_size, device, measure_memory=False)
+    cost = profile_model(model, exp.eval_size, device, memory=False)
     cost["peak_mem_mb"], cost["mem_kind"] = _peak_memory(device)
     return cost
 
 
 def make_record(cfg: RunConfig, exp: Experiment, run_id: str, metrics: dict[str, dict[str, float]],
                 cost: dict[str, Any], device: torch.device, checkpoint: str, split: str) -> RunRecord:
-    notes = [get_task(t).note for t in exp.tasks if get_task(t).note]
+    notes = list(exp.notes) + [get_task(t).note for t in exp.tasks if get_task(t).note]
     return RunRecord(
         id=run_id, model=cfg.model.name, backbone=cfg.model.backbone, dataset=cfg.data.dataset, split=split,
         tasks=exp.tasks, aux_tasks=exp.aux_tasks, config=cfg.model_dump(mode="json"), config_hash=cfg.hash(),
