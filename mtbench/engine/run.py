@@ -56,7 +56,9 @@ def resolve_experiment(cfg: RunConfig) -> Experiment:
     for v in train_size:
         if v % 32:
             raise UsageError(f"--set data.train_size={list(train_size)}: height and width must be divisible by 32")
-    eval_size = tuple(spec.eval_size or train_size)
+    # Synthetic scenes are rendered at the chosen size; real datasets have their protocol's size
+    # (PASCAL-Context: original size, padded to the training size for batching).
+    eval_size = train_size if not spec.needs_root else tuple(spec.eval_size or train_size)
     return Experiment(spec, tasks, aux, train_size, eval_size, tuple(notes))  # type: ignore[arg-type]
 
 

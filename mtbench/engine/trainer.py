@@ -17,7 +17,7 @@ from mtbench.config import RunConfig
 from mtbench.data.spec import DatasetSpec
 from mtbench.engine.checkpoint import load_checkpoint, save_checkpoint
 from mtbench.engine.evaluate import autocast, evaluate, to_device
-from mtbench.engine.losses import MultiTaskLoss
+from mtbench.engine.losses import MultiTaskLoss, NonFiniteLoss
 from mtbench.engine.optim import build_optimizer, build_scheduler
 from mtbench.engine.progress import EpochBar, write_csv_log
 from mtbench.engine.runtime import DistInfo
@@ -116,6 +116,11 @@ class Trainer:
                 "config": self.cfg.model_dump(mode="json")}
 
     def save(self, name: str = LAST) -> None:
+        """Write a checkpoint, never over a good one with non-finite weights."""
+        bad = [n for n, p in self.model.named_parameters() if not bool(torch.isfinite(p).all())]
+        if bad:
+            raise NonFiniteLoss(f"non-finite weights ({bad[0]}) at epoch {self.state.epoch + 1} step "
+                                f"{self.state.step_in_epoch}; last good checkpoint kept: {self.run_dir / LAST}")
         if self.dist.is_main:
             save_checkpoint(self.state_dict(), self.run_dir / name)
 
@@ -158,7 +163,12 @@ class Trainer:
                                                                    for g, d in v.items()})
                for k, v in out.items()}
         total, parts = self.loss_fn(out, batch)
-        self.loss_fn.check_finite(parts, epoch, self.state.step_in_epoch)
+        try:
+            self.loss_fn.check_finite(parts, epoch + 1, self.state.step_in_epoch + 1)
+        except NonFiniteLoss as e:
+            last = self.run_dir / LAST
+            kept = f"last good checkpoint kept: {last}" if last.exists() else "no checkpoint was written yet"
+            raise NonFiniteLoss(f"{e}; {kept}") from None
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
         if self.cfg.train.grad_clip:
