@@ -185,7 +185,17 @@ class Trainer:
         return DataLoader(self.val_set, batch_size=self.cfg.eval.batch_size, sampler=sampler,
                           num_workers=self.cfg.data.workers)
 
+    def _sync_buffers(self) -> None:
+        """Give every rank rank 0's BN statistics (DDP broadcasts buffers only before each forward), so
+        distributed evaluation measures exactly the model that rank 0 checkpoints."""
+        if self.dist.enabled:
+            import torch.distributed as tdist
+
+            for b in self.model.buffers():
+                tdist.broadcast(b, src=0)
+
     def evaluate(self) -> dict[str, dict[str, float]]:
+        self._sync_buffers()
         return evaluate(self.model, self._val_loader(), self.tasks, self.spec, self.device,
                         amp=self.cfg.train.amp, channels_last=self.channels_last,
                         options=self.cfg.eval.options, distributed=self.dist.enabled)
