@@ -228,6 +228,50 @@ def profile_cmd(
     console.print(json.dumps(res) if json_ else prof.format_profile(res), soft_wrap=True, highlight=False)
 
 
+@app.command("leaderboard")
+def leaderboard_cmd(results: Path = typer.Option(Path("results"), help="Results folder."),
+                    out: Path = typer.Option(Path("results/LEADERBOARD.md"), help="Page to write."),
+                    check: bool = typer.Option(False, "--check", help="Only verify the page is up to date (CI)."),
+                    plots: bool = typer.Option(True, "--plots/--no-plots", help="Also write the Pareto PNGs.")) -> None:
+    """Write results/LEADERBOARD.md (one table per dataset) and its Pareto plots, or --check it is current."""
+    from mtbench.leaderboard_page import check_page, write_page
+
+    if check:
+        check_page(results, out)
+        console.print(f"{out} is up to date")
+    else:
+        for p in write_page(results, out, plots):
+            console.print(f"wrote {p}", highlight=False)
+
+
+@app.command("plot")
+def plot_cmd(dataset: str = typer.Option("synthetic", help="Dataset whose rows to plot."),
+             results: Path = typer.Option(Path("results"), help="Results folder."),
+             backbone: Optional[str] = typer.Option(None, help="Only this backbone."),
+             out: Optional[Path] = typer.Option(None, help="PNG path (default results/pareto_<dataset>.png).")) -> None:
+    """Pareto plot: Δm vs GMACs, marker size = params, measured rows."""
+    from mtbench.plots import pareto_plot
+
+    console.print(f"wrote {pareto_plot(results, dataset, out or results / f'pareto_{dataset}.png', backbone=backbone)}")
+
+
+@app.command("sweep")
+def sweep_cmd(preset: str = typer.Option("default", help="default (leaderboard benchmark) or ci."),
+              seeds: Optional[str] = typer.Option(None, help="Comma-separated seeds (default: the preset's)."),
+              results: Path = typer.Option(Path("results"), help="Results root (records land in <root>/<dataset>/<model>/)."),
+              jobs: int = typer.Option(1, help="Runs in parallel (the CPU cores are shared among them)."),
+              set_: Optional[list[str]] = typer.Option(None, "--set", help="Extra override for every run."),
+              dry_run: bool = typer.Option(False, "--dry-run", help="Only list the runs still to do.")) -> None:
+    """Run a preset of models × seeds, skipping runs whose record already exists."""
+    from mtbench.sweep import run_sweep
+
+    seed_list = [int(s) for s in seeds.split(",")] if seeds else None
+    todo = run_sweep(preset, seeds=seed_list, results=results, jobs=jobs, extra_sets=set_, dry_run=dry_run)
+    for args in todo:
+        console.print(("to run: " if dry_run else "ran: ") + "mtbench " + " ".join(args), highlight=False, soft_wrap=True)
+    console.print(f"{len(todo)} run(s) {'to do' if dry_run else 'done'}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one-line errors, exit 1 for failures and 2 for usage errors."""
     argv = sys.argv[1:] if argv is None else argv

@@ -20,6 +20,7 @@ def run_summary(record: RunRecord, path: Path) -> str:
     if c.params is not None:
         lines.append(f"  cost: {c.params / 1e6:.3f} M params, {c.gmacs:.3f} GMACs at {c.input_size}, "
                      f"latency {c.latency_ms:.1f} ms ({c.device}), peak memory {c.peak_mem_mb:.0f} MiB ({c.mem_kind})")
+    lines += [f"  note: {n}" for n in record.notes]
     lines.append(f"  record: {path}")
     row = leaderboard_row(record, path)
     if row:

@@ -50,7 +50,7 @@ def resolve_experiment(cfg: RunConfig) -> Experiment:
 
     if aux and not getattr(model_entrypoint(cfg.model.name), "accepts_aux_tasks", True):
         notes.append(f"auxiliary tasks {', '.join(aux)} not used: model '{cfg.model.name}' takes none")
-        log.warning(notes[-1])
+        log.info(notes[-1])
         aux = []
     train_size = tuple(cfg.data.train_size or spec.train_size)
     for v in train_size:

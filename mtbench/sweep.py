@@ -1,0 +1,109 @@
+"""Sweeps: run a preset list of models × seeds (the leaderboard's benchmark), skipping finished runs.
+
+Each run is a separate ``python -m mtbench run`` process (a crash or kill loses one run, not the sweep),
+``jobs`` at a time, the CPU cores shared among them. A run whose record (same model, seed and config
+hash) already exists in the results folder is skipped, so an interrupted sweep continues where it stopped.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mtbench.config import build_config
+from mtbench.errors import MtbenchError, UsageError, unknown_name
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Entry:
+    model: str
+    sets: tuple[str, ...] = ()
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Preset:
+    description: str
+    entries: tuple[Entry, ...]
+    sets: tuple[str, ...] = ()        # --set items applied to every run of the preset
+    config: str | None = None
+    seeds: tuple[int, ...] = (0, 1, 2)
+    notes: list[str] = field(default_factory=list)
+
+
+_DEFAULT_MODELS = (Entry("single_task"), Entry("mtl"), Entry("padnet"), Entry("mtinet"),
+                   Entry("mtinet", ("model.kwargs.fpm=false",), "mtinet (no FPM)"))
+PRESETS: dict[str, Preset] = {
+    "default": Preset("the default benchmark (mtbench run defaults) for every model of the leaderboard",
+                      _DEFAULT_MODELS),
+    "ci": Preset("the CI regression benchmark: a short fixed-seed run of three models on small synthetic data",
+                 (Entry("mtl"), Entry("padnet"), Entry("mtinet")),
+                 sets=("data.n_train=16", "data.n_val=8", "data.train_size=[64,96]", "train.epochs=2",
+                       "train.batch_size=4", "eval.batch_size=8", "run.profile=false"),
+                 seeds=(0,)),
+}
+
+
+def _existing(results: Path) -> set[tuple[str, int | None, str]]:
+    from mtbench.results import load_records
+
+    if not results.exists():
+        return set()
+    return {(r.model, r.seed, r.config_hash) for r in load_records(results) if r.status == "complete"}
+
+
+def plan(preset: str, seeds: list[int] | None, results: Path, extra_sets: list[str]) -> list[list[str]]:
+    """The ``mtbench run`` argument lists still to do."""
+    from mtbench.engine.run import split_single_task
+
+    if preset not in PRESETS:
+        raise unknown_name("preset", preset, PRESETS)
+    p = PRESETS[preset]
+    done = _existing(results)
+    todo = []
+    for seed in (seeds if seeds is not None else p.seeds):
+        for e in p.entries:
+            sets = [*p.sets, *e.sets, *extra_sets, f"run.seed={seed}", f"run.results={results}", "run.quiet=true"]
+            cfg = build_config(p.config, [*sets, f"model.name={e.model}"])
+            if all((c.model.name, seed, c.hash()) in done for c in split_single_task(cfg)):
+                log.info("skip %s seed %d: record exists", e.label or e.model, seed)
+                continue
+            args = ["run", "--model", e.model] + (["--config", p.config] if p.config else [])
+            todo.append(args + [x for s in sets for x in ("--set", s)])
+    return todo
+
+
+def run_sweep(preset: str = "default", *, seeds: list[int] | None = None, results: Path | str = "results",
+              jobs: int = 1, extra_sets: list[str] | None = None, dry_run: bool = False) -> list[list[str]]:
+    """Run what ``plan`` lists, ``jobs`` processes at a time; returns the commands (run or, dry, to run)."""
+    if jobs < 1:
+        raise UsageError(f"--jobs {jobs}: must be >= 1")
+    results = Path(results)
+    todo = plan(preset, seeds, results, list(extra_sets or []))
+    if dry_run or not todo:
+        return todo
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    log_dir = Path("runs") / "sweep-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+
+    def one(i_args: tuple[int, list[str]]) -> tuple[list[str], int]:
+        i, args = i_args
+        with open(log_dir / f"{preset}-{i:03d}.log", "w") as f:
+            rc = subprocess.run([sys.executable, "-m", "mtbench", *args], stdout=f, stderr=subprocess.STDOUT,
+                                env=env).returncode
+        log.warning("%s: exit %d", " ".join(args[:3] + args[-8:]), rc)
+        return args, rc
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        outcomes = list(pool.map(one, enumerate(todo)))
+    failed = [a for a, rc in outcomes if rc != 0]
+    if failed:
+        raise MtbenchError(f"{len(failed)} of {len(todo)} runs failed; logs in {log_dir}")
+    return todo
