@@ -59,11 +59,6 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _device_of(model: nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
 def _flop_analysis(model: nn.Module, input_hw: tuple[int, int], device: str | torch.device):
     import warnings
 
@@ -222,27 +217,37 @@ def split_names(values: list[str] | None) -> list[str] | None:
     return [n.strip() for v in values for n in v.split(",") if n.strip()]
 
 
-def profile_by_name(model: str, dataset: str, *, backbone: str = "hrnet18", tasks: list[str] | None = None,
+def profile_by_name(model: str, dataset: str, *, backbone: str | None = None, tasks: list[str] | None = None,
                     aux_tasks: list[str] | None = None, input_hw: tuple[int, int] | None = None,
                     device: str | None = None, by_module: bool = False,
                     model_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build ``model`` for ``dataset``'s output channels (no dataset files) and profile it.
 
-    Tasks default to the dataset's default tasks, aux tasks to none, the input to the dataset's
+    The backbone defaults to the model entry point's default (hrnet18; resnet18 for the ResNet-only
+    models), tasks to the dataset's default tasks, aux tasks to none, the input to the dataset's
     evaluation (else training) size. Memory and latency are measured only on CUDA.
     Returns profile_model's dict plus model/dataset/backbone/tasks and, with ``by_module``,
     'gmacs_by_module'.
     """
     from mtbench.data.spec import get_dataset_spec
-    from mtbench.registry import create_model
+    import inspect
 
+    from mtbench.registry import create_model, model_entrypoint
+
+    if backbone is None:
+        backbone = inspect.signature(model_entrypoint(model)).parameters["backbone"].default
     spec = get_dataset_spec(dataset)
     tasks = list(tasks) if tasks else list(spec.default_tasks)
     aux_tasks = list(aux_tasks or [])
     spec.check_tasks(tasks + aux_tasks)
     input_hw = input_hw or spec.eval_size or spec.train_size
     check_input_hw(*input_hw)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device not in (None, "cpu", "cuda", "auto"):
+        raise UsageError(f"--device {device}: expected cpu, cuda or auto.")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: CUDA is not available on this machine; use --device cpu.")
+    auto = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(auto if device in (None, "auto") else device)
     net = create_model(model, tasks=tasks, aux_tasks=aux_tasks, out_channels=spec.out_channels(tasks + aux_tasks),
                        backbone=backbone, pretrained=None, **(model_kwargs or {}))
     on_cuda = dev.type == "cuda"

@@ -125,3 +125,10 @@ def test_cli_profile_errors_are_one_line(capsys, args, msg):
     assert e.value.code == 2
     err = capsys.readouterr().err.strip()
     assert msg in err and "\n" not in err
+
+
+def test_profile_uses_the_models_default_backbone():
+    from mtbench.profile import profile_by_name
+
+    res = profile_by_name("mtan", "nyud", input_hw=(64, 64), device="cpu")
+    assert res["backbone"] == "resnet18" and res["params"] > 0 and res["peak_mem_mb"] is None

@@ -1,14 +1,10 @@
 """Multi-scale backbones built with timm ``features_only``: four feature maps at strides 4, 8, 16, 32."""
 from __future__ import annotations
 
-import logging
-
 import torch
 import torch.nn as nn
 
 from mtbench.errors import MtbenchError, UsageError, unknown_name
-
-log = logging.getLogger(__name__)
 
 # name -> (timm model name, extra timm kwargs, description)
 _NAMED: dict[str, tuple[str, dict, str]] = {
