@@ -272,8 +272,19 @@ def sweep_cmd(preset: str = typer.Option("default", help="default (leaderboard b
     console.print(f"{len(todo)} run(s) {'to do' if dry_run else 'done'}")
 
 
+def _one_line(msg: str) -> str:
+    """An error message as one line; for an error re-raised from a DataLoader worker (whose message holds
+    the worker's traceback) the original message, e.g. the DataError naming the bad file."""
+    if "Original Traceback" in msg:
+        last = [line for line in msg.splitlines() if line.strip()][-1]
+        return last.split(": ", 1)[-1] + " (in a DataLoader worker)"
+    return " ".join(msg.split())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one-line errors, exit 1 for failures and 2 for usage errors."""
+    from rich.markup import escape
+
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     try:
@@ -281,7 +292,8 @@ def main(argv: list[str] | None = None) -> None:
     except MtbenchError as e:
         if debug:
             raise
-        err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        label = "interrupted:" if e.exit_code == 130 else "[red]error:[/red]"
+        err_console.print(f"{label} {escape(_one_line(str(e)))}", highlight=False, soft_wrap=True)
         raise SystemExit(e.exit_code)
     except typer.Abort:
         err_console.print("aborted")
@@ -292,13 +304,14 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:
         # typer vendors click: its usage errors (exit 2) and Exit carry ``exit_code``.
         if hasattr(e, "exit_code") and not debug:
-            if hasattr(e, "show"):
-                e.show()
+            if getattr(e, "format_message", lambda: "")():  # a usage error: one line naming the option
+                err_console.print(f"[red]error:[/red] {escape(_one_line(e.format_message()))} (see --help)",
+                                  highlight=False, soft_wrap=True)
             raise SystemExit(e.exit_code)
         if debug:
             raise
-        err_console.print(f"[red]error:[/red] {type(e).__name__}: {e} (run with --debug for the traceback)",
-                          highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {type(e).__name__}: {escape(_one_line(str(e)))} "
+                          "(run with --debug for the traceback)", highlight=False, soft_wrap=True)
         raise SystemExit(1)
 
 if __name__ == "__main__":
