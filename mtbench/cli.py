@@ -272,6 +272,34 @@ def sweep_cmd(preset: str = typer.Option("default", help="default (leaderboard b
     console.print(f"{len(todo)} run(s) {'to do' if dry_run else 'done'}")
 
 
+@app.command("edges")
+def edges_cmd(pred_dir: Path = typer.Argument(..., help="Soft boundary maps in [0, 1] (.png or .npy)."),
+              gt_dir: Path = typer.Argument(..., help="Ground truth (.png/.npy boundary maps, or .mat LabelMap)."),
+              max_dist: float = typer.Option(0.0075, "--max-dist", help="Tolerance × image diagonal (NYUD: 0.011)."),
+              thresholds: str = typer.Option("99", help="Count K (0.01..0.99 for 99), 'seism' (101) or a list."),
+              nms: bool = typer.Option(True, "--nms/--no-nms", help="Edge NMS before thresholding (as SEISM)."),
+              workers: int = typer.Option(1, help="Processes evaluating images in parallel."),
+              out: Optional[Path] = typer.Option(None, help="Folder for pr_curve.csv/png (default <PRED_DIR>_eval)."),
+              json_: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+    """Boundary detection scores of a prediction folder: ODS-F, OIS-F, AP (BSDS/SEISM protocol, no MATLAB)."""
+    import json
+
+    from rich.progress import Progress
+
+    from mtbench.metrics.boundary import EdgeEvalConfig, evaluate_folder, make_thresholds, write_pr_curve
+
+    cfg = EdgeEvalConfig(max_dist=max_dist, thresholds=tuple(make_thresholds(thresholds).tolist()), nms=nms)
+    with Progress(console=err_console, transient=True, disable=json_) as bar:
+        job = bar.add_task("evaluating boundaries", total=None)
+        res = evaluate_folder(pred_dir, gt_dir, cfg, workers, lambda i, n: bar.update(job, completed=i, total=n))
+    files = write_pr_curve(res, out or pred_dir.parent / f"{pred_dir.name}_eval")
+    s = res.summary()
+    console.print(json.dumps(s | {"protocol": cfg.describe(), "files": [str(f) for f in files]}) if json_ else
+                  f"ODS-F {s['odsF']:.2f} (t={s['ods_threshold']:.2f}; interp {s['odsF_interp']:.2f})  "
+                  f"OIS-F {s['oisF']:.2f}  AP {s['AP']:.2f}  [{s['n_images']} images]\nwrote {files[0]}, {files[1]}",
+                  soft_wrap=True, highlight=False)
+
+
 def _one_line(msg: str) -> str:
     """An error message as one line; for an error re-raised from a DataLoader worker (whose message holds
     the worker's traceback) the original message, e.g. the DataError naming the bad file."""

@@ -1,4 +1,4 @@
-"""Boundary detection: class-balanced BCE with fixed positive weight 0.95; ODS-F evaluation."""
+"""Boundary detection: class-balanced BCE with fixed positive weight 0.95; ODS-F / OIS-F / AP evaluation."""
 from __future__ import annotations
 
 import torch
@@ -23,17 +23,18 @@ class EdgeTask(Task):
     def predict(self, output: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(output)
 
-    def make_metric(self, num_classes: int | None = None) -> Metric:
-        from mtbench.metrics.edge_loss import EdgeLossMetric
+    def make_metric(self, num_classes: int | None = None, *, max_dist: float | None = None, **opts) -> Metric:
+        """A fresh BoundaryMetric. ``max_dist`` (fraction of the image diagonal): pass the dataset's
+        ``DatasetSpec.edge_max_dist``; None = 0.0075 (PASCAL-Context). ``opts``: thresholds, nms, thin_gt."""
+        from mtbench.metrics.boundary import make_boundary_metric
 
-        return EdgeLossMetric()
+        return make_boundary_metric(max_dist=max_dist, ignore_index=self.ignore_index, **opts)
 
 
 EDGE = register_task(EdgeTask(
     name="edge",
-    primary=MetricSpec("loss", "", False),
+    primary=MetricSpec("odsF", "%", True),
     ignore_index=255,
-    in_delta_m=False,
-    note="edge: ODS-F not yet implemented; reports its balanced BCE only and is excluded from Δm",
+    in_delta_m=True,
     description="boundary detection (ODS-F %, higher is better)",
 ))

@@ -1,0 +1,136 @@
+"""One-to-one matching of predicted to ground-truth boundary pixels within a radius.
+
+Convention: a predicted and a ground-truth pixel may be paired when their Euclidean distance is
+<= radius (pixels); each pixel is paired at most once; the count returned is the size of a
+*maximum-cardinality* matching of that bipartite graph, computed as a maximum flow on the
+unit-capacity network source -> predicted -> ground truth -> sink (Dinic's algorithm,
+``scipy.sparse.csgraph.maximum_flow``; on unit networks this is Hopcroft–Karp's O(E·sqrt(V))).
+SciPy's ``maximum_bipartite_matching`` gives the same count but took 10 s instead of 13 ms on one
+5200×5251 boundary graph (87k pairs), so it is not used.
+
+Relation to BSDS ``correspondPixels``: it solves a minimum-cost perfect assignment (Goldberg's CSA) on
+the same pixel-pair graph (edge cost = distance, pairs with distance <= maxDist·diagonal), where
+every pixel may instead be assigned to an outlier node at cost ``outlierCost = 100 × maxDist``. Turning
+two outliers into a matched pair saves ``2 × outlierCost``, and an augmenting path that raises the
+number of pairs by one re-routes k pairs and adds one, changing the distance cost by at most
+(k + 1) × maxDist; so the optimum has maximum cardinality unless a path has k >= 199 (never seen in
+boundary maps), and among maximum matchings it picks the cheapest. The counts (precision, recall)
+depend only on the cardinality, so the maximum-cardinality matching gives the same counts, without
+the cost minimisation. (correspondPixels also samples outlier-to-outlier edges at random, a further
+approximation we do not have.)
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+def radius_offsets(radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """Integer offsets (dy, dx) with dy² + dx² <= radius², sorted by distance."""
+    r = int(math.floor(radius))
+    dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
+    keep = dy * dy + dx * dx <= radius * radius + 1e-9
+    dy, dx = dy[keep], dx[keep]
+    order = np.argsort(dy * dy + dx * dx, kind="stable")
+    return dy[order].astype(np.int64), dx[order].astype(np.int64)
+
+
+def max_matching_size(graph) -> int:
+    """Size of a maximum-cardinality matching of a CSR bipartite graph (rows: one side, columns: other)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import maximum_flow
+
+    n1, n2 = graph.shape
+    if n1 == 0 or n2 == 0 or graph.nnz == 0:
+        return 0
+    coo = graph.tocoo()
+    src, sink = n1 + n2, n1 + n2 + 1
+    rows = np.concatenate([np.full(n1, src), coo.row, n1 + np.arange(n2)])
+    cols = np.concatenate([np.arange(n1), n1 + coo.col, np.full(n2, sink)])
+    cap = csr_matrix((np.ones(len(rows), dtype=np.int32), (rows, cols)), shape=(n1 + n2 + 2,) * 2)
+    cap.sum_duplicates()
+    cap.data[:] = 1
+    return int(maximum_flow(cap, src, sink, method="dinic").flow_value)
+
+
+def count_point_matches(pred_yx: np.ndarray, gt_yx: np.ndarray, radius: float) -> int:
+    """Maximum one-to-one matching between two point sets (N×2, M×2 coordinates) within ``radius``."""
+    from scipy.sparse import csr_matrix
+    from scipy.spatial import cKDTree
+
+    pred_yx = np.asarray(pred_yx, dtype=float).reshape(-1, 2)
+    gt_yx = np.asarray(gt_yx, dtype=float).reshape(-1, 2)
+    if len(pred_yx) == 0 or len(gt_yx) == 0:
+        return 0
+    pairs = cKDTree(pred_yx).sparse_distance_matrix(cKDTree(gt_yx), radius + 1e-9, output_type="ndarray")
+    rows, cols = pairs["i"], pairs["j"]
+    graph = csr_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(len(pred_yx), len(gt_yx)))
+    return max_matching_size(graph)
+
+
+class BoundaryMatcher:
+    """Matches many predicted boundary maps against one (thinned) ground-truth map.
+
+    Built once per image: for every pixel within ``radius`` of a ground-truth pixel, the sorted list
+    of those ground-truth pixels (a CSR table generated from the disk offsets around each ground-truth
+    pixel, ~n_gt × πr² entries). A predicted pixel outside that band cannot match and is skipped; for
+    the others the candidate pairs are read off the table, and the flow network is assembled directly
+    in CSR form (no sorting per threshold).
+    """
+
+    def __init__(self, gt: np.ndarray, radius: float) -> None:
+        self.gt = np.asarray(gt, dtype=bool)
+        self.radius = float(radius)
+        h, w = self.gt.shape
+        self.shape = (h, w)
+        gy, gx = np.nonzero(self.gt)
+        self.n_gt = len(gy)
+        dy, dx = radius_offsets(self.radius)
+        qy = (gy[:, None] + dy[None, :]).ravel()
+        qx = (gx[:, None] + dx[None, :]).ravel()
+        gid = np.repeat(np.arange(self.n_gt, dtype=np.int64), len(dy))
+        ok = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)
+        pix = qy[ok] * w + qx[ok]
+        gid = gid[ok]
+        order = np.argsort(pix, kind="stable")  # by pixel; ground-truth ids stay ascending within a pixel
+        self._nbr = gid[order]
+        self._indptr = np.zeros(h * w + 1, dtype=np.int64)
+        np.cumsum(np.bincount(pix, minlength=h * w), out=self._indptr[1:])
+        self.near = (np.diff(self._indptr) > 0).reshape(h, w)
+
+    def count(self, pred: np.ndarray) -> int:
+        """Number of predicted pixels matched one-to-one to ground-truth pixels (= matched ground truth)."""
+        if self.n_gt == 0:
+            return 0
+        cand = np.flatnonzero(np.asarray(pred, dtype=bool).ravel() & self.near.ravel())
+        n1, n2 = len(cand), self.n_gt
+        if n1 == 0:
+            return 0
+        starts = self._indptr[cand]
+        lens = self._indptr[cand + 1] - starts
+        total = int(lens.sum())
+        row_ptr = np.zeros(n1 + 1, dtype=np.int64)
+        np.cumsum(lens, out=row_ptr[1:])
+        pos = np.arange(total, dtype=np.int64) + np.repeat(starts - row_ptr[:-1], lens)
+        gt_cols = self._nbr[pos]
+        return _flow_matching(n1, n2, row_ptr, gt_cols)
+
+
+def _flow_matching(n1: int, n2: int, row_ptr: np.ndarray, gt_cols: np.ndarray) -> int:
+    """Maximum matching of a bipartite graph given as CSR rows (left nodes) with sorted right-node ids."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import maximum_flow
+
+    # Nodes: 0 = source, 1..n1 = left, n1+1..n1+n2 = right, n1+n2+1 = sink.
+    e = len(gt_cols)
+    sink = n1 + n2 + 1
+    indptr = np.empty(n1 + n2 + 3, dtype=np.int64)
+    indptr[0] = 0
+    indptr[1] = n1
+    indptr[2:n1 + 2] = n1 + row_ptr[1:]
+    indptr[n1 + 2:] = n1 + e + np.arange(1, n2 + 2).clip(max=n2)
+    indices = np.concatenate([np.arange(1, n1 + 1), n1 + 1 + gt_cols, np.full(n2, sink)]).astype(np.int32)
+    cap = csr_matrix((np.ones(len(indices), dtype=np.int32), indices, indptr.astype(np.int32)),
+                     shape=(sink + 1, sink + 1))
+    cap.has_sorted_indices = True
+    return int(maximum_flow(cap, 0, sink, method="dinic").flow_value)

@@ -1,0 +1,96 @@
+"""Morphological thinning (MATLAB ``bwmorph(bw, 'thin', Inf)``), computed on a moving front.
+
+Convention: boolean H×W in, boolean H×W out; 8-connectivity; identical output to
+``skimage.morphology.thin`` (the Guo–Hall two-subiteration algorithm, the one MATLAB documents for
+``bwmorph 'thin'``), which the tests check on random images.
+
+Why not call skimage directly: skimage correlates the whole image twice per iteration, so a blob
+w pixels thick costs ~w/2 full-image passes (a soft edge map binarised at 0.01 is such a blob).
+Each subiteration is a parallel rule (a pixel's fate depends only on its 3×3 neighbourhood before the
+subiteration), so a pixel whose neighbourhood did not change since a subiteration last looked at it
+keeps its verdict. We therefore evaluate only the foreground pixels next to pixels deleted in the
+previous two subiterations. Total work ~ number of foreground pixels instead of pixels × iterations.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+
+def _neighbour(code: int, i: int) -> int:
+    """Guo–Hall neighbour p_i (1..8, counter-clockwise from east) of a 3×3 neighbourhood code."""
+    return (code >> ((i - 1) % 8)) & 1
+
+
+def _build_luts() -> tuple[np.ndarray, np.ndarray]:
+    """Deletion tables of the two subiterations, indexed by the neighbourhood code
+    (bit k-1 = p_k: E, NE, N, NW, W, SW, S, SE), from the conditions G1, G2, G3 / G3' of Guo & Hall (1989)."""
+    lut1 = np.zeros(256, dtype=bool)
+    lut2 = np.zeros(256, dtype=bool)
+    for code in range(256):
+        p = lambda i: _neighbour(code, i)  # noqa: E731
+        crossings = sum(1 for i in range(1, 5) if not p(2 * i - 1) and (p(2 * i) or p(2 * i + 1)))
+        n1 = sum(1 for k in range(1, 5) if p(2 * k - 1) or p(2 * k))
+        n2 = sum(1 for k in range(1, 5) if p(2 * k) or p(2 * k + 1))
+        g12 = crossings == 1 and 2 <= min(n1, n2) <= 3
+        lut1[code] = g12 and not ((p(2) or p(3) or not p(8)) and p(1))
+        lut2[code] = g12 and not ((p(6) or p(7) or not p(4)) and p(5))
+    return lut1, lut2
+
+
+LUT_FIRST, LUT_SECOND = _build_luts()
+
+
+def thin(image: np.ndarray) -> np.ndarray:
+    """Thin a binary image to one-pixel-wide 8-connected curves (``bwmorph(bw, 'thin', Inf)``).
+
+    Convention: nonzero = foreground; returns a new boolean array of the same shape.
+    """
+    img = np.asarray(image)
+    if img.ndim != 2:
+        raise ValueError(f"thin expects a 2-D image, got shape {img.shape}")
+    h, w = img.shape
+    if h == 0 or w == 0 or not img.any():
+        return np.zeros((h, w), dtype=bool)
+    pw = w + 2
+    grid = np.zeros((h + 2, pw), dtype=np.uint8)  # zero border: 'constant' padding as skimage
+    grid[1:-1, 1:-1] = img != 0
+    skel = grid.ravel()
+    # Flat offsets of p1..p8 (E, NE, N, NW, W, SW, S, SE); the code has bit k-1 set when p_k is foreground.
+    offs = np.array([1, 1 - pw, -pw, -pw - 1, -1, pw - 1, pw, pw + 1], dtype=np.int64)
+    ring = np.concatenate([offs, [0]])
+    # Pixels with a full or an empty neighbourhood are never deleted: start from the border pixels.
+    fg = grid.astype(bool)
+    interior = ndi.binary_erosion(fg, structure=np.ones((3, 3), bool), border_value=0)
+    start = np.flatnonzero(fg & ~interior)
+    stamp = np.zeros(skel.size, dtype=np.int64)
+    pending = [start, start]  # pixels whose neighbourhood changed since each subiteration last ran
+    luts = (LUT_FIRST, LUT_SECOND)
+    idle, k = 0, 0
+    while idle < 2:
+        c = _unique(pending[k], stamp)
+        c = c[skel[c] == 1]
+        code = np.zeros(c.size, dtype=np.int32)
+        for bit, off in enumerate(offs):
+            code |= skel[c + off].astype(np.int32) << bit
+        deleted = c[luts[k][code]]
+        if deleted.size:
+            skel[deleted] = 0
+            touched = (deleted[:, None] + ring[None, :]).ravel()
+            pending[k] = touched
+            pending[1 - k] = np.concatenate([pending[1 - k], touched])
+            idle = 0
+        else:
+            pending[k] = deleted
+            idle += 1
+        k = 1 - k
+    return grid[1:-1, 1:-1].astype(bool)
+
+
+def _unique(idx: np.ndarray, stamp: np.ndarray) -> np.ndarray:
+    """Distinct values of ``idx`` in O(len) without sorting (``stamp`` is scratch of the image size)."""
+    if idx.size < 2:
+        return idx
+    order = np.arange(idx.size, dtype=np.int64)
+    stamp[idx] = order
+    return idx[stamp[idx] == order]
