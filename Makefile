@@ -24,5 +24,9 @@ run: setup
 test: setup
 	$(PY) -m pytest -q -n 2 --timeout 600
 
+leaderboard: setup
+	$(VENV)/bin/mtbench sweep --preset default --seeds 0,1,2 --jobs 2
+	$(VENV)/bin/mtbench leaderboard
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache
