@@ -1,7 +1,6 @@
 """Boundary evaluation (ODS/OIS/AP): thinning, matching, counts, scores, metric, folder and CLI."""
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -301,4 +300,3 @@ def test_cli_edges_json(edge_folders, tmp_path):
     out = json.loads(res.stdout)
     assert out["n_images"] == 3 and 0 < out["odsF"] <= 100 and out["protocol"]["nms"] == "none"
     assert (tmp_path / "ev" / "pr_curve.csv").exists()
-    _ = itertools  # (kept for brute-force helpers)

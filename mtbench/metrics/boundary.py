@@ -75,7 +75,8 @@ class BoundaryMetric(Metric):
         if target.dim() == 3:
             target = target.unsqueeze(1)
         if pred.shape[1] != 1 or pred.shape != target.shape:
-            raise ValueError(f"BoundaryMetric expects pred and target B×1×H×W, got {tuple(pred.shape)} and {tuple(target.shape)}")
+            raise ValueError(f"BoundaryMetric expects pred and target B×1×H×W, "
+                             f"got {tuple(pred.shape)} and {tuple(target.shape)}")
         self._sync_device(pred)
         p_all = pred.detach().float().cpu().numpy()[:, 0]
         t_all = target.detach().cpu().numpy()[:, 0]

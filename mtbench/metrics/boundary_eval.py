@@ -43,7 +43,8 @@ def make_thresholds(spec: int | str | Sequence[float] = 99) -> np.ndarray:
             try:
                 spec = [float(v) for v in s.split(",") if v.strip()]
             except ValueError:
-                raise UsageError(f"--thresholds '{spec}': expected a count (99), 'seism' or a comma-separated list") from None
+                raise UsageError(f"--thresholds '{spec}': expected a count (99), 'seism' "
+                                 "or a comma-separated list") from None
     if isinstance(spec, (int, np.integer)):
         k = int(spec)
         if k < 1:

@@ -95,7 +95,8 @@ def pair_files(pred_dir: Path, gt_dir: Path) -> list[tuple[str, Path, Path]]:
     for p in preds:
         g = _find(gt_dir, p.stem, GT_EXTS)
         if g is None:
-            raise DataError(f"{gt_dir}: no ground truth for prediction '{p.name}' (looked for {p.stem}{{{','.join(GT_EXTS)}}})")
+            raise DataError(f"{gt_dir}: no ground truth for prediction '{p.name}' "
+                            f"(looked for {p.stem}{{{','.join(GT_EXTS)}}})")
         pairs.append((p.stem, p, g))
     n_gt = sum(1 for g in gt_dir.iterdir() if g.suffix in GT_EXTS)
     if n_gt > len(pairs):

@@ -9,12 +9,12 @@ w pixels thick costs ~w/2 full-image passes (a soft edge map binarised at 0.01 i
 Each subiteration is a parallel rule (a pixel's fate depends only on its 3×3 neighbourhood before the
 subiteration), so a pixel whose neighbourhood did not change since a subiteration last looked at it
 keeps its verdict. We therefore evaluate only the foreground pixels next to pixels deleted in the
-previous two subiterations. Total work ~ number of foreground pixels instead of pixels × iterations.
+previous two subiterations (a flag image per subiteration, scanned with ``flatnonzero``). Work per
+subiteration ~ the changed front plus one cheap scan, instead of two full-image correlations.
 """
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage as ndi
 
 
 def _neighbour(code: int, i: int) -> int:
@@ -59,16 +59,21 @@ def thin(image: np.ndarray) -> np.ndarray:
     # Flat offsets of p1..p8 (E, NE, N, NW, W, SW, S, SE); the code has bit k-1 set when p_k is foreground.
     offs = np.array([1, 1 - pw, -pw, -pw - 1, -1, pw - 1, pw, pw + 1], dtype=np.int64)
     ring = np.concatenate([offs, [0]])
-    # Pixels with a full or an empty neighbourhood are never deleted: start from the border pixels.
-    fg = grid.astype(bool)
-    interior = ndi.binary_erosion(fg, structure=np.ones((3, 3), bool), border_value=0)
-    start = np.flatnonzero(fg & ~interior)
-    stamp = np.zeros(skel.size, dtype=np.int64)
-    pending = [start, start]  # pixels whose neighbourhood changed since each subiteration last ran
+    # A pixel with a full 3×3 neighbourhood is never deleted: start from the foreground's border pixels.
+    full = grid[1:-1, 1:-1].copy()
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                full &= grid[1 + dy:h + 1 + dy, 1 + dx:w + 1 + dx]
+    start = np.zeros_like(grid, dtype=bool)
+    start[1:-1, 1:-1] = (grid[1:-1, 1:-1] & (full ^ 1)).astype(bool)
+    # queued[k]: pixels whose neighbourhood changed since subiteration k last looked at them.
+    queued = [start.ravel(), start.ravel().copy()]
     luts = (LUT_FIRST, LUT_SECOND)
     idle, k = 0, 0
-    while idle < 2:
-        c = _unique(pending[k], stamp)
+    while idle < 2:  # two subiterations in a row without deletion: a fixed point of both
+        c = np.flatnonzero(queued[k])
+        queued[k][c] = False
         c = c[skel[c] == 1]
         code = np.zeros(c.size, dtype=np.int32)
         for bit, off in enumerate(offs):
@@ -77,20 +82,10 @@ def thin(image: np.ndarray) -> np.ndarray:
         if deleted.size:
             skel[deleted] = 0
             touched = (deleted[:, None] + ring[None, :]).ravel()
-            pending[k] = touched
-            pending[1 - k] = np.concatenate([pending[1 - k], touched])
+            queued[0][touched] = True
+            queued[1][touched] = True
             idle = 0
         else:
-            pending[k] = deleted
             idle += 1
         k = 1 - k
     return grid[1:-1, 1:-1].astype(bool)
-
-
-def _unique(idx: np.ndarray, stamp: np.ndarray) -> np.ndarray:
-    """Distinct values of ``idx`` in O(len) without sorting (``stamp`` is scratch of the image size)."""
-    if idx.size < 2:
-        return idx
-    order = np.arange(idx.size, dtype=np.int64)
-    stamp[idx] = order
-    return idx[stamp[idx] == order]
