@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from mtbench._testhooks import kill_point
 from mtbench.errors import RecordError
 
 SCHEMA_VERSION = 1
@@ -137,6 +138,8 @@ def atomic_write_text(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        if path.suffix == ".json":
+            kill_point("record")  # test hook (no-op unless MTBENCH_TEST_KILL_AT is set)
         os.replace(tmp, path)
     except OSError as e:
         try:
@@ -144,6 +147,32 @@ def atomic_write_text(path: Path, text: str) -> None:
         except OSError:
             pass
         raise RecordError(f"{path}: cannot write ({e.strerror or e})") from e
+
+
+def check_writable(folder: Path | str) -> None:
+    """Create ``folder`` if needed and prove a file can be written in it (before hours of training);
+    a RecordError naming the folder otherwise."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-test.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise RecordError(f"results folder '{folder}' is not writable ({e.strerror or e})") from e
+
+
+def remove_stale_temps(folder: Path | str, prefix: str = "") -> list[Path]:
+    """Delete temp files ``.<prefix>*.tmp`` left in ``folder`` by a killed writer; returns them.
+    Only call it with a prefix that no live process can be writing (e.g. a resumed run's own files)."""
+    out = []
+    for p in Path(folder).glob(f".{prefix}*.tmp"):
+        try:
+            p.unlink()
+            out.append(p)
+        except OSError:
+            pass
+    return out
 
 
 def save_record(record: RunRecord, root: Path | str = "results") -> Path:

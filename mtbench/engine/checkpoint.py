@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from mtbench._testhooks import kill_point
 from mtbench.errors import MtbenchError
 
 
@@ -21,6 +22,7 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
+        kill_point("checkpoint")  # test hook (no-op unless MTBENCH_TEST_KILL_AT is set)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -18,9 +18,9 @@ from mtbench.data.spec import DatasetSpec, get_dataset_spec
 from mtbench.engine.runtime import (DistInfo, environment, init_distributed, resolve_device, seed_everything,
                                     set_cpu_threads)
 from mtbench.engine.trainer import BEST, LAST, Trainer
-from mtbench.errors import MtbenchError, UsageError
+from mtbench.errors import MtbenchError, RecordError, UsageError
 from mtbench.registry import create_model, get_task
-from mtbench.results import RunRecord, atomic_write_text, save_record
+from mtbench.results import RunRecord, atomic_write_text, check_writable, remove_stale_temps, save_record
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,21 @@ def new_run_id(cfg: RunConfig, tasks: list[str]) -> str:
     return f"{name}-s{cfg.run.seed}-{stamp}-{uuid.uuid4().hex[:8]}"
 
 
+def make_run_dir(cfg: RunConfig, tasks: list[str]) -> str:
+    """Create a fresh run folder exclusively (an id that exists already is drawn again); returns its id."""
+    runs = Path(cfg.run.runs_dir)
+    for _ in range(100):
+        run_id = new_run_id(cfg, tasks)
+        try:
+            (runs / run_id).mkdir(parents=True, exist_ok=False)
+            return run_id
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise MtbenchError(f"runs folder '{runs}' is not writable ({e.strerror or e})") from e
+    raise MtbenchError(f"runs folder '{runs}': could not create a fresh run folder")
+
+
 def _broadcast(obj: Any, dist: DistInfo) -> Any:
     if not dist.enabled:
         return obj
@@ -137,8 +152,11 @@ def make_record(cfg: RunConfig, exp: Experiment, run_id: str, metrics: dict[str,
 
 
 def _write_record(record: RunRecord, cfg: RunConfig, run_dir: Path) -> Path:
-    path = save_record(record, cfg.run.results)
-    atomic_write_text(run_dir / "record.json", record.model_dump_json(indent=2) + "\n")
+    try:
+        path = save_record(record, cfg.run.results)
+        atomic_write_text(run_dir / "record.json", record.model_dump_json(indent=2) + "\n")
+    except RecordError as e:  # e.g. disk full: the result is not lost, the checkpoint can be evaluated again
+        raise RecordError(f"{e}; the checkpoint is kept: write the record later with 'mtbench eval {run_dir}'") from e
     return path
 
 
@@ -150,13 +168,18 @@ def run_one(cfg: RunConfig, resume: Path | None = None) -> tuple[RunRecord, Path
         device = torch.device("cuda", dist.local_rank)
     set_cpu_threads(dist.world_size)
     exp = resolve_experiment(cfg)
+    if dist.is_main:
+        check_writable(cfg.run.results)  # fail now, not after training
     if resume is None:
-        run_id = _broadcast(new_run_id(cfg, exp.tasks), dist)
+        run_id = _broadcast(make_run_dir(cfg, exp.tasks) if dist.is_main else None, dist)
         run_dir = Path(cfg.run.runs_dir) / run_id
     else:
         run_dir, run_id = Path(resume), Path(resume).name
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        if resume is not None:  # temp files of a killed writer of this run (its own files only)
+            remove_stale_temps(run_dir)
+            remove_stale_temps(Path(cfg.run.results) / cfg.data.dataset / cfg.model.name, f"{run_id}.json.")
         atomic_write_text(run_dir / "config.yaml", dump_yaml(cfg))
     seed_everything(cfg.run.seed + dist.rank, cfg.run.deterministic)
     train_set, val_set = build_data(cfg, exp, "train"), build_data(cfg, exp, cfg.eval.split)

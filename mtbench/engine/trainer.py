@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from mtbench._testhooks import kill_point
 from mtbench.config import RunConfig
 from mtbench.data.spec import DatasetSpec
 from mtbench.engine.checkpoint import load_checkpoint, save_checkpoint
@@ -195,6 +196,7 @@ class Trainer:
                 tdist.broadcast(b, src=0)
 
     def evaluate(self) -> dict[str, dict[str, float]]:
+        kill_point("eval")  # test hook (no-op unless MTBENCH_TEST_KILL_AT is set)
         self._sync_buffers()
         return evaluate(self.model, self._val_loader(), self.tasks, self.spec, self.device,
                         amp=self.cfg.train.amp, channels_last=self.channels_last,
@@ -225,6 +227,7 @@ class Trainer:
                     every = cfg.checkpoint_every_iters
                     if every and self.state.global_step % every == 0:
                         self.save()
+                    kill_point("step")  # test hook (no-op unless MTBENCH_TEST_KILL_AT is set)
                     if self._stop_signal is not None:
                         self.save()
                         name = signal.Signals(self._stop_signal).name
