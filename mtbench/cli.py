@@ -185,8 +185,8 @@ def table_cmd(results: Path = typer.Option(Path("results"), "--results", help="R
 @app.command("check")
 def check_cmd(reference: Path = typer.Option(..., "--reference", help="Reference record folder or file."),
               results: Path = typer.Option(Path("results"), "--results", help="Measured records (reference/ skipped)."),
-              rel_tol: float = typer.Option(0.02, "--rel-tol", help="Relative tolerance (fraction of |reference|)."),
-              abs_tol: float = typer.Option(0.0, "--abs-tol", help="Absolute tolerance."),
+              rel_tol: Optional[float] = typer.Option(None, "--rel-tol", help="Relative tolerance (fraction of |reference|; default: the reference's tolerances.yaml, else 0.02)."),
+              abs_tol: Optional[float] = typer.Option(None, "--abs-tol", help="Absolute tolerance (default: tolerances.yaml, else 0)."),
               tol: Optional[list[str]] = typer.Option(None, "--tol", help="Per-metric absolute tolerance TASK.METRIC=TOL."),
               fmt: CheckFormat = typer.Option("text", "--format", help="text or github (markdown for a PR).")) -> None:
     """Compare measured records with reference records; exit 1 on a regression or an unmatched record."""

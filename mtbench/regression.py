@@ -102,6 +102,37 @@ def _num(v: float | None) -> float | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
+def _override(overrides: dict[str, float], key: str) -> float | None:
+    """Per-metric absolute tolerance: an exact ``task.metric`` key, else the first matching shell pattern
+    (``semseg.IoU_*``)."""
+    import fnmatch
+
+    if key in overrides:
+        return overrides[key]
+    return next((v for pat, v in overrides.items() if fnmatch.fnmatchcase(key, pat)), None)
+
+
+TOLERANCE_FILE = "tolerances.yaml"
+
+
+def reference_tolerances(reference: Path | str) -> dict[str, object]:
+    """Tolerances stored beside the reference records (``<reference>/tolerances.yaml``: rel_tol, abs_tol,
+    overrides {pattern: abs}); empty when absent."""
+    import yaml
+
+    path = Path(reference) / TOLERANCE_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise RecordError(f"{path}: cannot read tolerances ({e})") from e
+    unknown = sorted(set(data) - {"rel_tol", "abs_tol", "overrides", "measured"}) if isinstance(data, dict) else ["<not a mapping>"]
+    if unknown:
+        raise RecordError(f"{path}: expected keys rel_tol, abs_tol, overrides (unexpected: {', '.join(unknown)})")
+    return data
+
+
 def compare(new: RunRecord, ref: RunRecord, rel_tol: float, abs_tol: float,
             overrides: dict[str, float] | None = None) -> list[MetricDiff]:
     """Compare every metric of every task of ``ref`` with ``new`` (NaN counts as absent)."""
@@ -111,7 +142,9 @@ def compare(new: RunRecord, ref: RunRecord, rel_tol: float, abs_tol: float,
         ref_m, new_m = ref.metrics.get(t, {}), new.metrics.get(t, {})
         for m in dict.fromkeys([*ref_m, *new_m]):
             r, n = _num(ref_m.get(m)), _num(new_m.get(m))
-            tol = (overrides or {}).get(f"{t}.{m}", max(abs_tol, rel_tol * abs(r)) if r is not None else abs_tol)
+            tol = _override(overrides or {}, f"{t}.{m}")
+            if tol is None:
+                tol = max(abs_tol, rel_tol * abs(r)) if r is not None else abs_tol
             if r is None:
                 status = "new" if n is not None else "ok"
             elif n is None:
@@ -195,14 +228,19 @@ def _index(records: Sequence[RunRecord], what: str) -> dict[tuple, RunRecord]:
     return out
 
 
-def run_check(reference: Path | str, results: Path | str = "results", *, rel_tol: float = 0.02,
-              abs_tol: float = 0.0, overrides: Sequence[str] | dict[str, float] | None = None) -> CheckResult:
+def run_check(reference: Path | str, results: Path | str = "results", *, rel_tol: float | None = None,
+              abs_tol: float | None = None, overrides: Sequence[str] | dict[str, float] | None = None) -> CheckResult:
     """Compare each measured record under ``results`` (``reference/`` excluded) with its reference
-    record under ``reference`` (a folder or one file). See the module docstring for the rules."""
-    if rel_tol < 0 or abs_tol < 0:
-        raise UsageError(f"Tolerances must be >= 0 (got --rel-tol {rel_tol}, --abs-tol {abs_tol}).")
+    record under ``reference`` (a folder or one file). See the module docstring for the rules.
+    Tolerances not given fall back to the reference folder's ``tolerances.yaml``, then 0.02 / 0."""
+    stored = reference_tolerances(reference) if Path(reference).is_dir() else {}
+    rel_tol = float(stored.get("rel_tol", 0.02)) if rel_tol is None else rel_tol  # type: ignore[arg-type]
+    abs_tol = float(stored.get("abs_tol", 0.0)) if abs_tol is None else abs_tol  # type: ignore[arg-type]
     if not isinstance(overrides, dict):
         overrides = parse_overrides(overrides)
+    overrides = {**{k: float(v) for k, v in (stored.get("overrides") or {}).items()}, **overrides}  # type: ignore[union-attr]
+    if rel_tol < 0 or abs_tol < 0:
+        raise UsageError(f"Tolerances must be >= 0 (got --rel-tol {rel_tol}, --abs-tol {abs_tol}).")
     if not Path(reference).exists():
         raise RecordError(f"{reference}: reference folder or file does not exist")
     refs = _index([r for r in load_records(reference, exclude=()) if r.source == "measured"], "reference")

@@ -44,7 +44,7 @@ PRESETS: dict[str, Preset] = {
                       _DEFAULT_MODELS),
     "ci": Preset("the CI regression benchmark: a short fixed-seed run of three models on small synthetic data",
                  (Entry("mtl"), Entry("padnet"), Entry("mtinet")),
-                 sets=("data.n_train=16", "data.n_val=8", "data.train_size=[64,96]", "train.epochs=2",
+                 sets=("data.n_train=16", "data.n_val=32", "data.train_size=[64,96]", "train.epochs=2",
                        "train.batch_size=4", "eval.batch_size=8", "run.profile=false"),
                  seeds=(0,)),
 }

@@ -126,3 +126,16 @@ def test_malformed_reference_is_one_line_error(dirs, capsys):
         run_check(res / "nowhere", res)
     with pytest.raises(UsageError, match="Tolerances must be >= 0"):
         run_check(ref, res, rel_tol=-1)
+
+
+def test_reference_tolerances_file_with_patterns(tmp_path):
+    """tolerances.yaml beside the references sets defaults; shell patterns cover per-class metrics."""
+    from mtbench.regression import _override, reference_tolerances
+
+    (tmp_path / "tolerances.yaml").write_text("rel_tol: 0.05\noverrides:\n  semseg.IoU_*: 4.0\n")
+    tol = reference_tolerances(tmp_path)
+    assert tol["rel_tol"] == 0.05
+    assert _override(tol["overrides"], "semseg.IoU_7") == 4.0 and _override(tol["overrides"], "semseg.mIoU") is None
+    (tmp_path / "tolerances.yaml").write_text("rel_tol: 0.05\nbogus: 1\n")
+    with pytest.raises(RecordError, match="unexpected: bogus"):
+        reference_tolerances(tmp_path)
