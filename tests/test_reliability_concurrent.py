@@ -25,7 +25,8 @@ WRITER = textwrap.dedent("""
     from mtbench.engine.run import make_run_dir
     from mtbench.results import RunRecord, save_record
 
-    results, runs, index, n, notes = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    results, runs = Path(sys.argv[1]), sys.argv[2]
+    index, n, notes = (int(v) for v in sys.argv[3:6])
     cfg = build_config(None, [f"run.runs_dir={runs}", "model.name=mtl"])   # every writer: the same experiment
     (results.parent / f"ready-w{index}").touch()
     while not (results.parent / "go").exists():   # start together, after the imports
