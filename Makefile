@@ -1,11 +1,13 @@
 # Quick start: `make run` (train + evaluate MTI-Net on the embedded synthetic data), `make test`.
+# `make openmmlab` adds the optional OpenMMLab extra (compiles mmcv once per machine; `make test` does it).
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mtbench-installed
+MM_STAMP := $(VENV)/.mtbench-openmmlab
 
-.PHONY: setup run test bench leaderboard clean
+.PHONY: setup openmmlab run test bench leaderboard clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +20,18 @@ $(STAMP): $(PY) pyproject.toml
 
 setup: $(STAMP)
 
+# mmcv 2.1.0 is compiled against the venv's torch (wheel cached in ~/.cache/mtbench/wheels), then the extra.
+$(MM_STAMP): $(STAMP) scripts/build_mmcv.sh
+	bash scripts/build_mmcv.sh $(PY)
+	$(PY) -m pip install -e ".[dev,openmmlab]"
+	touch $(MM_STAMP)
+
+openmmlab: $(MM_STAMP)
+
 run: setup
 	$(VENV)/bin/mtbench run --model mtinet
 
-test: setup
+test: setup openmmlab
 	$(PY) -m pytest -q -n 2 --timeout 600
 
 leaderboard: setup

@@ -8,19 +8,21 @@ import torch
 import torch.nn as nn
 
 from mtbench.backbones import build_backbone
-from mtbench.nn import MultiScaleHead, check_image, resize, resolve_tasks
+from mtbench.heads_mmseg import build_task_head
+from mtbench.nn import check_image, resize, resolve_tasks
 from mtbench.registry import register_model
 
 
 class HardSharingNet(nn.Module):
-    """Shared backbone -> per-task MultiScaleHead -> bilinear to input size."""
+    """Shared backbone -> per-task head (MultiScaleHead, or an mmseg decode head) -> bilinear to input size."""
 
-    def __init__(self, backbone: nn.Module, tasks: list[str], out_channels: dict[str, int]) -> None:
+    def __init__(self, backbone: nn.Module, tasks: list[str], out_channels: dict[str, int],
+                 head: str = "hrnet") -> None:
         super().__init__()
         self.tasks = list(tasks)
         self.aux_tasks: list[str] = []
         self.backbone = backbone
-        self.heads = nn.ModuleDict({t: MultiScaleHead(backbone.channels, out_channels[t]) for t in tasks})
+        self.heads = nn.ModuleDict({t: build_task_head(head, backbone.channels, out_channels[t]) for t in tasks})
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         check_image(x)
@@ -30,10 +32,14 @@ class HardSharingNet(nn.Module):
 
 @register_model("mtl")
 def mtl(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int],
-        backbone: str = "hrnet18", pretrained: str | bool | None = None) -> HardSharingNet:
-    """Multi-task baseline: shared backbone, one HRNet head per task (hard parameter sharing)."""
+        backbone: str = "hrnet18", pretrained: str | bool | None = None, head: str = "hrnet") -> HardSharingNet:
+    """Multi-task baseline: shared backbone, one head per task (hard parameter sharing).
+
+    ``head``: "hrnet" (the MTI-Net release's multi-scale head) or "mmseg:TYPE[,key=value...]" (an mmseg decode
+    head, optional extra; see mtbench.heads_mmseg).
+    """
     tasks, _ = resolve_tasks("mtl", tasks, aux_tasks, out_channels, allow_aux=False)
-    return HardSharingNet(build_backbone(backbone, pretrained), tasks, out_channels)
+    return HardSharingNet(build_backbone(backbone, pretrained), tasks, out_channels, head)
 
 
 # The engine drops a dataset's *default* auxiliary tasks for models that reject them.

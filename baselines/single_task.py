@@ -8,19 +8,20 @@ import torch
 import torch.nn as nn
 
 from mtbench.backbones import build_backbone
-from mtbench.nn import MultiScaleHead, check_image, resize, resolve_tasks
+from mtbench.heads_mmseg import build_task_head
+from mtbench.nn import check_image, resize, resolve_tasks
 from mtbench.registry import register_model
 
 
 class SingleTaskNet(nn.Module):
-    """Backbone -> MultiScaleHead -> bilinear to input size; returns ``{task: B×C×H×W}``."""
+    """Backbone -> head (MultiScaleHead, or an mmseg decode head) -> bilinear to input size; ``{task: B×C×H×W}``."""
 
-    def __init__(self, backbone: nn.Module, task: str, num_outputs: int) -> None:
+    def __init__(self, backbone: nn.Module, task: str, num_outputs: int, head: str = "hrnet") -> None:
         super().__init__()
         self.tasks = [task]
         self.aux_tasks: list[str] = []
         self.backbone = backbone
-        self.head = MultiScaleHead(backbone.channels, num_outputs)
+        self.head = build_task_head(head, backbone.channels, num_outputs)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         check_image(x)
@@ -29,10 +30,14 @@ class SingleTaskNet(nn.Module):
 
 @register_model("single_task")
 def single_task(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int],
-                backbone: str = "hrnet18", pretrained: str | bool | None = None) -> SingleTaskNet:
-    """Single-task baseline: backbone + HRNet head for exactly one task (the Δm reference)."""
+                backbone: str = "hrnet18", pretrained: str | bool | None = None, head: str = "hrnet") -> SingleTaskNet:
+    """Single-task baseline: backbone + head for exactly one task (the Δm reference).
+
+    ``head``: "hrnet" (the MTI-Net release's multi-scale head) or "mmseg:TYPE[,key=value...]" (an mmseg decode
+    head, optional extra; see mtbench.heads_mmseg).
+    """
     tasks, _ = resolve_tasks("single_task", tasks, aux_tasks, out_channels, allow_aux=False, exactly_one=True)
-    return SingleTaskNet(build_backbone(backbone, pretrained), tasks[0], out_channels[tasks[0]])
+    return SingleTaskNet(build_backbone(backbone, pretrained), tasks[0], out_channels[tasks[0]], head)
 
 
 # The engine drops a dataset's *default* auxiliary tasks for models that reject them.

@@ -23,5 +23,7 @@ def catalog(what: str | None = None) -> dict[str, list[tuple[str, str]]]:
             from mtbench.backbones import BACKBONES
         except ImportError:
             BACKBONES = {}
-        out["backbones"] = [(n, d) for n, d in BACKBONES.items()] + [("timm:<name>", "any timm features_only backbone")]
+        out["backbones"] = [(n, d) for n, d in BACKBONES.items()] + [
+            ("timm:<name>", "any timm features_only backbone"),
+            ("mmseg:<type|config.py>[,k=v]", "any mmsegmentation backbone (the [openmmlab] extra)")]
     return out

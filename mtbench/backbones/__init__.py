@@ -1,6 +1,7 @@
 """Backbones: four feature maps at strides 4/8/16/32 with their channel counts, built with timm.
 
-``build_backbone(name, pretrained)``: ``name`` in BACKBONES or ``timm:<arch>``; ``pretrained`` None or
+``build_backbone(name, pretrained)``: ``name`` in BACKBONES, ``timm:<arch>`` or ``mmseg:<type or config>``
+(the optional OpenMMLab extra, see mtbench.backbones.mmseg_backbone); ``pretrained`` None or
 False (random init), True / 'timm' / 'imagenet' (timm's hub or cache), or a path to a local
 checkpoint (HRNet-Image-Classification, timm or torchvision layout).
 """
@@ -18,6 +19,10 @@ _HUB_WORDS = ("timm", "imagenet", "hub", "true")
 
 def build_backbone(name: str, pretrained: str | bool | None = None) -> Backbone:
     """Build a backbone; its forward returns a list of 4 maps, ``.channels`` their channel counts."""
+    if name.startswith("mmseg:"):
+        from mtbench.backbones.mmseg_backbone import build_mmseg_backbone
+
+        return build_mmseg_backbone(name, pretrained)  # type: ignore[return-value]
     arch, extra = resolve_name(name)
     hub = pretrained is True or (isinstance(pretrained, str) and pretrained.lower() in _HUB_WORDS)
     local = isinstance(pretrained, (str, Path)) and not hub and str(pretrained).lower() not in ("", "none", "false")
