@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import resource
 import uuid
 from dataclasses import dataclass
@@ -78,7 +79,8 @@ def split_single_task(cfg: RunConfig) -> list[RunConfig]:
 def new_run_id(cfg: RunConfig, tasks: list[str]) -> str:
     """Unique even for concurrent runs: time to the second + 8 random hex digits."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    name = cfg.run.name or f"{cfg.model.name}-{'+'.join(tasks)}-{cfg.model.backbone.replace(':', '_')}"
+    backbone = re.sub(r"[^\w.+-]+", "_", cfg.model.backbone)[:48]  # mmseg:<config path>,k=v -> file-safe
+    name = cfg.run.name or f"{cfg.model.name}-{'+'.join(tasks)}-{backbone}"
     return f"{name}-s{cfg.run.seed}-{stamp}-{uuid.uuid4().hex[:8]}"
 
 
