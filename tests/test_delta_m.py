@@ -83,13 +83,27 @@ def test_baselines_must_match(baselines, change):
     assert record_delta_m(m, baselines).value == pytest.approx(100 * (35.0 - 33.18) / 33.18)
 
 
-def test_edge_excluded_and_aux_tasks_ignored(baselines):
-    m = rec("mtl", "mtl", {"semseg": {"mIoU": 32.09}, "depth": {"rmse": 0.668}, "edge": {"loss": 0.1}},
+def test_edge_enters_with_odsf_and_aux_tasks_ignored(baselines):
+    edge_st = st("st-e0", "edge", "odsF", 70.0)
+    m = rec("mtl", "mtl", {"semseg": {"mIoU": 32.09}, "depth": {"rmse": 0.668}, "edge": {"odsF": 72.1}},
             aux_tasks=["normals"])
+    res = record_delta_m(m, baselines + [edge_st])
+    # ((32.09-33.18)/33.18 - (0.668-0.667)/0.667 + (72.1-70)/70) / 3 * 100; the aux normals do not enter
+    assert res.value == pytest.approx(100 * ((32.09 - 33.18) / 33.18 - 0.001 / 0.667 + 2.1 / 70) / 3, abs=1e-9)
+    assert res.baselines["edge"] == ["st-e0"] and "normals" not in res.baselines
+
+
+def test_task_outside_delta_m_is_excluded_with_a_note(baselines, monkeypatch):
+    import dataclasses
+
+    import mtbench.registry as registry
+
+    edge = registry.get_task("edge")
+    monkeypatch.setitem(registry._TASKS, "edge", dataclasses.replace(edge, in_delta_m=False, note="not comparable"))
+    m = rec("mtl", "mtl", {"semseg": {"mIoU": 32.09}, "depth": {"rmse": 0.668}, "edge": {"odsF": 72.1}})
     res = record_delta_m(m, baselines)
-    assert res.value == pytest.approx(-1.717518, abs=1e-5)  # edge and the aux normals do not enter
+    assert res.value == pytest.approx(-1.717518, abs=1e-5)
     assert len(res.notes) == 1 and res.notes[0].startswith("edge excluded from Δm: ")
-    assert "edge" not in res.baselines
 
 
 def test_single_task_zero_and_reported_published(baselines):

@@ -110,3 +110,13 @@ def test_cuda_without_cuda_is_a_one_line_error(tmp_path, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err.strip()
     assert "CUDA is not available" in err and len(err.splitlines()) == 1
+
+
+def test_edge_as_main_task_reports_ods_and_its_protocol(tmp_path):
+    cfg = build_config(None, tiny_overrides(tmp_path, **{"model.name": "mtl", "data.tasks": "[semseg,edge]",
+                                                          "data.aux_tasks": "[]",
+                                                          "eval.options": "{edge: {thresholds: 9}}"}))
+    (record, _), = run_experiment(cfg)
+    assert {"odsF", "oisF", "AP"} <= set(record.metrics["edge"])
+    assert record.primary["edge"] == record.metrics["edge"]["odsF"] and 0 <= record.primary["edge"] <= 100
+    assert any(n.startswith("edge protocol: max_dist=0.011") and "9 in [0.1, 0.9]" in n for n in record.notes)

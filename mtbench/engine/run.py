@@ -144,7 +144,12 @@ def measure_cost(model: torch.nn.Module, exp: Experiment, device: torch.device) 
 
 def make_record(cfg: RunConfig, exp: Experiment, run_id: str, metrics: dict[str, dict[str, float]],
                 cost: dict[str, Any], device: torch.device, checkpoint: str, split: str) -> RunRecord:
+    from mtbench.engine.evaluate import make_metrics
+
     notes = list(exp.notes) + [get_task(t).note for t in exp.tasks if get_task(t).note]
+    for t, m in make_metrics(exp.tasks, exp.spec, cfg.eval.options).items():
+        if hasattr(m, "protocol"):  # e.g. the boundary metric's matching radius, thresholds, NMS
+            notes.append(f"{t} protocol: " + ", ".join(f"{k}={v}" for k, v in m.protocol().items()))
     return RunRecord(
         id=run_id, model=cfg.model.name, backbone=cfg.model.backbone, dataset=cfg.data.dataset, split=split,
         tasks=exp.tasks, aux_tasks=exp.aux_tasks, config=cfg.model_dump(mode="json"), config_hash=cfg.hash(),
