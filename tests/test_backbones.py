@@ -11,14 +11,6 @@ from mtbench.backbones import BACKBONES, build_backbone
 from mtbench.errors import DataError, UsageError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Under a loaded shared CPU, 2 OpenMP threads can be >10x slower than 1 for these small convs.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 @pytest.fixture(scope="module")
 def hrnet18():

@@ -14,13 +14,6 @@ NYUD = get_dataset_spec("nyud")
 T2 = ["semseg", "depth"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 def build(model, tasks=T2, aux=(), **kw):
     torch.manual_seed(0)

@@ -20,13 +20,6 @@ NYUD = get_dataset_spec("nyud")
 T2 = ["semseg", "depth"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 def build(model, tasks=T2, aux=(), **kw):
     return create_model(model, tasks=list(tasks), aux_tasks=list(aux),

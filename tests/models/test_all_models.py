@@ -17,14 +17,6 @@ TWO = ["semseg", "depth"]
 ALL = ["semseg", "depth", "normals", "edge", "saliency", "human_parts"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Under a loaded shared CPU, 2 OpenMP threads can be >10x slower than 1 for these small convs.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 def task_sets(model: str) -> list[tuple[list[str], list[str]]]:
     if model == "single_task":
