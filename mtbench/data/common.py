@@ -7,6 +7,8 @@ Raw samples (before transforms) are dicts of tensors: "image" float32 3×H×W in
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -74,6 +76,23 @@ def read_split(root: Path, split_file: Path) -> list[str]:
     if not ids:
         raise DataError(f"Split file '{split_file}' lists no samples.")
     return ids
+
+
+def present_samples(ids: list[str], split_file: Path, paths: Callable[[str], list[Path]], *, strict: bool,
+                    problems: list[str]) -> list[str]:
+    """The ids of ``split_file`` whose files all exist. A missing file raises DataError when ``strict``
+    (training), else its message is appended to ``problems`` (``mtbench data check``)."""
+    kept = []
+    for i in ids:
+        missing = [p for p in paths(i) if not p.is_file()]
+        if not missing:
+            kept.append(i)
+            continue
+        msg = f"Split file '{split_file}' names sample '{i}' but '{missing[0]}' is missing."
+        if strict:
+            raise DataError(msg)
+        problems.append(msg)
+    return kept
 
 
 def check_labels(arr: np.ndarray, num_classes: int, path: str | Path, task: str) -> None:

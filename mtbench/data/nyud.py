@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from mtbench.data.common import (IGNORE, MultiTaskDataset, check_labels, check_same_size, read_image, read_npy,
-                                 read_png_array, read_split, to_tensors)
+                                 present_samples, read_png_array, read_split, to_tensors)
 from mtbench.errors import DataError
 
 FILES = {
@@ -64,19 +64,11 @@ class NYUDDataset(MultiTaskDataset):
         super().__init__(split, tasks, transform, seed)
         self.root = Path(root)
         self.num_classes = num_classes
-        ids = read_split(self.root, self.root / "gt_sets" / f"{split}.txt")
+        split_file = self.root / "gt_sets" / f"{split}.txt"
         self.problems: list[str] = []
-        kept = []
-        for i in ids:
-            missing = [p for p in (self.path(t, i) for t in ["image", *self.tasks]) if not p.is_file()]
-            if missing:
-                split_file = self.root / "gt_sets" / f"{split}.txt"
-                msg = f"Split file '{split_file}' names sample '{i}' but '{missing[0]}' is missing."
-                if strict:
-                    raise DataError(msg)
-                self.problems.append(msg)
-            else:
-                kept.append(i)
+        kept = present_samples(read_split(self.root, split_file), split_file,
+                               lambda i: [self.path(t, i) for t in ["image", *self.tasks]],
+                               strict=strict, problems=self.problems)
         self.ids = kept[:n] if n is not None else kept
 
     def path(self, task: str, sample_id: str) -> Path:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from mtbench.data.common import (IGNORE, MultiTaskDataset, check_labels, check_same_size, read_image,
-                                 read_png_array, read_split, to_tensors)
+                                 present_samples, read_png_array, read_split, to_tensors)
 from mtbench.errors import DataError
 
 PERSON = 15  # VOC / Pascal-Part class index of "person"
@@ -117,18 +117,9 @@ class PascalContextDataset(MultiTaskDataset):
         super().__init__(split, tasks, transform, seed)
         self.root = Path(root)
         split_file = self.root / "ImageSets" / "Context" / f"{split}.txt"
-        ids = read_split(self.root, split_file)
         self.problems: list[str] = []
-        kept = []
-        for i in ids:
-            missing = [p for p in self.paths(i).values() if not p.is_file()]
-            if missing:
-                msg = f"Split file '{split_file}' names sample '{i}' but '{missing[0]}' is missing."
-                if strict:
-                    raise DataError(msg)
-                self.problems.append(msg)
-            else:
-                kept.append(i)
+        kept = present_samples(read_split(self.root, split_file), split_file, lambda i: list(self.paths(i).values()),
+                               strict=strict, problems=self.problems)
         self.ids = kept[:n] if n is not None else kept
 
     def paths(self, sample_id: str) -> dict[str, Path]:
