@@ -25,5 +25,5 @@ def catalog(what: str | None = None) -> dict[str, list[tuple[str, str]]]:
             BACKBONES = {}
         out["backbones"] = [(n, d) for n, d in BACKBONES.items()] + [
             ("timm:<name>", "any timm features_only backbone"),
-            ("mmseg:<type|config.py>[,k=v]", "any mmsegmentation backbone (the [openmmlab] extra)")]
+            ("mmseg:<type|config.py>[,k=v]", "any mmsegmentation backbone (the OpenMMLab extra)")]
     return out

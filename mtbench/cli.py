@@ -130,7 +130,7 @@ def run_cmd(
     dataset: Optional[str] = typer.Option(None, help="synthetic (default), nyud or pascal_context."),
     data_root: Optional[str] = typer.Option(None, help="Dataset folder (nyud, pascal_context)."),
     backbone: Optional[str] = typer.Option(
-        None, help="hrnet18, hrnet48, resnet18, resnet50, timm:<name> or mmseg:<type|config> ([openmmlab] extra)."),
+        None, help="hrnet18, hrnet48, resnet18, resnet50, timm:<name> or mmseg:<type|config> (OpenMMLab extra)."),
     pretrained: Optional[str] = typer.Option(None, help="'true' (timm hub/cache) or a checkpoint path."),
     tasks: Optional[list[str]] = typer.Option(None, help="Main tasks, comma-separated."),
     aux_tasks: Optional[list[str]] = typer.Option(None, help="Auxiliary tasks, comma-separated ('none' for none)."),
