@@ -69,13 +69,20 @@ class TrainCfg(_Section):
     sync_bn: bool = False
     grad_clip: float | None = None
     checkpoint_every_iters: int = 0                      # 0: at epoch ends only
-    max_iters: int | None = None                         # stop after this many iterations (tests, smoke runs)
+    max_iters: int | None = None                         # stop after this many iterations (0: evaluate the initialised model)
 
     @field_validator("epochs")
     @classmethod
     def _epochs(cls, v: int) -> int:
         if v < 1:
             raise ValueError("must be >= 1")
+        return v
+
+    @field_validator("max_iters", "checkpoint_every_iters", "warmup_iters")
+    @classmethod
+    def _iters(cls, v: int | None) -> int | None:
+        if v is not None and v < 0:
+            raise ValueError("must be >= 0")
         return v
 
     @field_validator("batch_size")

@@ -1,8 +1,9 @@
 """Regression check of measured records against reference records: what CI calls (``mtbench check``).
 
-Matching key (documented, config_hash deliberately not used since it changes with paths): model,
-model options (``config['model']['kwargs']``), dataset, split, backbone, tasks, aux tasks, input size
-(``cost.input_size``), seed. Only ``source == "measured"`` records take part on both sides.
+Matching key: model, model options (``config['model']['kwargs']``), dataset, split, backbone, tasks,
+aux tasks, input size (``cost.input_size``), seed and ``config_hash`` (which leaves out paths, device and
+verbosity, so the same experiment run elsewhere matches, while a changed recipe needs a new reference).
+Only ``source == "measured"`` records take part on both sides.
 
 Every metric of every task in the reference is compared with its direction (``MetricSpec``): a
 regression is a worse value by more than ``max(abs_tol, rel_tol * |reference|)`` (or a per-metric
@@ -31,7 +32,7 @@ FAILING = ("REGRESSED", "CHANGED", "MISSING")
 def match_key(r: RunRecord) -> tuple:
     """The key under which a measured record meets its reference (module docstring)."""
     return (r.model, json.dumps(r.model_kwargs, sort_keys=True, default=str), r.dataset, r.split, r.backbone,
-            tuple(r.tasks), tuple(r.aux_tasks), r.cost.input_size, r.seed)
+            tuple(r.tasks), tuple(r.aux_tasks), r.cost.input_size, r.seed, r.config_hash or None)
 
 
 def describe(r: RunRecord) -> str:

@@ -37,9 +37,18 @@ def _run(capsys, *args):
 def test_identical_records_pass(dirs, capsys):
     ref, res = dirs
     for seed in (0, 1):
-        save_record(rec(f"new{seed}", seed=seed, config_hash=f"other-paths-{seed}"), res)
+        save_record(rec(f"new{seed}", seed=seed), res)
     code, out, _ = _run(capsys, "--reference", str(ref), "--results", str(res))
     assert code == 0 and out.startswith("OK: 2 record(s), 8 metric(s) compared")
+
+
+def test_changed_config_hash_needs_a_new_reference(dirs, capsys):
+    """The config hash (paths and device excluded) is part of the key: a changed recipe has no reference."""
+    ref, res = dirs
+    for seed in (0, 1):
+        save_record(rec(f"new{seed}", seed=seed, config_hash=f"changed-{seed}"), res)
+    code, out, _ = _run(capsys, "--reference", str(ref), "--results", str(res))
+    assert code == 1 and "no reference for measured record" in out
     assert "REGRESSED" not in out
 
 
@@ -104,7 +113,7 @@ def test_missing_reference_and_missing_measured(dirs, capsys):
 def test_key_includes_model_options_and_single_file_reference(dirs, capsys):
     ref, res = dirs
     a = rec("x", config={"model": {"kwargs": {"fpm": False}}})
-    assert match_key(a) != match_key(rec("y")) and match_key(rec("y", config_hash="h")) == match_key(rec("z"))
+    assert match_key(a) != match_key(rec("y")) and match_key(rec("y", config_hash="h")) != match_key(rec("z"))
     save_record(rec("new0", seed=0, sem=30.0), res)
     one = ref / "synthetic" / "mtinet" / "ref0.json"
     code, out, _ = _run(capsys, "--reference", str(one), "--results", str(res), "--format", "github")

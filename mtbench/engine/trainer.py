@@ -214,7 +214,7 @@ class Trainer:
                 bar.start(epoch, cfg.epochs, self.iters_per_epoch, self.state.step_in_epoch)
                 self.model.train()
                 for batch in self._loader(epoch, self.state.step_in_epoch):
-                    if self.state.step_in_epoch >= self.iters_per_epoch:
+                    if self.state.step_in_epoch >= self.iters_per_epoch or self._done():
                         break
                     losses = self._step(batch, epoch)
                     self.state.step_in_epoch += 1
@@ -234,7 +234,7 @@ class Trainer:
                         raise Interrupted(f"{name} received: checkpoint saved at epoch {epoch + 1} step "
                                           f"{self.state.step_in_epoch}; resume with "
                                           f"'mtbench run --resume {self.run_dir}'")
-                    if cfg.max_iters and self.state.global_step >= cfg.max_iters:
+                    if self._done():
                         break
                 bar.stop()
                 row: dict[str, Any] = {"epoch": epoch + 1, "lr": self.opt.param_groups[0]["lr"],
@@ -244,7 +244,7 @@ class Trainer:
                 self._maybe_evaluate(epoch, row)
                 self.state.history.append(row)
                 self.state.epoch, self.state.step_in_epoch = epoch + 1, 0
-                if cfg.max_iters and self.state.global_step >= cfg.max_iters:
+                if self._done():
                     self.state.epoch = cfg.epochs
                 self.save()
                 if self.dist.is_main:
@@ -254,6 +254,10 @@ class Trainer:
             for s, h in old.items():
                 signal.signal(s, h)
         return self.state
+
+    def _done(self) -> bool:
+        """``train.max_iters`` reached (0: no training at all, the initialised model is evaluated)."""
+        return self.cfg.train.max_iters is not None and self.state.global_step >= self.cfg.train.max_iters
 
     def _maybe_evaluate(self, epoch: int, row: dict[str, Any]) -> None:
         ev = self.cfg.eval
