@@ -13,7 +13,7 @@ REPRODUCE = {
     "synthetic": (
         "Measured rows: the default benchmark (`mtbench run` defaults: synthetic 128×160, HRNet-18 from "
         "scratch, semseg + depth main, normals + edge auxiliary for the models that take auxiliary tasks), "
-        "3 seeds per model, on CPU. Reproduce with `make leaderboard` (= `mtbench sweep --preset default "
+        "seeds 0, 1, 2 per model (the Seeds column counts those recorded), on CPU, timings on a shared machine. Reproduce with `make leaderboard` (= `mtbench sweep --preset default "
         "--seeds 0,1,2` then `mtbench leaderboard`)."),
     "nyud": (
         "Reported rows: the MTI-Net paper (ECCV 2020), Tables 2a and 6 (cost derived from Table 7), written by "
