@@ -51,6 +51,15 @@ class Metric:
         if first.device != t.device:
             self.to(t.device)
 
+    def _begin_update(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Start of every ``update``: state follows ``pred``'s device, shapes must agree; returns ``target``
+        on that device."""
+        self._sync_device(pred)
+        if pred.shape != target.shape:
+            raise ValueError(f"{type(self).__name__}: expected pred and target of the same shape, got "
+                             f"{tuple(pred.shape)} and {tuple(target.shape)}")
+        return target.to(pred.device)
+
     def reset(self) -> None:
         for n in self._state_names:
             getattr(self, n).zero_()

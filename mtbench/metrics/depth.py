@@ -48,11 +48,7 @@ class DepthMetric(Metric):
     @torch.no_grad()
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         """pred: metres B×1×H×W; target: metres B×1×H×W, 0 or non-finite = invalid."""
-        self._sync_device(pred)
-        if pred.shape != target.shape:
-            raise ValueError(f"DepthMetric: expected pred and target of the same shape, got "
-                             f"{tuple(pred.shape)} and {tuple(target.shape)}")
-        target = target.to(pred.device)
+        target = self._begin_update(pred, target)
         valid = (target > 0) & torch.isfinite(target)
         t = target[valid].to(torch.float64)
         p = pred[valid].to(torch.float64)

@@ -58,11 +58,10 @@ class NormalsMetric(Metric):
     @torch.no_grad()
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         """pred: normals B×3×H×W (normalised here again); target: unit normals B×3×H×W, zero = invalid."""
-        self._sync_device(pred)
-        if pred.shape != target.shape or pred.dim() != 4 or pred.shape[1] != 3:
+        if pred.dim() != 4 or pred.shape[1] != 3:
             raise ValueError(f"NormalsMetric: expected pred and target of shape B×3×H×W, got "
                              f"{tuple(pred.shape)} and {tuple(target.shape)}")
-        target = target.to(pred.device)
+        target = self._begin_update(pred, target)
         valid = _valid_normals(target)
         p = F.normalize(pred.to(torch.float64), dim=1)
         t = F.normalize(torch.nan_to_num(target.to(torch.float64)), dim=1)

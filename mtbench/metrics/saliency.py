@@ -59,11 +59,7 @@ class SaliencyMetric(Metric):
     @torch.no_grad()
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         """pred: probabilities B×1×H×W; target: B×1×H×W in {0, 1}, ``ignore_index`` skipped."""
-        self._sync_device(pred)
-        if pred.shape != target.shape:
-            raise ValueError(f"SaliencyMetric: expected pred and target of the same shape, got "
-                             f"{tuple(pred.shape)} and {tuple(target.shape)}")
-        target = target.to(pred.device)
+        target = self._begin_update(pred, target)
         b = pred.shape[0]
         prob = pred.reshape(b, -1).to(torch.float64)
         target = target.reshape(b, -1)

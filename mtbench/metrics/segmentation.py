@@ -42,11 +42,7 @@ class MeanIoU(Metric):
     @torch.no_grad()
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         """pred: labels B×H×W (any integer dtype); target: labels B×H×W with ``ignore_index`` skipped."""
-        self._sync_device(pred)
-        if pred.shape != target.shape:
-            raise ValueError(f"MeanIoU: expected pred and target of the same shape, got "
-                             f"{tuple(pred.shape)} and {tuple(target.shape)}")
-        target = target.to(pred.device).long()
+        target = self._begin_update(pred, target).long()
         pred = pred.long()
         if self.ignore_index is not None:
             valid = target != self.ignore_index
