@@ -71,9 +71,9 @@ class TrainCfg(_Section):
     checkpoint_every_iters: int = 0                      # 0: at epoch ends only
     max_iters: int | None = None                         # stop after this many iterations (0: evaluate the initialised model)
 
-    @field_validator("epochs")
+    @field_validator("epochs", "batch_size")
     @classmethod
-    def _epochs(cls, v: int) -> int:
+    def _positive(cls, v: int) -> int:
         if v < 1:
             raise ValueError("must be >= 1")
         return v
@@ -83,13 +83,6 @@ class TrainCfg(_Section):
     def _iters(cls, v: int | None) -> int | None:
         if v is not None and v < 0:
             raise ValueError("must be >= 0")
-        return v
-
-    @field_validator("batch_size")
-    @classmethod
-    def _bs(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError("must be >= 1")
         return v
 
 
