@@ -83,9 +83,8 @@ def _intersect(kind: str, params: np.ndarray, pix: np.ndarray, d: np.ndarray,
                zbuf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs whose hit is nearer than ``zbuf``: (mask over pairs, hit distances, local normals (3, K)).
     ``params``: (15, K) per-pair primitive parameters (see ``_PrimArrays.params``)."""
-    rt = params
-    dw = np.take(d, pix, axis=1)
-    dl = [rt[3 * i] * dw[0] + rt[3 * i + 1] * dw[1] + rt[3 * i + 2] * dw[2] for i in range(3)]
+    dw = np.take(d, pix, axis=1)  # world ray directions, then rotated into each primitive's frame
+    dl = [params[3 * i] * dw[0] + params[3 * i + 1] * dw[1] + params[3 * i + 2] * dw[2] for i in range(3)]
     o0, o1, o2, s0, s1, s2 = params[9:15]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if kind == "sphere":
