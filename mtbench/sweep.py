@@ -10,6 +10,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,10 +102,16 @@ def run_sweep(preset: str = "default", *, seeds: list[int] | None = None, result
 
     def one(i_args: tuple[int, list[str]]) -> tuple[list[str], int]:
         i, args = i_args
-        with open(log_dir / f"{preset}-{i:03d}.log", "w") as f:
+        log_file = log_dir / f"{preset}-{i:03d}.log"
+        start = time.monotonic()
+        with open(log_file, "w") as f:
             rc = subprocess.run([sys.executable, "-m", "mtbench", *args], stdout=f, stderr=subprocess.STDOUT,
                                 env=env).returncode
-        log.warning("%s: exit %d", " ".join(args[:3] + args[-8:]), rc)
+        what = f"[{i + 1}/{len(todo)}] mtbench {' '.join(args)}: {time.monotonic() - start:.0f} s"
+        if rc:
+            log.error("%s, exit %d (log: %s)", what, rc, log_file)
+        else:
+            print(f"{what}, done", file=sys.stderr, flush=True)
         return args, rc
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:

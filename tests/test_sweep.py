@@ -1,0 +1,42 @@
+"""`mtbench sweep`: runs a preset's models x seeds in subprocesses, reports each, and skips finished runs."""
+from __future__ import annotations
+
+import pytest
+
+from mtbench import sweep
+from mtbench.errors import MtbenchError
+from mtbench.results import load_records
+
+_TINY = ("data.n_train=4", "data.n_val=4", "data.train_size=[64,96]", "train.epochs=1", "train.batch_size=2",
+         "train.max_iters=0", "eval.batch_size=4", "run.profile=false")
+
+
+@pytest.fixture
+def tiny_preset(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # sweep logs go to ./runs/sweep-logs
+    preset = sweep.Preset("tiny", (sweep.Entry("mtl"),), sets=_TINY, seeds=(0, 1))
+    monkeypatch.setitem(sweep.PRESETS, "tiny", preset)
+    return tmp_path
+
+
+def test_sweep_runs_reports_and_skips_finished(tiny_preset, capfd):
+    results = tiny_preset / "results"
+    extra = [f"run.runs_dir={tiny_preset / 'runs'}"]
+    todo = sweep.run_sweep("tiny", results=results, jobs=2, extra_sets=extra)
+    assert len(todo) == 2
+    records = load_records(results)
+    assert sorted(r.seed for r in records) == [0, 1] and {r.model for r in records} == {"mtl"}
+    err = capfd.readouterr().err
+    assert "[1/2] mtbench run --model mtl" in err and "[2/2] mtbench run --model mtl" in err
+    assert err.count(", done") == 2
+    # everything recorded: nothing left to run, and a dry run lists nothing
+    assert sweep.run_sweep("tiny", results=results, jobs=2, extra_sets=extra) == []
+    # a new seed is planned alone
+    todo = sweep.run_sweep("tiny", seeds=[0, 1, 2], results=results, extra_sets=extra, dry_run=True)
+    assert len(todo) == 1 and "run.seed=2" in todo[0]
+
+
+def test_sweep_failure_names_the_log(tiny_preset, caplog):
+    with pytest.raises(MtbenchError, match=r"1 of 1 runs failed; logs in runs/sweep-logs"):
+        sweep.run_sweep("tiny", seeds=[0], results=tiny_preset / "results", extra_sets=["data.root=/nonexistent-mtbench-data"])
+    assert "exit" in caplog.text and "tiny-000.log" in caplog.text
