@@ -267,7 +267,8 @@ def sweep_cmd(preset: str = typer.Option("default", help="default (leaderboard b
     from mtbench.sweep import run_sweep
 
     seed_list = [int(s) for s in seeds.split(",")] if seeds else None
-    todo = run_sweep(preset, seeds=seed_list, results=results, jobs=jobs, extra_sets=set_, dry_run=dry_run)
+    todo = run_sweep(preset, seeds=seed_list, results=results, jobs=jobs, extra_sets=set_, dry_run=dry_run,
+                     on_done=lambda line: typer.echo(line, err=True))
     for args in todo:
         console.print(("to run: " if dry_run else "ran: ") + "mtbench " + " ".join(args), highlight=False, soft_wrap=True)
     console.print(f"{len(todo)} run(s) {'to do' if dry_run else 'done'}")

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,8 +88,10 @@ def plan(preset: str, seeds: list[int] | None, results: Path, extra_sets: list[s
 
 
 def run_sweep(preset: str = "default", *, seeds: list[int] | None = None, results: Path | str = "results",
-              jobs: int = 1, extra_sets: list[str] | None = None, dry_run: bool = False) -> list[list[str]]:
-    """Run what ``plan`` lists, ``jobs`` processes at a time; returns the commands (run or, dry, to run)."""
+              jobs: int = 1, extra_sets: list[str] | None = None, dry_run: bool = False,
+              on_done: Callable[[str], None] | None = None) -> list[list[str]]:
+    """Run what ``plan`` lists, ``jobs`` processes at a time; returns the commands (run or, dry, to run).
+    ``on_done`` receives one line per finished run (default: logged at INFO)."""
     if jobs < 1:
         raise UsageError(f"--jobs {jobs}: must be >= 1")
     results = Path(results)
@@ -111,7 +114,7 @@ def run_sweep(preset: str = "default", *, seeds: list[int] | None = None, result
         if rc:
             log.error("%s, exit %d (log: %s)", what, rc, log_file)
         else:
-            print(f"{what}, done", file=sys.stderr, flush=True)
+            (on_done or log.info)(f"{what}, done")
         return args, rc
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
