@@ -32,6 +32,24 @@ column. GMACs: fvcore counts, one multiply-add = one MAC, batch 1, at the input 
 """
 
 
+def floor_line(dataset: str) -> str:
+    """For the embedded dataset: what a constant predictor scores on the default benchmark's seed-0 data,
+    so that readers can tell learned from not learned (computed, ~10 s; other datasets: empty)."""
+    if dataset != "synthetic":
+        return ""
+    from mtbench.config import build_config
+    from mtbench.constant import constant_scores
+    from mtbench.registry import get_task
+
+    scores = constant_scores(build_config(None, []))
+    parts = []
+    for task, metrics in scores.items():
+        p = get_task(task).primary
+        parts.append(f"{task} {p.name} {metrics[p.name]:.4g} {p.unit}".rstrip())
+    return (" For scale, a constant predictor (the training split's majority class / mean depth everywhere, "
+            f"`python scripts/constant_baseline.py`) scores {', '.join(parts)} on seed 0's val split.")
+
+
 def plot_path(out: Path, dataset: str) -> Path:
     return out.parent / f"pareto_{dataset}.png"
 
@@ -45,7 +63,8 @@ def render_page(results: Path | str, out: Path | str = "results/LEADERBOARD.md")
         raise MtbenchError(f"{results}: no records to render")
     parts = [HEADER]
     for d in datasets:
-        parts.append(f"## {d}\n\n{REPRODUCE.get(d, '')}\n")
+        floor = floor_line(d) if any(r.dataset == d and r.source == "measured" for r in records) else ""
+        parts.append(f"## {d}\n\n{REPRODUCE.get(d, '')}{floor}\n")
         parts.append(leaderboard(results, dataset=d, fmt="github"))
         if any(r.dataset == d and r.source == "measured" for r in records):
             parts.append(f"\n![Δm vs GMACs on {d}]({plot_path(Path(out), d).name})\n")
