@@ -7,14 +7,11 @@ checkpoint (HRNet-Image-Classification, timm or torchvision layout).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from mtbench.backbones.timm_backbone import _NAMED, Backbone, create_body, resolve_name
-from mtbench.backbones.weights import load_local_weights
+from mtbench.backbones.weights import load_local_weights, weights_source
 from mtbench.errors import UsageError
 
 BACKBONES: dict[str, str] = {name: desc for name, (_, _, desc) in _NAMED.items()}
-_HUB_WORDS = ("timm", "imagenet", "hub", "true")
 
 
 def build_backbone(name: str, pretrained: str | bool | None = None) -> Backbone:
@@ -24,14 +21,13 @@ def build_backbone(name: str, pretrained: str | bool | None = None) -> Backbone:
 
         return build_mmseg_backbone(name, pretrained)  # type: ignore[return-value]
     arch, extra = resolve_name(name)
-    hub = pretrained is True or (isinstance(pretrained, str) and pretrained.lower() in _HUB_WORDS)
-    local = isinstance(pretrained, (str, Path)) and not hub and str(pretrained).lower() not in ("", "none", "false")
-    if local and not Path(pretrained).is_file():
+    hub, local = weights_source(pretrained)
+    if local and not local.is_file():
         raise UsageError(f"--pretrained {pretrained}: no such file (give a checkpoint path, or 'timm' for the hub).")
     body, idx, channels = create_body(arch, extra, pretrained_hub=hub)
     if local:
-        load_local_weights(body, pretrained)
-    return Backbone(body, idx, channels, arch)
+        load_local_weights(body, local)
+    return Backbone(body, idx, channels, f"timm:{arch}")
 
 
 __all__ = ["BACKBONES", "Backbone", "build_backbone", "load_local_weights"]

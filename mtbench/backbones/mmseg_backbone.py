@@ -8,7 +8,8 @@ given, then inside the installed mmsegmentation package's bundled configs (``mms
 ``mmseg:HRNet`` without ``extra`` is HRNetV2-W18-Small-v2 (mmseg's hr18s = mtbench's hrnet18).
 SyncBN in a config becomes BN (one process, CPU), and ``Pretrained`` init entries are dropped (no
 downloads): pass ``--pretrained PATH`` to an mmseg checkpoint (its ``backbone.*`` weights are used)
-or to a bare backbone state dict. Output channels and strides are read by a dry forward.
+or to a bare backbone state dict (read by ``mtbench.backbones.weights``). Output channels and strides
+are read by a dry forward.
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from mtbench.backbones.timm_backbone import Backbone
+from mtbench.backbones.weights import load_local_weights, weights_source
 from mtbench.errors import DataError, UsageError
 
 log = logging.getLogger(__name__)
@@ -158,22 +161,13 @@ def backbone_cfg(spec: str) -> dict[str, Any]:
     return sanitize_cfg(cfg)
 
 
-class MmsegBackbone(nn.Module):
-    """An mmseg backbone returning its maps at strides 4, 8, 16, 32 as a list.
+class MmsegBackbone(Backbone):
+    """A :class:`Backbone` built by mmseg; ``cfg``: the config it was built from."""
 
-    ``channels``: their channel counts; ``body``: the mmseg module; ``cfg``: the config it was built from.
-    """
-
-    def __init__(self, body: nn.Module, indices: list[int], channels: list[int], cfg: dict[str, Any]) -> None:
-        super().__init__()
-        self.body = body
-        self.indices = indices
-        self.channels = channels
+    def __init__(self, body: nn.Module, indices: list[int], channels: list[int], cfg: dict[str, Any],
+                 source: str) -> None:
+        super().__init__(body, indices, channels, source)
         self.cfg = cfg
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        feats = self.body(x)
-        return [feats[i] for i in self.indices]
 
 
 def _probe(body: nn.Module, name: str) -> tuple[list[int], list[int]]:
@@ -215,36 +209,6 @@ def quiet_init_weights(module: nn.Module) -> None:
         logger.setLevel(level)
 
 
-def load_mmseg_weights(module: nn.Module, path: str | Path) -> dict[str, int]:
-    """Load an mmseg checkpoint's ``backbone.*`` tensors (or a bare state dict) into ``module``."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"--pretrained {path}: no such file (an mmseg checkpoint or backbone state dict)")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        log.warning("%s: not loadable with weights_only=True (mmseg checkpoints carry metadata); "
-                    "loading it as a trusted pickle", path)
-        try:
-            raw = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as e:
-            raise DataError(f"{path}: cannot read checkpoint ({type(e).__name__}: {e})") from e
-    sd = raw.get("state_dict", raw) if isinstance(raw, dict) else {}
-    sd = {k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}
-    if any(k.startswith("backbone.") for k in sd):
-        sd = {k[len("backbone."):]: v for k, v in sd.items() if k.startswith("backbone.")}
-    own = module.state_dict()
-    matched = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
-    if not matched:
-        raise DataError(f"{path}: no tensor matches the mmseg backbone's parameters "
-                        f"(checkpoint keys e.g. {list(sd)[:3]})")
-    module.load_state_dict(matched, strict=False)
-    counts = {"loaded": len(matched), "missing": len(own) - len(matched), "unexpected": len(sd) - len(matched)}
-    log.info("%s: loaded %d tensors into the mmseg backbone (%d missing, %d unused)", path,
-             counts["loaded"], counts["missing"], counts["unexpected"])
-    return counts
-
-
 def build_mmseg_backbone(name: str, pretrained: str | bool | None = None) -> MmsegBackbone:
     """Build ``mmseg:SPEC`` through mmseg's registry; see the module docstring for SPEC."""
     require_openmmlab(f"--backbone {name}")
@@ -257,11 +221,14 @@ def build_mmseg_backbone(name: str, pretrained: str | bool | None = None) -> Mms
         raise UsageError(f"--backbone {name}: mmseg could not build {cfg.get('type')!r} "
                          f"({type(e).__name__}: {e})") from e
     quiet_init_weights(body)
-    if isinstance(pretrained, (str, Path)) and str(pretrained).lower() not in ("", "none", "false"):
-        if str(pretrained).lower() in ("timm", "imagenet", "hub", "true"):
-            raise UsageError(f"--pretrained {pretrained}: mmseg backbones load a local checkpoint file only")
-        load_mmseg_weights(body, pretrained)
-    elif pretrained is True:
-        raise UsageError("--pretrained: mmseg backbones load a local checkpoint file only (give its path)")
+    hub, local = weights_source(pretrained)
+    if hub:
+        raise UsageError(f"--pretrained {pretrained}: mmseg backbones load a local checkpoint file only "
+                         "(give its path)")
+    if local:
+        if not local.is_file():
+            raise UsageError(f"--pretrained {local}: no such file (an mmseg checkpoint or backbone state dict)")
+        # an mmseg checkpoint's backbone.* tensors (its metadata needs a full unpickle), or a bare state dict
+        load_local_weights(body, local, select="backbone.", allow_pickle=True)
     idx, channels = _probe(body, name)
-    return MmsegBackbone(body, idx, channels, cfg)
+    return MmsegBackbone(body, idx, channels, cfg, name)

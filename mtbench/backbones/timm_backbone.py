@@ -18,17 +18,19 @@ STRIDES = (4, 8, 16, 32)
 
 
 class Backbone(nn.Module):
-    """A timm features_only network returning the maps at strides 4, 8, 16, 32 as a list.
+    """A feature network (timm features_only, or an mmseg backbone) returning the maps at strides 4, 8, 16,
+    32 as a list.
 
-    ``channels``: their channel counts; ``timm_name``: the timm architecture.
+    ``body``: the network; ``indices``: which of its outputs are those maps; ``channels``: their channel
+    counts; ``source``: what built it ('timm:<architecture>' or the mmseg spec).
     """
 
-    def __init__(self, body: nn.Module, indices: list[int], channels: list[int], timm_name: str) -> None:
+    def __init__(self, body: nn.Module, indices: list[int], channels: list[int], source: str) -> None:
         super().__init__()
         self.body = body
         self.indices = indices
         self.channels = channels
-        self.timm_name = timm_name
+        self.source = source
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         feats = self.body(x)

@@ -17,6 +17,14 @@ from mtbench.errors import DataError
 log = logging.getLogger(__name__)
 _WRAPPERS = ("state_dict_ema", "state_dict", "model", "model_state", "net")
 _PREFIXES = ("module.", "model.", "backbone.", "encoder.", "body.")
+HUB_WORDS = ("timm", "imagenet", "hub", "true")
+
+
+def weights_source(pretrained: str | Path | bool | None) -> tuple[bool, Path | None]:
+    """A ``--pretrained`` value -> (from timm's hub?, local checkpoint path or None)."""
+    hub = pretrained is True or (isinstance(pretrained, str) and pretrained.lower() in HUB_WORDS)
+    local = isinstance(pretrained, (str, Path)) and not hub and str(pretrained).lower() not in ("", "none", "false")
+    return hub, Path(pretrained) if local else None
 
 
 def _unwrap(obj: object) -> dict[str, torch.Tensor]:
@@ -41,18 +49,35 @@ def _strip(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return sd
 
 
-def load_local_weights(module: nn.Module, path: str | Path) -> dict[str, int]:
-    """Copy matching tensors of the checkpoint at ``path`` into ``module``.
-
-    Returns counts {'loaded', 'missing', 'unexpected', 'shape_mismatch'}; raises DataError naming the
-    file when it cannot be read or nothing matched.
-    """
-    path = Path(path)
+def _read(path: Path, allow_pickle: bool) -> object:
+    """``torch.load`` with weights_only=True; with ``allow_pickle``, a trusted full unpickle as fallback."""
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        if not allow_pickle:
+            raise DataError(f"{path}: cannot read checkpoint ({type(e).__name__}: {e})") from e
+    log.warning("%s: not loadable with weights_only=True (checkpoint metadata); loading it as a trusted pickle", path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
         raise DataError(f"{path}: cannot read checkpoint ({type(e).__name__}: {e})") from e
-    sd = _strip(_unwrap(raw))
+
+
+def load_local_weights(module: nn.Module, path: str | Path, *, select: str | None = None,
+                       allow_pickle: bool = False) -> dict[str, int]:
+    """Copy matching tensors of the checkpoint at ``path`` into ``module``.
+
+    ``select``: when some keys start with this prefix (e.g. 'backbone.' in a segmentation checkpoint),
+    only those are used, prefix removed. ``allow_pickle``: checkpoints whose metadata needs a full
+    unpickle (mmseg's) are read that way after a warning. Returns counts {'loaded', 'missing',
+    'unexpected', 'shape_mismatch'}; raises DataError naming the file when it cannot be read or
+    nothing matched.
+    """
+    path = Path(path)
+    sd = _unwrap(_read(path, allow_pickle))
+    if select and any(k.startswith(select) for k in sd):
+        sd = {k[len(select):]: v for k, v in sd.items() if k.startswith(select)}
+    sd = _strip(sd)
     own = module.state_dict()
     matched = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
     mismatch = [k for k, v in sd.items() if k in own and own[k].shape != v.shape]
