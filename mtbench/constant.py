@@ -18,25 +18,33 @@ _MAJORITY = ("semseg", "human_parts", "saliency")
 SUPPORTED = (*_MAJORITY, "depth", "normals")
 
 
-def _fit(task: str, samples, num_classes: int | None) -> torch.Tensor:
-    """The constant of ``task`` (class index, depth in metres, or unit normal) from the training samples."""
-    if task in _MAJORITY:
-        counts = torch.zeros(max(num_classes or 2, 2), dtype=torch.int64)
-        for s in samples:
-            lab = s[task][s[task] != 255]
-            counts += torch.bincount(lab.flatten().long(), minlength=len(counts))[: len(counts)]
-        return counts.argmax()
-    if task == "depth":
-        total, n = 0.0, 0
-        for s in samples:
-            d = s["depth"][(s["depth"] > 0) & torch.isfinite(s["depth"])]
-            total, n = total + float(d.double().sum()), n + d.numel()
-        return torch.tensor(total / max(n, 1))
-    mean = torch.zeros(3, dtype=torch.float64)
-    for s in samples:
-        v = s["normals"].reshape(3, -1).double()
-        mean += v[:, v.norm(dim=0) > 0.5].sum(1)
-    return (mean / mean.norm().clamp_min(1e-12)).float()
+class _Estimate:
+    """Streaming estimate of one task's constant (class index, depth in metres, or unit normal)."""
+
+    def __init__(self, task: str, num_classes: int | None) -> None:
+        self.task = task
+        self.counts = torch.zeros(max(num_classes or 2, 2), dtype=torch.int64)
+        self.depth_sum, self.n = 0.0, 0
+        self.normal_sum = torch.zeros(3, dtype=torch.float64)
+
+    def add(self, target: torch.Tensor) -> None:
+        if self.task in _MAJORITY:
+            lab = target[target != 255].flatten().long()
+            self.counts += torch.bincount(lab, minlength=len(self.counts))[: len(self.counts)]
+        elif self.task == "depth":
+            d = target[(target > 0) & torch.isfinite(target)]
+            self.depth_sum += float(d.double().sum())
+            self.n += d.numel()
+        else:
+            v = target.reshape(3, -1).double()
+            self.normal_sum += v[:, v.norm(dim=0) > 0.5].sum(1)
+
+    def value(self) -> torch.Tensor:
+        if self.task in _MAJORITY:
+            return self.counts.argmax()
+        if self.task == "depth":
+            return torch.tensor(self.depth_sum / max(self.n, 1))
+        return (self.normal_sum / self.normal_sum.norm().clamp_min(1e-12)).float()
 
 
 def _constant_like(task: str, value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -62,14 +70,15 @@ def constant_scores(cfg: RunConfig) -> dict[str, dict[str, float]]:
                           n=cfg.data.n_train, **common)
     val = build_dataset(cfg.data.dataset, cfg.eval.split, size=exp.eval_size if synthetic else None,
                         n=cfg.data.n_val, **common)
-    train_samples = [train[i] for i in range(len(train))]
-    out = {}
-    for t in tasks:
-        n_cls = exp.spec.num_classes.get(t)
-        value = _fit(t, train_samples, n_cls)
-        metric = get_task(t).make_metric(n_cls)
-        for i in range(len(val)):
-            s = val[i]
-            metric.update(_constant_like(t, value, s[t]), s[t][None])
-        out[t] = metric.compute()
-    return out
+    estimates = {t: _Estimate(t, exp.spec.num_classes.get(t)) for t in tasks}
+    for i in range(len(train)):  # one streaming pass per split: nothing held, each sample read once
+        sample = train[i]
+        for t in tasks:
+            estimates[t].add(sample[t])
+    values = {t: e.value() for t, e in estimates.items()}
+    metrics = {t: get_task(t).make_metric(exp.spec.num_classes.get(t)) for t in tasks}
+    for i in range(len(val)):
+        sample = val[i]
+        for t in tasks:
+            metrics[t].update(_constant_like(t, values[t], sample[t]), sample[t][None])
+    return {t: m.compute() for t, m in metrics.items()}

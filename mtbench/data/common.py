@@ -7,8 +7,6 @@ Raw samples (before transforms) are dicts of tensors: "image" float32 3×H×W in
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import os
 from pathlib import Path
 from typing import Any, Callable
