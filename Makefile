@@ -12,7 +12,7 @@ MM_STAMP := $(VENV)/.mtbench-openmmlab
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(PY) pyproject.toml
+$(STAMP): $(PY) pyproject.toml setup.py mtbench/metrics/_hopcroft_karp.c
 	$(PY) -m pip install --upgrade pip -q
 	$(PY) -m pip install $(TORCH)
 	$(PY) -m pip install -e ".[dev]"

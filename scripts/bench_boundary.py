@@ -3,6 +3,7 @@
 Usage: python scripts/bench_boundary.py [--images 8] [--size 480x640] [--thresholds 99]
        [--max-dist 0.011] [--workers N] [--no-nms]
 
+``MTBENCH_MATCHER=scipy`` times the fallback matcher (SciPy's maximum flow) instead of the compiled one.
 Prints the CPU time (``time.process_time``, robust to other load on the machine) per image on one
 core with a breakdown (NMS, ground-truth preparation, thinning,
 matching), then images/s with ``--workers`` processes through ``evaluate_folder``, and the estimate
@@ -23,7 +24,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from mtbench.metrics.boundary import EdgeEvalConfig, evaluate_folder, make_thresholds, seg_to_boundary
-from mtbench.metrics.boundary_match import BoundaryMatcher
+from mtbench.metrics.boundary_match import BoundaryMatcher, matcher_name
 from mtbench.metrics.boundary_nms import edge_nms
 from mtbench.metrics.boundary_thin import thin
 
@@ -93,7 +94,8 @@ def main() -> None:
     cfg = EdgeEvalConfig(max_dist=args.max_dist, thresholds=thresholds, nms=args.nms)
     pairs = [synthetic_pair(i, h, w) for i in range(args.images)]
 
-    print(f"{args.images} images {h}x{w}, {len(cfg.thresholds)} thresholds, max_dist {cfg.max_dist}, nms {cfg.nms}")
+    print(f"{args.images} images {h}x{w}, {len(cfg.thresholds)} thresholds, max_dist {cfg.max_dist}, nms {cfg.nms}, "
+          f"matcher: {matcher_name()}")
     rows = []
     for pred, gt in pairs:
         t0 = time.process_time()

@@ -86,6 +86,82 @@ def test_matching_equals_brute_force_on_small_random_cases():
         assert BoundaryMatcher(pred, r).count(gt) == expect  # symmetric
 
 
+def _random_csr(rng: np.random.Generator, n1: int, n2: int, degree: float) -> tuple[np.ndarray, np.ndarray]:
+    rows = [np.sort(rng.choice(n2, size=min(n2, rng.poisson(degree)), replace=False)) for _ in range(n1)]
+    ptr = np.zeros(n1 + 1, dtype=np.int64)
+    np.cumsum([len(r) for r in rows], out=ptr[1:])
+    return ptr, np.concatenate(rows + [np.zeros(0)]).astype(np.int64)
+
+
+def test_compiled_matcher_is_built():
+    from mtbench.metrics import boundary_match
+
+    assert boundary_match._compiled_matching is not None, (
+        "mtbench.metrics._hopcroft_karp was not built (C compiler missing at `pip install -e .`?): "
+        "the boundary metric falls back to SciPy's maximum_flow, ~10x slower")
+
+
+def _brute_force_graph_matching(rows: list[list[int]]) -> int:
+    """Largest matching of a small bipartite graph (left node u -> right nodes rows[u]), exhaustively."""
+    def rec(u: int, used: frozenset) -> int:
+        if u == len(rows):
+            return 0
+        best = rec(u + 1, used)
+        for v in rows[u]:
+            if v not in used:
+                best = max(best, 1 + rec(u + 1, used | {v}))
+        return best
+
+    return rec(0, frozenset())
+
+
+def _ladder(levels: int) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """A layered ladder (two left nodes per level, each adjacent to the right nodes of its own and the
+    previous level; one right node short): long alternating paths, the shape of two parallel curves."""
+    rows = [[2 * lv + j for j in (0, 1) if 2 * lv + j < 2 * levels - 1] + [2 * lv - 2 + j for j in (0, 1) if lv]
+            for lv in range(levels) for _ in (0, 1)]
+    ptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum([len(r) for r in rows], out=ptr[1:])
+    return len(rows), 2 * levels - 1, ptr, np.concatenate([np.sort(r) for r in rows]).astype(np.int64)
+
+
+def test_compiled_matcher_equals_flow_and_brute_force(monkeypatch):
+    from mtbench.metrics.boundary_match import _flow_matching, bipartite_matching_size
+
+    rng = np.random.default_rng(7)
+    for i in range(300):
+        small = i < 150
+        n1, n2 = (int(x) for x in rng.integers(1, 8 if small else 400, 2))
+        ptr, cols = _random_csr(rng, n1, n2, degree=float(rng.choice([0.5, 1.5, 3.0, 8.0])))
+        got = bipartite_matching_size(n1, n2, ptr, cols)
+        assert got == (_flow_matching(n1, n2, ptr, cols) if len(cols) else 0)
+        if small:
+            assert got == _brute_force_graph_matching([cols[ptr[u]:ptr[u + 1]].tolist() for u in range(n1)])
+    n1, n2, ptr, cols = _ladder(60)  # 120 left, 119 right: the answer is n2, found at once
+    assert bipartite_matching_size(n1, n2, ptr, cols) == n2 == _flow_matching(n1, n2, ptr, cols)
+    ptr, cols = _random_csr(np.random.default_rng(8), 50, 60, 2.0)
+    compiled = bipartite_matching_size(50, 60, ptr, cols)
+    monkeypatch.setenv("MTBENCH_MATCHER", "scipy")  # the fallback path, forced: same count
+    from mtbench.metrics.boundary_match import matcher_name
+
+    assert matcher_name().startswith("scipy") and bipartite_matching_size(50, 60, ptr, cols) == compiled
+
+
+def test_compiled_matcher_rejects_malformed_graphs():
+    from mtbench.metrics._hopcroft_karp import max_matching
+
+    ptr, cols = np.array([0, 1, 2]), np.array([0, 1])
+    assert max_matching(2, 2, ptr, cols) == 2
+    with pytest.raises(ValueError, match="n_right"):
+        max_matching(2, 1, ptr, cols)
+    with pytest.raises(ValueError, match="n_left"):
+        max_matching(3, 2, ptr, cols)
+    with pytest.raises(ValueError, match="non-decreasing"):
+        max_matching(2, 2, np.array([0, 3, 2]), cols)
+    with pytest.raises(TypeError, match="int64"):
+        max_matching(2, 2, ptr.astype(np.int32), cols)
+
+
 def test_matching_is_one_to_one():
     gt = np.zeros((9, 9), bool)
     gt[4, 4] = True

@@ -3,10 +3,14 @@
 Convention: a predicted and a ground-truth pixel may be paired when their Euclidean distance is
 <= radius (pixels); each pixel is paired at most once; the count returned is the size of a
 *maximum-cardinality* matching of that bipartite graph, computed as a maximum flow on the
-unit-capacity network source -> predicted -> ground truth -> sink (Dinic's algorithm,
-``scipy.sparse.csgraph.maximum_flow``; on unit networks this is Hopcroft–Karp's O(E·sqrt(V))).
-SciPy's ``maximum_bipartite_matching`` gives the same count but took 10 s instead of 13 ms on one
-5200×5251 boundary graph (87k pairs), so it is not used.
+unit-capacity network source -> predicted -> ground truth -> sink.
+
+Solver: Hopcroft–Karp, O(E·sqrt(V)), compiled (``_hopcroft_karp.c``, built at install; ~1 ms per
+480×640 map). Fallback where it was not built: Dinic's maximum flow, ``scipy.sparse.csgraph.maximum_flow``,
+same counts, ~15 ms per map (``MTBENCH_MATCHER=scipy`` forces it). SciPy's own
+``maximum_bipartite_matching`` is not used: its depth-first phase never marks dead ends, so it takes
+exponential time on the layered graphs two nearby boundary curves make (scipy/scipy#26147; 10 s
+instead of 13 ms on one 5200×5251 boundary graph with 87k pairs).
 
 Relation to BSDS ``correspondPixels``: it solves a minimum-cost perfect assignment (Goldberg's CSA) on
 the same pixel-pair graph (edge cost = distance, pairs with distance <= maxDist·diagonal), where
@@ -22,8 +26,21 @@ approximation we do not have.)
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
+
+try:
+    from mtbench.metrics._hopcroft_karp import max_matching as _compiled_matching
+except ImportError:  # not built (no C compiler at install): SciPy's maximum flow, same counts
+    _compiled_matching = None
+
+
+def matcher_name() -> str:
+    """Which solver ``bipartite_matching_size`` uses (recorded in the boundary protocol)."""
+    if _compiled_matching is not None and os.environ.get("MTBENCH_MATCHER", "") != "scipy":
+        return "hopcroft-karp (compiled)"
+    return "scipy maximum_flow (dinic)"
 
 def radius_offsets(radius: float) -> tuple[np.ndarray, np.ndarray]:
     """Integer offsets (dy, dx) with dy² + dx² <= radius², sorted by distance."""
@@ -38,19 +55,13 @@ def radius_offsets(radius: float) -> tuple[np.ndarray, np.ndarray]:
 def max_matching_size(graph) -> int:
     """Size of a maximum-cardinality matching of a CSR bipartite graph (rows: one side, columns: other)."""
     from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import maximum_flow
 
     n1, n2 = graph.shape
     if n1 == 0 or n2 == 0 or graph.nnz == 0:
         return 0
-    coo = graph.tocoo()
-    src, sink = n1 + n2, n1 + n2 + 1
-    rows = np.concatenate([np.full(n1, src), coo.row, n1 + np.arange(n2)])
-    cols = np.concatenate([np.arange(n1), n1 + coo.col, np.full(n2, sink)])
-    cap = csr_matrix((np.ones(len(rows), dtype=np.int32), (rows, cols)), shape=(n1 + n2 + 2,) * 2)
-    cap.sum_duplicates()
-    cap.data[:] = 1
-    return int(maximum_flow(cap, src, sink, method="dinic").flow_value)
+    g = csr_matrix(graph)
+    g.sum_duplicates()
+    return bipartite_matching_size(n1, n2, g.indptr.astype(np.int64), g.indices.astype(np.int64))
 
 
 def count_point_matches(pred_yx: np.ndarray, gt_yx: np.ndarray, radius: float) -> int:
@@ -113,7 +124,18 @@ class BoundaryMatcher:
         np.cumsum(lens, out=row_ptr[1:])
         pos = np.arange(total, dtype=np.int64) + np.repeat(starts - row_ptr[:-1], lens)
         gt_cols = self._nbr[pos]
-        return _flow_matching(n1, n2, row_ptr, gt_cols)
+        return bipartite_matching_size(n1, n2, row_ptr, gt_cols)
+
+
+def bipartite_matching_size(n1: int, n2: int, row_ptr: np.ndarray, cols: np.ndarray) -> int:
+    """Maximum matching size of the bipartite graph whose left node u has edges to
+    ``cols[row_ptr[u]:row_ptr[u + 1]]`` (right-node ids in [0, n2), no duplicates within a row)."""
+    if n1 == 0 or n2 == 0 or len(cols) == 0:
+        return 0
+    if matcher_name().startswith("hopcroft"):
+        return _compiled_matching(n1, n2, np.ascontiguousarray(row_ptr, dtype=np.int64),
+                                  np.ascontiguousarray(cols, dtype=np.int64))
+    return _flow_matching(n1, n2, row_ptr, cols)
 
 
 def _flow_matching(n1: int, n2: int, row_ptr: np.ndarray, gt_cols: np.ndarray) -> int:
