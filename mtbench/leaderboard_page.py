@@ -33,9 +33,9 @@ def synthetic_reproduce() -> str:
 
     cfg = build_config(None, [])
     (h, w), d, t = cfg.data.train_size, cfg.data, cfg.train
-    seen = "seen once" if t.epochs == 1 else f"× {t.epochs} epochs"
+    seen = "fresh scenes seen once" if t.epochs == 1 else f"scenes × {t.epochs} epochs"
     return (f"Measured rows: the default benchmark (`mtbench run` defaults: synthetic scenes at {h}×{w}, "
-            f"{cfg.model.backbone} from scratch trained on {d.n_train} fresh scenes {seen} (batch {t.batch_size}), "
+            f"{cfg.model.backbone} from scratch trained on {d.n_train} {seen} (batch {t.batch_size}), "
             f"{d.n_val} val scenes, {' + '.join(d.tasks)} main, {' + '.join(d.aux_tasks)} auxiliary for the models "
             "that take auxiliary tasks), seeds 0, 1, 2 per model (the Seeds column counts those recorded), on CPU, "
             "timings on a shared machine. Reproduce with `make leaderboard` (= `mtbench sweep --preset default "
@@ -44,7 +44,7 @@ def synthetic_reproduce() -> str:
 
 def floor_line(dataset: str) -> str:
     """For the embedded dataset: what a constant predictor scores on the default benchmark's seed-0 data,
-    so that readers can tell learned from not learned (computed, ~10 s; other datasets: empty)."""
+    so that readers can tell learned from not learned (computed: one pass over the default's training and val scenes, ~20 s; other datasets: empty)."""
     if dataset != "synthetic":
         return ""
     from mtbench.config import build_config
@@ -73,11 +73,12 @@ def render_page(results: Path | str, out: Path | str = "results/LEADERBOARD.md")
         raise MtbenchError(f"{results}: no records to render")
     parts = [HEADER]
     for d in datasets:
-        floor = floor_line(d) if any(r.dataset == d and r.source == "measured" for r in records) else ""
+        measured = any(r.dataset == d and r.source == "measured" for r in records)
+        floor = floor_line(d) if measured else ""
         intro = synthetic_reproduce() if d == "synthetic" else REPRODUCE.get(d, "")
         parts.append(f"## {d}\n\n{intro}{floor}\n")
         parts.append(leaderboard(results, dataset=d, fmt="github"))
-        if any(r.dataset == d and r.source == "measured" for r in records):
+        if measured:
             parts.append(f"\n![Δm vs GMACs on {d}]({plot_path(Path(out), d).name})\n")
     return "\n".join(parts).rstrip() + "\n"
 

@@ -126,7 +126,7 @@ def _ladder(levels: int) -> tuple[int, int, np.ndarray, np.ndarray]:
 
 
 def test_compiled_matcher_equals_flow_and_brute_force(monkeypatch):
-    from mtbench.metrics.boundary_match import _flow_matching, bipartite_matching_size
+    from mtbench.metrics.boundary_match import _flow_matching, bipartite_matching_size, matcher_name
 
     rng = np.random.default_rng(7)
     for i in range(300):
@@ -142,8 +142,6 @@ def test_compiled_matcher_equals_flow_and_brute_force(monkeypatch):
     ptr, cols = _random_csr(np.random.default_rng(8), 50, 60, 2.0)
     compiled = bipartite_matching_size(50, 60, ptr, cols)
     monkeypatch.setenv("MTBENCH_MATCHER", "scipy")  # the fallback path, forced: same count
-    from mtbench.metrics.boundary_match import matcher_name
-
     assert matcher_name().startswith("scipy") and bipartite_matching_size(50, 60, ptr, cols) == compiled
 
 

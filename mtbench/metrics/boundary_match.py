@@ -36,11 +36,15 @@ except ImportError:  # not built (no C compiler at install): SciPy's maximum flo
     _compiled_matching = None
 
 
+def _use_compiled() -> bool:
+    """The compiled matcher, unless it was not built or ``MTBENCH_MATCHER=scipy`` asks for the fallback."""
+    return _compiled_matching is not None and os.environ.get("MTBENCH_MATCHER", "") != "scipy"
+
+
 def matcher_name() -> str:
-    """Which solver ``bipartite_matching_size`` uses (recorded in the boundary protocol)."""
-    if _compiled_matching is not None and os.environ.get("MTBENCH_MATCHER", "") != "scipy":
-        return "hopcroft-karp (compiled)"
-    return "scipy maximum_flow (dinic)"
+    """Which solver ``bipartite_matching_size`` uses (printed by scripts/bench_boundary.py)."""
+    return "hopcroft-karp (compiled)" if _use_compiled() else "scipy maximum_flow (dinic)"
+
 
 def radius_offsets(radius: float) -> tuple[np.ndarray, np.ndarray]:
     """Integer offsets (dy, dx) with dy² + dx² <= radius², sorted by distance."""
@@ -132,7 +136,7 @@ def bipartite_matching_size(n1: int, n2: int, row_ptr: np.ndarray, cols: np.ndar
     ``cols[row_ptr[u]:row_ptr[u + 1]]`` (right-node ids in [0, n2), no duplicates within a row)."""
     if n1 == 0 or n2 == 0 or len(cols) == 0:
         return 0
-    if matcher_name().startswith("hopcroft"):
+    if _use_compiled():
         return _compiled_matching(n1, n2, np.ascontiguousarray(row_ptr, dtype=np.int64),
                                   np.ascontiguousarray(cols, dtype=np.int64))
     return _flow_matching(n1, n2, row_ptr, cols)
