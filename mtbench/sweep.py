@@ -42,7 +42,7 @@ class Preset:
 _DEFAULT_MODELS = (Entry("single_task"), Entry("mtl"), Entry("padnet"), Entry("mtinet"),
                    Entry("mtinet", ("model.kwargs.fpm=false",), "mtinet (no FPM)"))
 _CI_SETS = ("data.n_train=16", "data.n_val=32", "data.train_size=[64,96]", "train.epochs=2", "train.batch_size=4",
-            "eval.batch_size=8", "run.profile=false")
+            "eval.batch_size=8", "run.profile=false", "train.warmup_iters=0")
 PRESETS: dict[str, Preset] = {
     "default": Preset("the default benchmark (mtbench run defaults) for every model of the leaderboard",
                       _DEFAULT_MODELS),
