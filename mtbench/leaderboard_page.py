@@ -27,6 +27,13 @@ column. GMACs: fvcore counts, one multiply-add = one MAC, batch 1, at the input 
 """
 
 
+def _optim(t) -> str:
+    """The optimiser and schedule of a train config in words, e.g. 'adam lr 0.001, poly(0.9), 40-iteration warm-up'."""
+    sched = f"poly({t.poly_power:g})" if t.schedule == "poly" else t.schedule
+    warm = f", {t.warmup_iters}-iteration warm-up" if t.warmup_iters else ""
+    return f"{t.optimizer} lr {t.lr:g}, {sched}{warm}"
+
+
 def synthetic_reproduce() -> str:
     """How the synthetic rows were measured, read off the default config (so the text cannot go stale)."""
     from mtbench.config import build_config
@@ -35,7 +42,7 @@ def synthetic_reproduce() -> str:
     (h, w), d, t = cfg.data.train_size, cfg.data, cfg.train
     seen = "fresh scenes seen once" if t.epochs == 1 else f"scenes × {t.epochs} epochs"
     return (f"Measured rows: the default benchmark (`mtbench run` defaults: synthetic scenes at {h}×{w}, "
-            f"{cfg.model.backbone} from scratch trained on {d.n_train} {seen} (batch {t.batch_size}), "
+            f"{cfg.model.backbone} from scratch trained on {d.n_train} {seen} (batch {t.batch_size}, {_optim(t)}), "
             f"{d.n_val} val scenes, {' + '.join(d.tasks)} main, {' + '.join(d.aux_tasks)} auxiliary for the models "
             "that take auxiliary tasks), seeds 0, 1, 2 per model (the Seeds column counts those recorded), on CPU, "
             "timings on a shared machine. Reproduce with `make leaderboard` (= `mtbench sweep --preset default "
