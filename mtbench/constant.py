@@ -12,6 +12,7 @@ import torch
 
 from mtbench.config import RunConfig
 from mtbench.data import build_dataset
+from mtbench.metrics.depth import valid_depth
 from mtbench.registry import get_task
 
 _MAJORITY = ("semseg", "human_parts", "saliency")
@@ -32,7 +33,7 @@ class _Estimate:
             lab = target[target != 255].flatten().long()
             self.counts += torch.bincount(lab, minlength=len(self.counts))[: len(self.counts)]
         elif self.task == "depth":
-            d = target[(target > 0) & torch.isfinite(target)]
+            d = target[valid_depth(target)]
             self.depth_sum += float(d.double().sum())
             self.n += d.numel()
         else:

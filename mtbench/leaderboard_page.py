@@ -3,10 +3,14 @@ with a header saying how to reproduce it, plus a Pareto plot per dataset with me
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mtbench.errors import MtbenchError
 from mtbench.leaderboard import leaderboard
 from mtbench.results import atomic_write_text, load_records
+
+if TYPE_CHECKING:
+    from mtbench.config import TrainCfg
 
 DATASET_ORDER = ("synthetic", "nyud", "pascal_context")
 REPRODUCE = {
@@ -27,7 +31,7 @@ column. GMACs: fvcore counts, one multiply-add = one MAC, batch 1, at the input 
 """
 
 
-def _optim(t) -> str:
+def _optim(t: TrainCfg) -> str:
     """The optimiser and schedule of a train config in words, e.g. 'adam lr 0.001, poly(0.9), 40-iteration warm-up'."""
     sched = f"poly({t.poly_power:g})" if t.schedule == "poly" else t.schedule
     warm = f", {t.warmup_iters}-iteration warm-up" if t.warmup_iters else ""

@@ -1,6 +1,6 @@
 """Is a trained run's evaluation limited by BatchNorm's running statistics? A diagnostic for one run folder.
 
-Evaluates the run's last checkpoint twice with the harness's metrics: as recorded (eval mode, BN running
+Evaluates the run's reported checkpoint (as ``mtbench eval`` loads it) twice with the harness's metrics: as recorded (eval mode, BN running
 statistics) and with every BN normalising by the statistics of the evaluation batch instead (batches of
 ``--batch``; not a valid protocol, a probe). When the two differ a lot while the training losses looked
 normal, the network's eval-mode output is ill-conditioned: look at the per-image depth errors it prints
@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import argparse
 import copy
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from mtbench.config import load_raw, validate_config
-from mtbench.engine.checkpoint import load_checkpoint
 from mtbench.engine.evaluate import evaluate
-from mtbench.engine.run import build_data, build_model, resolve_experiment
+from mtbench.engine.run import build_data, load_run
+from mtbench.errors import MtbenchError
+from mtbench.metrics.depth import valid_depth
 from mtbench.registry import get_task
 
 
@@ -46,28 +47,25 @@ def per_image_depth(model: torch.nn.Module, loader: DataLoader) -> tuple[np.ndar
             pred = torch.nn.functional.interpolate(pred, size=target.shape[-2:], mode="bilinear", align_corners=False)
         pred = pred[:, 0]
         for p, t in zip(pred, target):
-            valid = t > 0
+            valid = valid_depth(t)
             rmse.append(((p - t)[valid] ** 2).mean().sqrt().item())
             pred_level.append(p[valid].mean().item())
             true_level.append(t[valid].mean().item())
     return np.array(rmse), np.array(pred_level), np.array(true_level)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run_dir", type=Path)
-    ap.add_argument("--split", default="val")
-    ap.add_argument("--batch", type=int, default=20, help="evaluation batch size (the batch-statistics probe)")
-    ap.add_argument("--worst", type=int, default=5, help="how many worst depth images to list")
-    args = ap.parse_args()
-    cfg_file = args.run_dir / "config.yaml"
-    cfg = validate_config(load_raw(str(cfg_file)), origin=str(cfg_file))
-    exp = resolve_experiment(cfg)
-    model = build_model(cfg, exp)
-    model.load_state_dict(load_checkpoint(args.run_dir / "checkpoint.pt")["model"])
-    loader = DataLoader(build_data(cfg, exp, args.split), batch_size=args.batch)
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
+    return int(text)
+
+
+def report(run_dir: Path, split: str, batch: int, worst: int) -> None:
+    """Print both evaluations and, when depth is a main task, the per-image depth errors."""
+    cfg, exp, model, _, which = load_run(run_dir)
+    loader = DataLoader(build_data(cfg, exp, split), batch_size=batch)
     cpu = torch.device("cpu")
-    print(f"{args.run_dir.name} on {cfg.data.dataset} {args.split} (batches of {args.batch}):")
+    print(f"{run_dir.name} ({which}) on {cfg.data.dataset} {split} (batches of {batch}):")
     for label, m in (("eval mode (running statistics)", model), ("batch statistics (probe)", with_batch_statistics(model))):
         scores = evaluate(m, loader, exp.tasks, exp.spec, cpu)
         row = ", ".join(f"{t} {get_task(t).primary.name} {scores[t][get_task(t).primary.name]:.4g}" for t in exp.tasks)
@@ -76,8 +74,22 @@ def main() -> None:
         rmse, level, truth = per_image_depth(model, loader)
         q = np.percentile(rmse, [50, 90, 100])
         print(f"  per-image depth RMSE in eval mode: median {q[0]:.3f}, 90th percentile {q[1]:.3f}, max {q[2]:.3f}")
-        for i in np.argsort(-rmse)[:args.worst]:
+        for i in np.argsort(-rmse)[:worst]:
             print(f"    image {i}: RMSE {rmse[i]:.3f}, mean predicted depth {level[i]:.2f} (true {truth[i]:.2f})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("--split", default="val")
+    ap.add_argument("--batch", type=_positive_int, default=20, help="evaluation batch size (the batch-statistics probe)")
+    ap.add_argument("--worst", type=_positive_int, default=5, help="how many worst depth images to list")
+    args = ap.parse_args()
+    try:
+        report(args.run_dir, args.split, args.batch, args.worst)
+    except MtbenchError as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        raise SystemExit(e.exit_code)
 
 
 if __name__ == "__main__":

@@ -54,3 +54,15 @@ def test_report_on_a_run_folder_matches_the_record(tmp_path, script, monkeypatch
     assert rmse <= worst + 1e-3
     listed = re.findall(r"image (\d+): RMSE ([\d.]+)", out)
     assert len(listed) == 3 and float(listed[0][1]) == pytest.approx(worst, abs=1e-3)
+
+
+def test_bad_input_is_one_line(tmp_path, script, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["eval_mode_check.py", str(tmp_path / "nope")])
+    with pytest.raises(SystemExit) as e:
+        script.main()
+    err = capsys.readouterr().err.strip()
+    assert e.value.code != 0 and err == f"error: {tmp_path / 'nope'}: not a run folder (no config.yaml)"
+    monkeypatch.setattr(sys, "argv", ["eval_mode_check.py", str(tmp_path), "--batch", "0"])
+    with pytest.raises(SystemExit) as e:
+        script.main()
+    assert e.value.code == 2 and "expected a positive integer, got '0'" in capsys.readouterr().err

@@ -229,25 +229,34 @@ def run_experiment(cfg: RunConfig, resume: str | Path | None = None) -> list[tup
     return [run_one(c) for c in split_single_task(cfg)]
 
 
-def eval_run(run_dir: str | Path, split: str = "val", results: str | None = None) -> tuple[RunRecord, Path]:
-    """``mtbench eval``: evaluate a run folder's checkpoint (best if the run reported best) and write its record."""
+def load_run(run_dir: str | Path) -> tuple[RunConfig, Experiment, torch.nn.Module, dict[str, Any], str]:
+    """A run folder's config, experiment and model with the reported checkpoint's weights (best if the run
+    reported best, else last), on CPU; returns (cfg, exp, model, checkpoint, checkpoint file name)."""
     from mtbench.config import load_raw
     from mtbench.engine.checkpoint import load_checkpoint
-    from mtbench.engine.evaluate import evaluate
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").exists():
         raise UsageError(f"{run_dir}: not a run folder (no config.yaml)")
     cfg = validate_config(load_raw(str(run_dir / "config.yaml")), origin=str(run_dir / "config.yaml"))
-    if results:
-        cfg.run.results = results
     exp = resolve_experiment(cfg)
-    device = resolve_device(cfg.run.device)
-    set_cpu_threads()
     which = BEST if cfg.eval.checkpoint == "best" and (run_dir / BEST).exists() else LAST
     ck = load_checkpoint(run_dir / which)
     model = build_model(cfg, exp)
     model.load_state_dict(ck["model"])
+    return cfg, exp, model, ck, which
+
+
+def eval_run(run_dir: str | Path, split: str = "val", results: str | None = None) -> tuple[RunRecord, Path]:
+    """``mtbench eval``: evaluate a run folder's checkpoint (best if the run reported best) and write its record."""
+    from mtbench.engine.evaluate import evaluate
+
+    run_dir = Path(run_dir)
+    cfg, exp, model, ck, which = load_run(run_dir)
+    if results:
+        cfg.run.results = results
+    device = resolve_device(cfg.run.device)
+    set_cpu_threads()
     model.to(device)
     val = build_data(cfg, exp, split)
     loader = DataLoader(val, batch_size=cfg.eval.batch_size, num_workers=cfg.data.workers)

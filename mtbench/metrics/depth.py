@@ -10,6 +10,11 @@ from mtbench.metrics.base import Metric, MetricSpec
 log = logging.getLogger(__name__)
 
 LOG_EPS = 1e-9
+
+
+def valid_depth(target: torch.Tensor) -> torch.Tensor:
+    """The pixels that have a depth: target > 0 and finite (0 or non-finite marks missing depth)."""
+    return (target > 0) & torch.isfinite(target)
 """Predictions are clamped to at least this many metres before logs and ratios (as the MTI-Net release)."""
 
 
@@ -49,7 +54,7 @@ class DepthMetric(Metric):
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         """pred: metres B×1×H×W; target: metres B×1×H×W, 0 or non-finite = invalid."""
         target = self._begin_update(pred, target)
-        valid = (target > 0) & torch.isfinite(target)
+        valid = valid_depth(target)
         t = target[valid].to(torch.float64)
         p = pred[valid].to(torch.float64)
         err = p - t

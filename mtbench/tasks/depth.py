@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from mtbench.metrics.base import Metric, MetricSpec
+from mtbench.metrics.depth import DepthMetric, valid_depth
 from mtbench.registry import register_task
 from mtbench.tasks.base import Task
 
@@ -15,7 +16,7 @@ class DepthTask(Task):
         return 1
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        valid = (target > 0) & torch.isfinite(target)
+        valid = valid_depth(target)
         if not bool(valid.any()):
             return output.sum() * 0.0
         return (output[valid] - target[valid]).abs().mean()
@@ -24,8 +25,6 @@ class DepthTask(Task):
         return output
 
     def make_metric(self, num_classes: int | None = None) -> Metric:
-        from mtbench.metrics.depth import DepthMetric
-
         return DepthMetric()
 
 
