@@ -62,6 +62,7 @@ class TrainCfg(_Section):
     nesterov: bool = False
     schedule: Literal["poly", "constant"] = "poly"
     poly_power: float = 0.9
+    poly_step: Literal["iter", "epoch"] = "iter"   # epoch: decay once per epoch, as the MTI-Net release
     warmup_iters: int = 0
     task_weights: dict[str, float] = Field(default_factory=dict)
     amp: Literal["none", "bf16", "fp16"] = "none"     # CUDA only

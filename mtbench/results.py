@@ -78,6 +78,7 @@ class RunRecord(BaseModel):
     env: Env = Field(default_factory=Env)
     source: Literal["measured", "reported"] = "measured"
     citation: str | None = None
+    protocol: dict[str, str] = Field(default_factory=dict)   # mtbench.protocol: choices that change results
     notes: list[str] = Field(default_factory=list)
     _path: Path | None = PrivateAttr(default=None)
 

@@ -15,18 +15,19 @@ from mtbench.backbones import build_backbone
 from mtbench.errors import UsageError
 from mtbench.nn import MultiScaleHead, MultiTaskDistillation, check_image, resize, resolve_tasks
 from mtbench.registry import register_model
-from mtinet.modules import FPM_SOFTMAX, FeaturePropagation, InitialPrediction
+from mtinet.modules import (DEFAULT_FPM_SOFTMAX, FPM_SOFTMAX, FeaturePropagation, InitialPrediction,
+                            resolve_fpm_softmax)
 
 
 class MTINet(nn.Module):
     """Forward: ``{task: B×C×H×W}`` for main tasks; in training also ``aux={"scale<s>": {task: ...}}``."""
 
     def __init__(self, backbone: nn.Module, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int],
-                 fpm: bool = True, fpm_softmax: str = "paper") -> None:
+                 fpm: bool = True, fpm_softmax: str = DEFAULT_FPM_SOFTMAX) -> None:
         super().__init__()
         self.tasks, self.aux_tasks = list(tasks), list(aux_tasks)
         self.all_tasks = self.tasks + self.aux_tasks
-        self.use_fpm, self.fpm_softmax = fpm, fpm_softmax
+        self.use_fpm, self.fpm_softmax = fpm, resolve_fpm_softmax(fpm_softmax)
         self.backbone = backbone
         ch = list(backbone.channels)
         n_scales = len(ch)
@@ -36,10 +37,14 @@ class MTINet(nn.Module):
             for s in range(n_scales)
         ])
         # fpm[s] propagates scale s+1's features to scale s (scales 3, 2, 1 feed 2, 1, 0)
-        self.fpm = nn.ModuleList([FeaturePropagation(self.all_tasks, ch[s], fpm_softmax)
+        self.fpm = nn.ModuleList([FeaturePropagation(self.all_tasks, ch[s], self.fpm_softmax)
                                   for s in range(1, n_scales)]) if fpm else None
         self.distill = nn.ModuleList([MultiTaskDistillation(self.tasks, self.all_tasks, c) for c in ch])
         self.heads = nn.ModuleDict({t: MultiScaleHead(ch, out_channels[t]) for t in self.tasks})
+
+    def protocol(self) -> dict[str, str]:
+        """The protocol choices this model makes, for the run record (the FPM variant, also when default)."""
+        return {"fpm": f"softmax={self.fpm_softmax}" if self.use_fpm else "none (w/o FPM ablation)"}
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor | dict]:
         check_image(x)
@@ -67,11 +72,16 @@ class MTINet(nn.Module):
 
 @register_model("mtinet")
 def mtinet(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int], backbone: str = "hrnet18",
-           pretrained: str | bool | None = None, fpm: bool = True, fpm_softmax: str = "paper") -> MTINet:
-    """MTI-Net: multi-scale initial predictions, FPM, distillation at every scale, aggregation head."""
+           pretrained: str | bool | None = None, fpm: bool = True,
+           fpm_softmax: str = DEFAULT_FPM_SOFTMAX) -> MTINet:
+    """MTI-Net: multi-scale initial predictions, FPM, distillation at every scale, aggregation head.
+    ``fpm_softmax``: 'release' (default, the released code's grouped softmax) or 'paper' (across tasks)."""
     tasks, _ = resolve_tasks("mtinet", tasks, aux_tasks, out_channels)
-    if fpm_softmax not in FPM_SOFTMAX:
-        raise UsageError(f"--set model.fpm_softmax={fpm_softmax}: expected one of {', '.join(FPM_SOFTMAX)}.")
+    try:
+        fpm_softmax = resolve_fpm_softmax(fpm_softmax)
+    except ValueError:
+        raise UsageError(f"--set model.kwargs.fpm_softmax={fpm_softmax}: expected one of "
+                         f"{', '.join(FPM_SOFTMAX)}.") from None
     if not isinstance(fpm, bool):
         raise UsageError(f"--set model.fpm={fpm}: expected true or false.")
     return MTINet(build_backbone(backbone, pretrained), tasks, list(aux_tasks), out_channels, fpm, fpm_softmax)

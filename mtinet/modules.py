@@ -7,7 +7,19 @@ import torch.nn.functional as F
 
 from mtbench.nn import BasicBlock, SqueezeExcitation
 
-FPM_SOFTMAX = ("paper", "official")
+# "release": softmax over groups of N adjacent channels of the concatenation (the released code, which
+# produced the published numbers; the default); "paper": softmax across the task axis (the paper's text).
+FPM_SOFTMAX = ("release", "paper")
+DEFAULT_FPM_SOFTMAX = "release"
+_FPM_ALIASES = {"official": "release"}  # the name used before 2026-11-30
+
+
+def resolve_fpm_softmax(name: str) -> str:
+    """The canonical FPM softmax variant for ``name`` (accepts the old alias 'official'); ValueError if unknown."""
+    name = _FPM_ALIASES.get(name, name)
+    if name not in FPM_SOFTMAX:
+        raise ValueError(f"fpm_softmax must be one of {', '.join(FPM_SOFTMAX)}, got '{name}'")
+    return name
 
 
 class InitialPrediction(nn.Module):
@@ -45,15 +57,13 @@ class FeaturePropagation(nn.Module):
     f = BasicBlock(N·C→N·C/4), BasicBlock(N·C/4→N·C/4), 1×1 conv (bias) N·C/4→N·C on the concatenated
     features; softmax over tasks gives masks that weight the concatenation; BasicBlock N·C→C; per task
     squeeze-and-excitation of that shared feature plus the task's own feature (residual).
-    ``softmax='paper'`` normalises across the task axis (channel c of every task); ``'official'`` over
-    groups of N adjacent channels of the concatenation, as the released code does.
+    ``softmax='release'`` (default) normalises over groups of N adjacent channels of the concatenation,
+    as the released code does; ``'paper'`` across the task axis (channel c of every task), as the text.
     """
 
-    def __init__(self, tasks: list[str], channels: int, softmax: str = "paper") -> None:
+    def __init__(self, tasks: list[str], channels: int, softmax: str = DEFAULT_FPM_SOFTMAX) -> None:
         super().__init__()
-        if softmax not in FPM_SOFTMAX:
-            raise ValueError(f"fpm_softmax must be one of {FPM_SOFTMAX}, got '{softmax}'")
-        self.tasks, self.softmax = list(tasks), softmax
+        self.tasks, self.softmax = list(tasks), resolve_fpm_softmax(softmax)
         n, c = len(tasks), channels
         shared = n * c
         self.nonlinear = nn.Sequential(BasicBlock(shared, shared // 4), BasicBlock(shared // 4, shared // 4),
@@ -66,7 +76,7 @@ class FeaturePropagation(nn.Module):
         b, nc, h, w = concat.shape
         n = len(self.tasks)
         logits = self.nonlinear(concat)
-        # paper: (B, N tasks, C, H, W) softmax over tasks; official: (B, C, N, H, W) over adjacent channels
+        # paper: (B, N tasks, C, H, W) softmax over tasks; release: (B, C, N, H, W) over adjacent channels
         shape = (b, n, nc // n, h, w) if self.softmax == "paper" else (b, nc // n, n, h, w)
         dim = 1 if self.softmax == "paper" else 2
         mask = torch.softmax(logits.reshape(shape), dim=dim)

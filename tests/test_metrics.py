@@ -103,10 +103,11 @@ def np_miou(pred: np.ndarray, target: np.ndarray, c: int) -> dict[str, float]:
 def np_depth(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
     valid = (target > 0) & np.isfinite(target)
     p, t = pred[valid].astype(np.float64), target[valid].astype(np.float64)
-    pc = np.maximum(p, 1e-9)
-    ratio = np.maximum(pc / t, t / pc)
+    p = p.copy()
+    p[p <= 0] = 1e-9  # the release's eval_depth.py, before every metric
+    ratio = np.maximum(p / t, t / p)
     return {"rmse": np.sqrt(np.mean((p - t) ** 2)),
-            "log_rmse": np.sqrt(np.mean((np.log(pc) - np.log(t)) ** 2)),
+            "log_rmse": np.sqrt(np.mean((np.log(p) - np.log(t)) ** 2)),
             "abs_rel": np.mean(np.abs(p - t) / t), "sq_rel": np.mean((p - t) ** 2 / t),
             "delta1": 100 * np.mean(ratio < 1.25), "delta2": 100 * np.mean(ratio < 1.25 ** 2),
             "delta3": 100 * np.mean(ratio < 1.25 ** 3)}
@@ -193,13 +194,17 @@ def test_depth_hand_computed():
     assert (out["delta1"], out["delta2"], out["delta3"]) == pytest.approx((25.0, 50.0, 50.0))
 
 
-def test_depth_non_positive_prediction_is_clamped_for_logs():
+def test_depth_non_positive_prediction_is_clamped_before_every_metric():
+    # as the release (output[output <= 0] = 1e-9): -1 and 0 both count as 1e-9 m, 0.5 stays 0.5
     m = DepthMetric()
-    m.update(torch.tensor([[[[-1.0]]]]), torch.tensor([[[[1.0]]]]))
+    m.update(torch.tensor([[[[-1.0, 0.0, 0.5]]]]), torch.tensor([[[[1.0, 2.0, 1.0]]]]))
     out = m.compute()
-    assert out["rmse"] == pytest.approx(2.0)
-    assert out["log_rmse"] == pytest.approx(-math.log(1e-9))
-    assert out["delta3"] == 0.0
+    e = 1e-9
+    assert out["rmse"] == pytest.approx(math.sqrt(((1 - e) ** 2 + (2 - e) ** 2 + 0.25) / 3))
+    assert out["abs_rel"] == pytest.approx(((1 - e) / 1 + (2 - e) / 2 + 0.5) / 3)
+    assert out["log_rmse"] == pytest.approx(math.sqrt((math.log(e) ** 2 + math.log(e / 2) ** 2
+                                                       + math.log(0.5) ** 2) / 3))
+    assert out["delta3"] == 0.0  # ratios 1e9, 2e9 and 2 (> 1.25³ = 1.953)
 
 
 def test_normals_hand_computed():

@@ -1,5 +1,5 @@
 """MTI-Net and the release's parameter counts (the proof of faithful layers), deep supervision at every
-scale, the FPM softmax grouping (paper vs official) and the w/o-FPM ablation."""
+scale, the FPM softmax grouping (paper vs release, the default) and the w/o-FPM ablation."""
 from __future__ import annotations
 
 import pytest
@@ -61,12 +61,12 @@ def test_deep_supervision_at_every_scale_with_aux_tasks():
 
 def test_fpm_softmax_switch_changes_outputs_not_parameters():
     paper = build("mtinet", fpm_softmax="paper").eval()
-    official = build("mtinet", fpm_softmax="official").eval()
-    assert n_params(paper) == n_params(official)
-    official.load_state_dict(paper.state_dict())
+    release = build("mtinet", fpm_softmax="release").eval()
+    assert n_params(paper) == n_params(release)
+    release.load_state_dict(paper.state_dict())
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        a, b = paper(x), official(x)
+        a, b = paper(x), release(x)
     assert not torch.allclose(a["semseg"], b["semseg"])
 
 
@@ -88,7 +88,7 @@ class _First(nn.Module):
         return x[:, : self.c]
 
 
-@pytest.mark.parametrize("mode", ["paper", "official"])
+@pytest.mark.parametrize("mode", ["paper", "release"])
 def test_fpm_softmax_grouping_closed_form(mode):
     # N=2 tasks, C=2: concat channels [a0, a1, b0, b1]; fixed logits replace the non-linear function.
     fpm = FeaturePropagation(["a", "b"], 2, softmax=mode)
@@ -108,6 +108,26 @@ def test_fpm_softmax_grouping_closed_form(mode):
     expected_shared = torch.tensor([w0 * 2.0, w1 * 5.0])
     assert torch.allclose(out["a"].flatten(), expected_shared + fa.flatten())
     assert torch.allclose(out["b"].flatten(), expected_shared + fb.flatten())
+
+
+def test_default_fpm_is_the_release_grouped_softmax():
+    # N=2 tasks, C=2, default variant: the softmax runs over the concat's adjacent channel pairs (0,1), (2,3)
+    fpm = FeaturePropagation(["a", "b"], 2)
+    assert fpm.softmax == "release"
+    logits = torch.tensor([0.3, -1.2, 2.0, 0.5])
+    fpm.nonlinear = _Const(logits.view(1, 4, 1, 1))
+    fpm.reduce = _First(2)
+    fpm.se = nn.ModuleDict({"a": nn.Identity(), "b": nn.Identity()})
+    fa, fb = torch.tensor([1.0, 2.0]).view(1, 2, 1, 1), torch.tensor([3.0, 4.0]).view(1, 2, 1, 1)
+    out = fpm({"a": fa, "b": fb})
+    e = logits.exp()
+    w = torch.tensor([e[0] / (e[0] + e[1]), e[1] / (e[0] + e[1])])  # group (0, 1): channels a0, a1
+    assert torch.allclose(out["a"].flatten(), w * torch.tensor([1.0, 2.0]) + fa.flatten())
+    net = build("mtinet")
+    assert net.fpm_softmax == "release" and all(m.softmax == "release" for m in net.fpm)
+    assert net.protocol() == {"fpm": "softmax=release"}
+    assert build("mtinet", fpm_softmax="official").fpm_softmax == "release"  # the old name still loads
+    assert build("mtinet", fpm=False).protocol() == {"fpm": "none (w/o FPM ablation)"}
 
 
 def test_without_fpm_ablation():

@@ -56,12 +56,28 @@ def test_depth_masked_l1():
 def test_normals_l1_after_normalisation():
     task = get_task("normals")
     # pixel 0: (2, 0, 0) -> (1, 0, 0) vs (0, 1, 0): L1 = 2; pixel 1: (0, 0, 3) vs (0, 0, 1): 0;
-    # pixel 2: zero target (invalid)
+    # pixel 2: zero target (invalid). The release's NormalsLoss: masked L1 summed over the valid
+    # ELEMENTS (2 pixels x 3 components = 6), divided by their count: (2 + 0) / 6.
     output = _leaf([[2.0, 0.0, 7.0], [0.0, 0.0, 7.0], [0.0, 3.0, 7.0]], (1, 3, 1, 3))
     target = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]).reshape(1, 3, 1, 3)
-    assert task.loss(output, target).item() == pytest.approx((2.0 + 0.0) / 2)
+    assert task.loss(output, target).item() == pytest.approx((2.0 + 0.0) / 6)
     output = _leaf([1.0, 2.0, 3.0], (1, 3, 1, 1))
     _assert_zero_with_grad(task.loss(output, torch.zeros(1, 3, 1, 1)), output)
+
+
+def test_normals_loss_equals_release_formula_on_random_input():
+    # the release: n = |normalise(out)|, mask = label != 255 (element-wise), loss = Σ_mask |n - label| / #mask
+    g = torch.Generator().manual_seed(3)
+    output = torch.randn(2, 3, 5, 4, generator=g)
+    target = torch.nn.functional.normalize(torch.randn(2, 3, 5, 4, generator=g), dim=1)
+    target[0, :, 1, 2] = 0.0  # invalid pixels: zero vectors in mtbench, 255 in the release's files
+    target[1, :, 4, :] = 0.0
+    release_label = torch.where(target.norm(dim=1, keepdim=True) > 0, target, torch.full_like(target, 255.0))
+    mask = release_label != 255
+    n = output / output.norm(p=2, dim=1, keepdim=True)
+    expected = (n[mask] - release_label[mask]).abs().sum() / mask.sum()
+    assert int(mask.sum()) == 3 * (40 - 1 - 4)
+    assert get_task("normals").loss(output, target).item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 def test_edge_balanced_bce_fixed_weight():

@@ -25,6 +25,7 @@ class DatasetSpec:
     edge_max_dist: float = 0.011
     needs_root: bool = True
     description: str = ""
+    geometry: str = ""   # the augmentation and resizing protocol, short, stored in every run record
 
     def out_channels(self, tasks: list[str] | tuple[str, ...]) -> dict[str, int]:
         """Output channels per task for a model trained on this dataset."""
@@ -57,6 +58,7 @@ DATASETS: dict[str, DatasetSpec] = {
         edge_max_dist=0.011,
         needs_root=False,
         description="procedural indoor scenes, exact ground truth for all six tasks (embedded, no download)",
+        geometry="mtbench: train flip, scale 1-1.25, random crop at the run's size, colour jitter; eval none",
     ),
     "nyud": DatasetSpec(
         name="nyud",

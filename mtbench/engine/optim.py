@@ -17,17 +17,26 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainCfg) -> torch.optim.Optimi
                            nesterov=cfg.nesterov)
 
 
-def lr_factor(it: int, total: int, cfg: TrainCfg) -> float:
+def lr_factor(it: int, total: int, cfg: TrainCfg, iters_per_epoch: int = 1) -> float:
     """Convention: factor of the base lr at iteration ``it`` (0-based) of ``total``: linear warm-up over
-    ``warmup_iters``, then poly: (1 - it/total) ** power (constant if schedule == 'constant')."""
+    ``warmup_iters``, then poly (constant if schedule == 'constant'):
+    ``poly_step='iter'``: (1 - it/total) ** power, a new value every iteration;
+    ``poly_step='epoch'``: (1 - e/E) ** power with e = it // iters_per_epoch of E epochs, held for the whole
+    epoch, as the MTI-Net release (adjust_learning_rate once per epoch: the last epoch trains at
+    (1/E) ** 0.9, about 0.016 lr0 for 100 epochs)."""
     if cfg.warmup_iters and it < cfg.warmup_iters:
         return (it + 1) / cfg.warmup_iters
     if cfg.schedule == "constant":
         return 1.0
+    if cfg.poly_step == "epoch":
+        ipe = max(1, iters_per_epoch)
+        epochs = max(1, -(-total // ipe))
+        return max(0.0, 1.0 - (it // ipe) / epochs) ** cfg.poly_power
     return max(0.0, 1.0 - it / max(1, total)) ** cfg.poly_power
 
 
-def build_scheduler(opt: torch.optim.Optimizer, total_iters: int, cfg: TrainCfg
+def build_scheduler(opt: torch.optim.Optimizer, total_iters: int, cfg: TrainCfg, iters_per_epoch: int = 1
                     ) -> torch.optim.lr_scheduler.LambdaLR:
-    """Per-iteration LambdaLR applying ``lr_factor`` (stepped after every optimiser step)."""
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda it: lr_factor(it, total_iters, cfg))
+    """Per-iteration LambdaLR applying ``lr_factor`` (stepped after every optimiser step; with
+    ``poly_step='epoch'`` the factor changes only at epoch boundaries)."""
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda it: lr_factor(it, total_iters, cfg, iters_per_epoch))

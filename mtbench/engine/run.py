@@ -143,19 +143,24 @@ def measure_cost(model: torch.nn.Module, exp: Experiment, device: torch.device) 
 
 
 def make_record(cfg: RunConfig, exp: Experiment, run_id: str, metrics: dict[str, dict[str, float]],
-                cost: dict[str, Any], device: torch.device, checkpoint: str, split: str) -> RunRecord:
+                cost: dict[str, Any], device: torch.device, checkpoint: str, split: str,
+                model: torch.nn.Module | None = None) -> RunRecord:
     from mtbench.engine.evaluate import make_metrics
+    from mtbench.protocol import run_protocol
 
     notes = list(exp.notes) + [get_task(t).note for t in exp.tasks if get_task(t).note]
+    metric_protocols = {}
     for t, m in make_metrics(exp.tasks, exp.spec, cfg.eval.options).items():
         if hasattr(m, "protocol"):  # e.g. the boundary metric's matching radius, thresholds, NMS
-            notes.append(f"{t} protocol: " + ", ".join(f"{k}={v}" for k, v in m.protocol().items()))
+            metric_protocols[t] = m.protocol()
+            notes.append(f"{t} protocol: " + ", ".join(f"{k}={v}" for k, v in metric_protocols[t].items()))
+    protocol = run_protocol(cfg, exp.tasks, exp.aux_tasks, exp.spec.geometry, model, metric_protocols)
     return RunRecord(
         id=run_id, model=cfg.model.name, backbone=cfg.model.backbone, dataset=cfg.data.dataset, split=split,
         tasks=exp.tasks, aux_tasks=exp.aux_tasks, config=cfg.model_dump(mode="json"), config_hash=cfg.hash(),
         seed=cfg.run.seed, checkpoint=checkpoint, metrics=metrics,
         primary={t: metrics[t].get(get_task(t).primary.name) for t in exp.tasks},
-        cost=cost, env=environment(device), notes=notes)
+        cost=cost, env=environment(device), protocol=protocol, notes=notes)
 
 
 def _write_record(record: RunRecord, cfg: RunConfig, run_dir: Path) -> Path:
@@ -212,7 +217,7 @@ def run_one(cfg: RunConfig, resume: Path | None = None) -> tuple[RunRecord, Path
     if not dist.is_main:
         return None, None  # type: ignore[return-value]
     cost = measure_cost(trainer.model, exp, device) if cfg.run.profile else {}
-    record = make_record(cfg, exp, run_id, metrics, cost, device, checkpoint, cfg.eval.split)
+    record = make_record(cfg, exp, run_id, metrics, cost, device, checkpoint, cfg.eval.split, trainer.model)
     return record, _write_record(record, cfg, run_dir)
 
 
@@ -265,5 +270,5 @@ def eval_run(run_dir: str | Path, split: str = "val", results: str | None = None
     checkpoint = f"{'best' if which == BEST else 'last'} (epoch {st.get('best_epoch') if which == BEST else st['epoch']})"
     cost = measure_cost(model, exp, device) if cfg.run.profile else {}
     run_id = run_dir.name if split == cfg.eval.split else f"{run_dir.name}-{split}"
-    record = make_record(cfg, exp, run_id, metrics, cost, device, checkpoint, split)
+    record = make_record(cfg, exp, run_id, metrics, cost, device, checkpoint, split, model)
     return record, _write_record(record, cfg, run_dir)

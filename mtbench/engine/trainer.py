@@ -104,7 +104,7 @@ class Trainer:
         self.total_iters = self.iters_per_epoch * cfg.train.epochs
         self.loss_fn = MultiTaskLoss(tasks, aux_tasks, cfg.train.task_weights)
         self.opt = build_optimizer(self.model, cfg.train)
-        self.sched = build_scheduler(self.opt, self.total_iters, cfg.train)
+        self.sched = build_scheduler(self.opt, self.total_iters, cfg.train, self.iters_per_epoch)
         self.scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.train.amp == "fp16")
         self.state = TrainState()
         self._stop_signal: int | None = None

@@ -10,12 +10,18 @@ from mtbench.metrics.base import Metric, MetricSpec
 log = logging.getLogger(__name__)
 
 LOG_EPS = 1e-9
+"""Predictions <= 0 become this many metres before every depth metric (evaluation/eval_depth.py of the
+MTI-Net release: ``output[output <= 0] = 1e-9``)."""
 
 
 def valid_depth(target: torch.Tensor) -> torch.Tensor:
     """The pixels that have a depth: target > 0 and finite (0 or non-finite marks missing depth)."""
     return (target > 0) & torch.isfinite(target)
-"""Predictions are clamped to at least this many metres before logs and ratios (as the MTI-Net release)."""
+
+
+def clamp_depth(pred: torch.Tensor) -> torch.Tensor:
+    """The release's clamp: every prediction <= 0 becomes ``LOG_EPS``; positive values are kept as they are."""
+    return torch.where(pred <= 0, torch.full_like(pred, LOG_EPS), pred)
 
 
 class DepthMetric(Metric):
@@ -26,9 +32,8 @@ class DepthMetric(Metric):
     (mean |p - t| / t), ``sq_rel`` (mean (p - t)² / t, metres), lower is better, and ``delta1..3``:
     percent of pixels with max(p/t, t/p) < 1.25**k, higher is better.
 
-    For ``log_rmse`` and the δ ratios the prediction is clamped to ``LOG_EPS`` = 1e-9 m, so a
-    non-positive prediction gives a large, finite error; ``rmse``, ``abs_rel``, ``sq_rel`` use the raw
-    prediction. State is float64 sums and int64 counts, so merge and all-reduce are exact sums.
+    As the MTI-Net release, predictions <= 0 are set to ``LOG_EPS`` = 1e-9 m before every metric, so
+    a non-positive prediction gives a large, finite log error and counts as 1e-9 m in ``rmse``. State is float64 sums and int64 counts, so merge and all-reduce are exact sums.
     """
 
     specs = (
@@ -56,12 +61,11 @@ class DepthMetric(Metric):
         target = self._begin_update(pred, target)
         valid = valid_depth(target)
         t = target[valid].to(torch.float64)
-        p = pred[valid].to(torch.float64)
+        p = clamp_depth(pred[valid].to(torch.float64))
         err = p - t
         sq = err * err
-        pc = p.clamp(min=LOG_EPS)
-        log_err = torch.log(pc) - torch.log(t)
-        ratio = torch.maximum(pc / t, t / pc)
+        log_err = torch.log(p) - torch.log(t)
+        ratio = torch.maximum(p / t, t / p)
         self.sum_sq += sq.sum()
         self.sum_log_sq += (log_err * log_err).sum()
         self.sum_abs_rel += (err.abs() / t).sum()

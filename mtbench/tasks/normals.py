@@ -1,4 +1,5 @@
-"""Surface normals: L1 between unit-normalised prediction and target over valid pixels; angle metrics."""
+"""Surface normals: L1 between unit-normalised prediction and target, averaged over valid elements
+(3 per valid pixel, as the MTI-Net release's ``NormalsLoss``); angle metrics."""
 from __future__ import annotations
 
 import torch
@@ -15,6 +16,10 @@ def valid_normals(target: torch.Tensor) -> torch.Tensor:
     return finite & (torch.nan_to_num(target).norm(dim=1) > 0.5)
 
 
+NORMALS_LOSS_ELEMENTS = 3  # the loss is normalised per valid element, 3 per pixel
+NORMALS_LOSS_NORMALISATION = "per_element"
+
+
 class NormalsTask(Task):
     """Targets are float B×3×H×W unit vectors in the camera frame (NYUD convention), zero = invalid."""
 
@@ -22,12 +27,14 @@ class NormalsTask(Task):
         return 3
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Σ |n̂ − n| over the 3 components of every valid pixel, divided by the number of valid ELEMENTS
+        (3 × valid pixels): the release sums the masked L1 and divides by the count of unmasked values."""
         valid = valid_normals(target)
         if not bool(valid.any()):
             return output.sum() * 0.0
         pred = F.normalize(output, dim=1)
-        diff = (pred - torch.nan_to_num(target)).abs().sum(dim=1)  # L1 over the 3 components
-        return diff[valid].mean()
+        diff = (pred - torch.nan_to_num(target)).abs().sum(dim=1)  # L1 over the 3 components, per pixel
+        return diff[valid].sum() / (NORMALS_LOSS_ELEMENTS * valid.sum())
 
     def predict(self, output: torch.Tensor) -> torch.Tensor:
         return F.normalize(output, dim=1)
