@@ -23,6 +23,30 @@ def test_named_recipes_and_prefix():
     assert pascal.train.task_weights["human_parts"] == 2.0 and pascal.train.task_weights["saliency"] == 5.0
 
 
+def test_release_recipes_per_model_family_and_poly_per_epoch():
+    # PASCAL: single-task baselines SGD 0.01 / momentum 0.9 / 60 epochs, multi-task models Adam 1e-4 / 100
+    st = build_config("pascal_hrnet18", **{"model.name": "single_task"})
+    assert (st.train.optimizer, st.train.lr, st.train.momentum, st.train.epochs) == ("sgd", 0.01, 0.9, 60)
+    assert st.train.weight_decay == 1e-4 and st.train.poly_step == "epoch"
+    for model in ("mtinet", "padnet", "mtl"):
+        mt = build_config("pascal_hrnet18", ["model.name=" + model])
+        assert (mt.train.optimizer, mt.train.lr, mt.train.epochs) == ("adam", 1e-4, 100)
+    # the command line still wins over the model's section; the resolved config has no 'models' key
+    st3 = build_config("pascal_hrnet18", ["train.epochs=3"], **{"model.name": "single_task"})
+    assert (st3.train.optimizer, st3.train.epochs) == ("sgd", 3)
+    assert "models" not in st3.model_dump()
+    nyud = build_config("nyud_hrnet18", **{"model.name": "single_task"})
+    assert (nyud.train.optimizer, nyud.train.lr, nyud.train.epochs, nyud.train.poly_step) == ("adam", 1e-4, 100, "epoch")
+    assert build_config().train.poly_step == "iter"  # the synthetic default: one epoch, decays per iteration
+
+
+def test_models_section_must_map_names_to_sections(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models: [single_task]\n")
+    with pytest.raises(UsageError, match="'models' must map model names"):
+        build_config(str(bad))
+
+
 def test_overrides_are_typed():
     cfg = build_config(None, ["train.epochs=3", "train.lr=1e-2", "model.kwargs.fpm=false", "data.tasks=[semseg]"])
     assert cfg.train.epochs == 3 and cfg.train.lr == 0.01
