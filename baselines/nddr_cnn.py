@@ -1,6 +1,7 @@
 """NDDR-CNN (Gao et al., CVPR 2019) on ResNet: one network per task, after every stage each task gets
 a 1×1 conv (no bias) over the concatenation of all tasks' features, BN, ReLU; the conv is initialised
-to ``alpha``·I on the task's own block and ``beta``·I on the others (0.9 / 0.1 as in the MTI-Net release).
+to ``alpha``·I on the task's own block and ``beta``·I on the others (0.9 / 0.1 as in the MTI-Net release),
+BN momentum 0.05. Two-stage recipe: ``--set model.kwargs.init_from=<single-task runs>``, units at 100× lr.
 mtbench adaptation: the heads are the multi-scale head on the four fused stage outputs."""
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ class NDDRLayer(nn.Module):
             eye = torch.eye(channels)
             with torch.no_grad():
                 conv.weight.copy_(torch.cat([eye * (alpha if j == i else beta) for j in range(n)], 1)[:, :, None, None])
-            self.fuse[t] = nn.Sequential(conv, nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+            # BN momentum 0.05 (PyTorch convention) as the release's NDDR layer
+            self.fuse[t] = nn.Sequential(conv, nn.BatchNorm2d(channels, momentum=0.05), nn.ReLU(inplace=True))
 
     def forward(self, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         cat = torch.cat([feats[t] for t in self.tasks], 1)
@@ -35,11 +37,12 @@ class NDDRLayer(nn.Module):
 @register_model("nddr_cnn")
 def nddr_cnn(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int],
              backbone: str = "resnet18", pretrained: str | bool | None = None,
-             alpha: float = 0.9, beta: float = 0.1) -> StagewiseMultiNet:
+             alpha: float = 0.9, beta: float = 0.1, init_from: str | list[str] | None = None,
+             unit_lr_mult: float = 100.0) -> StagewiseMultiNet:
     """NDDR-CNN: per-task ResNets fused by 1×1 conv + BN + ReLU after every stage (ResNet only)."""
     tasks, _ = resolve_tasks("nddr_cnn", tasks, aux_tasks, out_channels, allow_aux=False)
     return StagewiseMultiNet("nddr_cnn", backbone, pretrained, tasks, out_channels,
-                             lambda ts, c: NDDRLayer(ts, c, alpha, beta))
+                             lambda ts, c: NDDRLayer(ts, c, alpha, beta), init_from, unit_lr_mult)
 
 
 # The engine drops a dataset's *default* auxiliary tasks for models that reject them.

@@ -6,9 +6,22 @@ import torch
 from mtbench.config import TrainCfg
 
 
+def param_groups(model: torch.nn.Module, lr: float) -> list[dict]:
+    """Trainable parameters in groups by learning rate. A model may declare ``lr_multipliers``
+    ({parameter-name prefix: factor}, e.g. cross-stitch units at 100×); the rest get ``lr``."""
+    mults: dict[str, float] = dict(getattr(model, "lr_multipliers", {}) or {})
+    groups: dict[float, list[torch.nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            factor = next((f for prefix, f in mults.items() if name.startswith(prefix)), 1.0)
+            groups.setdefault(factor, []).append(p)
+    return [{"params": ps, "lr": lr * f} for f, ps in sorted(groups.items())]
+
+
 def build_optimizer(model: torch.nn.Module, cfg: TrainCfg) -> torch.optim.Optimizer:
-    """Adam / AdamW / SGD over all trainable parameters with the config's lr and weight decay."""
-    params = [p for p in model.parameters() if p.requires_grad]
+    """Adam / AdamW / SGD over all trainable parameters with the config's lr (times the model's
+    ``lr_multipliers`` per group) and weight decay."""
+    params = param_groups(model, cfg.lr)
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
