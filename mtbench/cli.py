@@ -277,29 +277,52 @@ def sweep_cmd(preset: str = typer.Option("default", help="default (leaderboard b
 @app.command("edges")
 def edges_cmd(pred_dir: Path = typer.Argument(..., help="Soft boundary maps in [0, 1] (.png or .npy)."),
               gt_dir: Path = typer.Argument(..., help="Ground truth (.png/.npy boundary maps, or .mat LabelMap)."),
+              protocol: Optional[str] = typer.Option(
+                  None, "--protocol", help="bsds, seism or release (default: bsds for .png/.npy boundary maps, "
+                  "seism for .mat label maps)."),
               max_dist: float = typer.Option(0.0075, "--max-dist", help="Tolerance × image diagonal (NYUD: 0.011)."),
               thresholds: str = typer.Option("99", help="Count K (0.01..0.99 for 99), 'seism' (101) or a list."),
-              nms: bool = typer.Option(True, "--nms/--no-nms", help="Edge NMS before thresholding (as SEISM)."),
+              nms: bool = typer.Option(False, "--nms/--no-nms", help="Edge NMS of the predictions before "
+                                       "thresholding (off by default in every protocol)."),
               workers: int = typer.Option(1, help="Processes evaluating images in parallel."),
               out: Optional[Path] = typer.Option(None, help="Folder for pr_curve.csv/png (default <PRED_DIR>_eval)."),
               json_: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
-    """Boundary detection scores of a prediction folder: ODS-F, OIS-F, AP (BSDS/SEISM protocol, no MATLAB)."""
+    """Boundary detection scores of a prediction folder: ODS-F, OIS-F, AP under a named protocol
+    (bsds / seism / release, printed with the scores), no MATLAB."""
     import json
 
     from rich.progress import Progress
 
-    from mtbench.metrics.boundary import EdgeEvalConfig, evaluate_folder, make_thresholds, write_pr_curve
+    from mtbench.metrics.boundary import (EdgeEvalConfig, check_protocol, default_protocol, evaluate_folder,
+                                          make_thresholds, write_pr_curve)
 
-    cfg = EdgeEvalConfig(max_dist=max_dist, thresholds=tuple(make_thresholds(thresholds).tolist()), nms=nms)
+    name = check_protocol(protocol, "--protocol") if protocol is not None else default_protocol(pred_dir, gt_dir)
+    cfg = EdgeEvalConfig(max_dist=max_dist, thresholds=tuple(make_thresholds(thresholds).tolist()), nms=nms,
+                         protocol=name)
     with Progress(console=err_console, transient=True, disable=json_) as bar:
         job = bar.add_task("evaluating boundaries", total=None)
         res = evaluate_folder(pred_dir, gt_dir, cfg, workers, lambda i, n: bar.update(job, completed=i, total=n))
     files = write_pr_curve(res, out or pred_dir.parent / f"{pred_dir.name}_eval")
     s = res.summary()
-    console.print(json.dumps(s | {"protocol": cfg.describe(), "files": [str(f) for f in files]}) if json_ else
-                  f"ODS-F {s['odsF']:.2f} (t={s['ods_threshold']:.2f}; interp {s['odsF_interp']:.2f})  "
-                  f"OIS-F {s['oisF']:.2f}  AP {s['AP']:.2f}  [{s['n_images']} images]\nwrote {files[0]}, {files[1]}",
+    if json_:
+        console.print(json.dumps(s | {"protocol": cfg.describe(), "files": [str(f) for f in files]}),
+                      soft_wrap=True, highlight=False)
+        return
+    console.print(_edges_protocol_line(cfg, protocol is None), soft_wrap=True, highlight=False)
+    other = (f"plain max {s['odsF_max']:.2f}" if cfg.spec.ods_interpolated else f"interp {s['odsF_interp']:.2f}")
+    console.print(f"ODS-F {s['odsF']:.2f} (t={s['ods_threshold']:.2f}; {other})  OIS-F {s['oisF']:.2f}  "
+                  f"AP {s['AP']:.2f}  [{s['n_images']} images]\nwrote {files[0]}, {files[1]}",
                   soft_wrap=True, highlight=False)
+
+
+def _edges_protocol_line(cfg, defaulted: bool) -> str:
+    """One line naming the edge protocol and its settings (``mtbench edges``)."""
+    d, t = cfg.describe(), cfg.thresholds
+    gt = "GT thinned" if cfg.thin_gt else "GT as given"
+    ods = "ODS interpolated max" if cfg.spec.ods_interpolated else "ODS plain max"
+    why = " (default for this ground truth)" if defaulted else ""
+    return (f"protocol {d['protocol']}{why}: {gt}, {d['binarise']}, {ods}, NMS {'on' if cfg.nms else 'off'}, "
+            f"{len(t)} thresholds in [{t[0]:.4g}, {t[-1]:.4g}], max_dist {cfg.max_dist}")
 
 
 def _one_line(msg: str) -> str:

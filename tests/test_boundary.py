@@ -208,20 +208,27 @@ def test_hand_built_counts_per_threshold():
     np.testing.assert_allclose(r, [0.5, 0.5, 0.5])
 
 
-def test_strict_threshold_and_empty_maps():
+def test_threshold_comparison_and_empty_maps():
     gt = np.zeros((10, 10), bool)
     gt[3, 1:9] = True
     pred = np.zeros((10, 10))
     pred[3, 1:9] = 0.5
-    counts = evaluate_image(pred, gt, EdgeEvalConfig(max_dist=0.1, thresholds=(0.5,), nms=False))
-    np.testing.assert_array_equal(counts, [[0, 0, 0, 8]])  # pred > t, as SEISM's reader: 0.5 is not > 0.5
+    strict = evaluate_image(pred, gt, EdgeEvalConfig(max_dist=0.1, thresholds=(0.5,), protocol="seism"))
+    np.testing.assert_array_equal(strict, [[0, 0, 0, 8]])  # seism: pred > t, 0.5 is not > 0.5
+    for name in ("release", "bsds"):  # pred >= t: the 8 pixels at exactly 0.5 are on, all matched
+        inclusive = evaluate_image(pred, gt, EdgeEvalConfig(max_dist=0.1, thresholds=(0.5,), protocol=name))
+        np.testing.assert_array_equal(inclusive, [[8, 8, 8, 8]])
     empty = evaluate_image(np.zeros((10, 10)), gt, _cfg(1.0, (10, 10)))
     assert (empty[:, :3] == 0).all() and (empty[:, 3] == 8).all()
     no_gt = evaluate_image(pred + 0.1, np.zeros((10, 10), bool), _cfg(1.0, (10, 10), k=1))
     np.testing.assert_array_equal(no_gt, [[0, 8, 0, 0]])
-    p, r = precision_recall(np.array([[0, 0, 0, 8], [0, 8, 0, 0], [0, 0, 0, 0]]))
-    np.testing.assert_allclose(p, [1, 0, 0])  # SEISM: no prediction -> P=1,R=0; no GT -> P=0,R=1
+    c = np.array([[0, 0, 0, 8], [0, 8, 0, 0], [0, 0, 0, 0]])
+    p, r = precision_recall(c, "seism")
+    np.testing.assert_allclose(p, [1, 0, 0])  # SEISM per image/OIS: no prediction -> P=1,R=0; no GT -> P=0,R=1
     np.testing.assert_allclose(r, [0, 1, 1])
+    p, r = precision_recall(c)  # ratio rule (BSDS; SEISM's dataset totals): 0 where the denominator is 0
+    np.testing.assert_allclose(p, [0, 0, 0])
+    np.testing.assert_allclose(r, [0, 0, 0])
 
 
 def test_seg_to_boundary_rule():
@@ -271,6 +278,7 @@ def test_interpolated_max_f_and_ap_simple():
 def test_make_thresholds():
     t = make_thresholds(99)
     assert len(t) == 99 and t[0] == pytest.approx(0.01) and t[-1] == pytest.approx(0.99)
+    assert t.tolist() == [float(f"0.{i:02d}") for i in range(1, 100)]  # exact decimals, as the release's list
     s = make_thresholds("seism")
     assert len(s) == 101 and s[0] == 0.001 and s[-1] == 0.999
     np.testing.assert_allclose(make_thresholds("0.2,0.5"), [0.2, 0.5])
@@ -317,6 +325,7 @@ def test_metric_empty_and_edge_task_factory():
 
     m = BoundaryMetric()
     assert math.isnan(m.compute()["odsF"])
+    assert m.config.nms is False and EdgeEvalConfig().nms is False  # NMS only when asked
     task = get_task("edge")
     assert task.primary.name == "odsF" and task.primary.higher_is_better and task.in_delta_m
     metric = task.make_metric(None, max_dist=0.011)
@@ -372,5 +381,6 @@ def test_cli_edges_json(edge_folders, tmp_path):
                                    "--no-nms", "--json", "--out", str(tmp_path / "ev")])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
-    assert out["n_images"] == 3 and 0 < out["odsF"] <= 100 and out["protocol"]["nms"] == "none"
+    assert out["n_images"] == 3 and 0 < out["odsF"] <= 100 and out["protocol"]["nms"] is False
+    assert out["protocol"]["protocol"] == "bsds"  # .npy boundary maps: the BSDS protocol by default
     assert (tmp_path / "ev" / "pr_curve.csv").exists()

@@ -1,12 +1,17 @@
-"""Boundary detection metric: ODS-F, OIS-F and AP (the BSDS / SEISM ``fb`` protocol), in Python.
+"""Boundary detection metric: ODS-F, OIS-F and AP under a named protocol (bsds / seism / release), in Python.
 
 Convention: percent (0-100), higher is better; ``ods_threshold`` is a fraction in (0, 1). Matching
 radius = ``max_dist`` × diagonal of each image's valid region (0.0075 PASCAL-Context, 0.011 NYUD).
 
-The protocol, module by module: ``boundary_eval`` (per image: optional NMS, thresholds, thinning,
-counts), ``boundary_thin`` (bwmorph 'thin'), ``boundary_match`` (one-to-one matching),
-``boundary_nms`` (edge NMS), ``boundary_scores`` (ODS/OIS/AP and SEISM's empty-map rules),
-``boundary_folder`` (folders of PNG/NPY, multiprocessing, P/R curve files).
+Protocols (``boundary_eval`` module doc): ``bsds`` (GT as given, ``pred >= t``, interpolated ODS),
+``seism`` (GT thinned, ``pred > t``, plain-maximum ODS), ``release`` (as seism with ``pred >= t``; the
+default here, i.e. of the edge task in ``mtbench run``/``eval``). NMS of the predictions is off unless
+``nms=True``. ``protocol()`` returns all of it for the run record.
+
+Module by module: ``boundary_eval`` (protocols; per image: optional NMS, thresholds, thinning,
+counts), ``boundary_thin`` (bwmorph 'thin'), ``boundary_match`` (exact one-to-one matching),
+``boundary_nms`` (edge NMS), ``boundary_scores`` (ODS/OIS/AP and the empty-map rules),
+``boundary_folder`` (folders of PNG/NPY/.mat, multiprocessing, P/R curve files).
 """
 from __future__ import annotations
 
@@ -18,19 +23,29 @@ import torch
 from mtbench.metrics.base import Metric, MetricSpec
 from mtbench.metrics.boundary_eval import (  # noqa: F401  (public API)
     DEFAULT_MAX_DIST,
+    PROTOCOLS,
     SEISM_THRESHOLDS,
     EdgeEvalConfig,
+    check_protocol,
     crop_valid,
     evaluate_image,
     make_thresholds,
     seg_to_boundary,
 )
-from mtbench.metrics.boundary_folder import EdgeFolderResult, evaluate_folder, write_pr_curve  # noqa: F401
+from mtbench.metrics.boundary_folder import (  # noqa: F401  (public API)
+    EdgeFolderResult,
+    default_protocol,
+    evaluate_folder,
+    write_pr_curve,
+)
 from mtbench.metrics.boundary_scores import best_index, summarize
 
 
 class BoundaryMetric(Metric):
     """Streaming ODS/OIS/AP. Convention: percent, higher is better; per-threshold counts summed over images.
+
+    ``protocol``: "release" (default), "seism" or "bsds"; ``nms``: edge NMS of the predictions first
+    (default off); ``thresholds``: a count, "seism" or a list (``make_thresholds``).
 
     ``update(pred, target)``: pred = probabilities B×1×H×W (or B×H×W), target = B×1×H×W in {0, 1}
     with ``ignore_index`` (255) marking padding: each image is evaluated on the bounding box of its
@@ -43,23 +58,27 @@ class BoundaryMetric(Metric):
 
     specs = (
         MetricSpec("odsF", "%", True),
+        MetricSpec("odsF_max", "%", True),
         MetricSpec("odsF_interp", "%", True),
         MetricSpec("oisF", "%", True),
         MetricSpec("AP", "%", True),
     )
 
     def __init__(self, max_dist: float = DEFAULT_MAX_DIST, thresholds: int | str | Sequence[float] = 99,
-                 nms: bool = True, thin_gt: bool = True, ignore_index: int | None = 255) -> None:
+                 nms: bool = False, protocol: str = "release", ignore_index: int | None = 255) -> None:
         super().__init__()
         t = make_thresholds(thresholds)
-        self.config = EdgeEvalConfig(max_dist=float(max_dist), thresholds=tuple(t.tolist()), nms=nms, thin_gt=thin_gt)
+        name = check_protocol(protocol, option="eval.options.edge.protocol")
+        self.config = EdgeEvalConfig(max_dist=float(max_dist), thresholds=tuple(t.tolist()), nms=bool(nms),
+                                     protocol=name)
         self.ignore_index = ignore_index
         self.add_state("counts", torch.zeros(len(t), 4, dtype=torch.int64))
         self.add_state("ois_counts", torch.zeros(4, dtype=torch.int64))
         self.add_state("n_images", torch.zeros(1, dtype=torch.int64))
 
     def protocol(self) -> dict:
-        """How the numbers were made (store it in the run record)."""
+        """How the numbers were made (stored in the run record): keys max_dist, protocol, thresholds,
+        binarise, nms, prediction, gt, matching, ods, ois, ap, source (``EdgeEvalConfig.describe``)."""
         return self.config.describe()
 
     def add_image_counts(self, counts: np.ndarray) -> None:
@@ -89,10 +108,12 @@ class BoundaryMetric(Metric):
     def compute(self) -> dict[str, float]:
         if int(self.n_images.item()) == 0:
             return {s.name: float("nan") for s in self.specs} | {"ods_threshold": float("nan")}
-        out = summarize(np.asarray(self.config.thresholds), self.counts.cpu().numpy(), self.ois_counts.cpu().numpy())
+        out = summarize(np.asarray(self.config.thresholds), self.counts.cpu().numpy(), self.ois_counts.cpu().numpy(),
+                        self.config.protocol)
         return {k: (v if "threshold" in k else 100.0 * v) for k, v in out.items()}
 
 
 def make_boundary_metric(max_dist: float | None = None, **opts) -> BoundaryMetric:
-    """Factory used by the edge task (``max_dist`` None = DEFAULT_MAX_DIST, PASCAL-Context's 0.0075)."""
+    """Factory used by the edge task (``max_dist`` None = DEFAULT_MAX_DIST, PASCAL-Context's 0.0075;
+    ``opts``: protocol, nms, thresholds, ignore_index)."""
     return BoundaryMetric(max_dist=DEFAULT_MAX_DIST if max_dist is None else max_dist, **opts)

@@ -2,8 +2,10 @@
 
 Convention: scores in percent (0-100), higher is better; images paired by file stem.
 Predictions: ``.png`` (8- or 16-bit, scaled to [0, 1]) or ``.npy`` (float in [0, 1], or uint8 /255).
-Ground truth: ``.png`` (nonzero = boundary), ``.npy`` (nonzero = boundary, 255 = ignore) or ``.mat``
-with a ``LabelMap`` (PASCAL-Context; boundaries by SEISM's seg2bmap rule).
+Ground truth: boundary maps, ``.png`` (nonzero = boundary) or ``.npy`` (nonzero = boundary, 255 =
+ignore), or label maps, ``.mat`` with a ``LabelMap`` (PASCAL-Context), turned into one-sided boundaries
+by SEISM's seg2bmap rule (not thinned here: the protocol thins, or not). ``default_protocol``: ``bsds``
+for boundary maps, ``seism`` for label maps.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mtbench.errors import DataError
+from mtbench.errors import DataError, UsageError
 from mtbench.metrics.boundary_eval import EdgeEvalConfig, crop_valid, evaluate_image, seg_to_boundary
 from mtbench.metrics.boundary_scores import best_index, f_measure, precision_recall, summarize
 
@@ -82,7 +84,7 @@ def _find(folder: Path, stem: str, exts: tuple[str, ...]) -> Path | None:
     return None
 
 
-def pair_files(pred_dir: Path, gt_dir: Path) -> list[tuple[str, Path, Path]]:
+def pair_files(pred_dir: Path, gt_dir: Path, warn: bool = True) -> list[tuple[str, Path, Path]]:
     """(name, prediction, ground truth) for every prediction file; a missing ground truth is an error."""
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
     for d in (pred_dir, gt_dir):
@@ -99,9 +101,20 @@ def pair_files(pred_dir: Path, gt_dir: Path) -> list[tuple[str, Path, Path]]:
                             f"(looked for {p.stem}{{{','.join(GT_EXTS)}}})")
         pairs.append((p.stem, p, g))
     n_gt = sum(1 for g in gt_dir.iterdir() if g.suffix in GT_EXTS)
-    if n_gt > len(pairs):
+    if warn and n_gt > len(pairs):
         log.warning("%s: %d ground-truth files have no prediction and are not evaluated", gt_dir, n_gt - len(pairs))
     return pairs
+
+
+def default_protocol(pred_dir: Path, gt_dir: Path) -> str:
+    """The protocol that fits the ground truth paired with the predictions: ``seism`` when it is label
+    maps (``.mat``: SEISM's ground truth is their thinned seg2bmap boundaries), ``bsds`` when it is
+    boundary maps (``.png``/``.npy``, used as given). A folder mixing both kinds is a UsageError."""
+    kinds = {"labels" if g.suffix == ".mat" else "boundaries" for _, _, g in pair_files(pred_dir, gt_dir, warn=False)}
+    if len(kinds) > 1:
+        raise UsageError(f"{gt_dir}: the ground truth mixes label maps (.mat) and boundary maps (.png/.npy); "
+                         "choose --protocol bsds|seism|release")
+    return "seism" if kinds == {"labels"} else "bsds"
 
 
 def _evaluate_pair(args: tuple[str, Path, Path, EdgeEvalConfig]) -> tuple[str, np.ndarray]:
@@ -126,12 +139,12 @@ class EdgeFolderResult:
         t = np.asarray(self.config.thresholds)
         total = self.counts.sum(axis=0)
         ois = sum((c[best_index(c)] for c in self.counts), np.zeros(4, dtype=np.int64))
-        out = summarize(t, total, ois)
+        out = summarize(t, total, ois, self.config.protocol)
         return {k: (v if "threshold" in k else 100.0 * v) for k, v in out.items()} | {"n_images": len(self.names)}
 
     def curve(self) -> list[dict[str, float]]:
-        """Dataset precision/recall/F per threshold (fractions)."""
-        p, r = precision_recall(self.counts.sum(axis=0))
+        """Dataset precision/recall/F per threshold (fractions; P or R = 0 where its denominator is 0)."""
+        p, r = precision_recall(self.counts.sum(axis=0), "ratio")
         f = f_measure(p, r)
         return [{"threshold": float(t), "precision": float(a), "recall": float(b), "f": float(c)}
                 for t, a, b, c in zip(self.config.thresholds, p, r, f)]
@@ -188,7 +201,8 @@ def write_pr_curve(result: EdgeFolderResult, out_dir: Path) -> tuple[Path, Path]
     ax.plot([r["recall"] for r in rows], [r["precision"] for r in rows], lw=2,
             label=f"ODS {s['odsF']:.1f}  OIS {s['oisF']:.1f}  AP {s['AP']:.1f}")
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="recall", ylabel="precision",
-           title=f"boundaries, {s['n_images']} images, maxDist {result.config.max_dist}")
+           title=f"boundaries ({result.config.protocol}{', NMS' if result.config.nms else ''}), "
+                 f"{s['n_images']} images, maxDist {result.config.max_dist}")
     ax.legend(loc="lower left")
     fig.savefig(png_path, dpi=120, bbox_inches="tight")
     plt.close(fig)

@@ -25,7 +25,9 @@ class EdgeTask(Task):
 
     def make_metric(self, num_classes: int | None = None, *, max_dist: float | None = None, **opts) -> Metric:
         """A fresh BoundaryMetric. ``max_dist`` (fraction of the image diagonal): pass the dataset's
-        ``DatasetSpec.edge_max_dist``; None = 0.0075 (PASCAL-Context). ``opts``: thresholds, nms, thin_gt."""
+        ``DatasetSpec.edge_max_dist``; None = 0.0075 (PASCAL-Context). ``opts`` (config
+        ``eval.options.edge``): ``protocol`` ("release" default, "seism", "bsds"), ``nms`` (default
+        False), ``thresholds`` (default 99: 0.01..0.99)."""
         from mtbench.metrics.boundary import make_boundary_metric
 
         return make_boundary_metric(max_dist=max_dist, ignore_index=self.ignore_index, **opts)
