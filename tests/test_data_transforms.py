@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from mtbench.data.transforms import (PadTo, PhotometricJitter, RandomCropPad, RandomHorizontalFlip, RandomScale,
-                                     rotate)
+from mtbench.data.transforms import (EvalResize, PadTo, PhotometricJitter, RandomAffine, RandomCropPad,
+                                     RandomHorizontalFlip, RandomScale, rotate)
 
 H, W = 12, 16
 
@@ -114,3 +114,26 @@ def test_jitter_changes_only_the_image(seed):
     assert out["image"].min() >= 0 and out["image"].max() <= 1
     for k in ("semseg", "depth", "normals", "edge"):
         assert torch.equal(out[k], s[k])
+
+
+def test_eval_resize_resizes_only_the_image_and_pads_targets_with_ignore():
+    s = _coded_sample()
+    out = EvalResize((24, 24), (16, 20))(_coded_sample())
+    assert out["image"].shape == (3, 24, 24) and out["image"].min() >= 0 and out["image"].max() <= 1
+    assert out["semseg"][:H, :W].equal(s["semseg"]) and (out["semseg"][H:] == 255).all()
+    assert (out["semseg"][:, W:] == 255).all() and (out["human_parts"][:, W:] == 255).all()
+    assert (out["edge"][:, H:] == 255).all() and (out["saliency"][:, :, W:] == 255).all()
+    assert (out["depth"][:, H:] == 0).all() and (out["normals"][:, :, W:] == 0).all()
+    torch.testing.assert_close(out["depth"][:, :H, :W], s["depth"])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_affine_draws_the_release_ranges(seed):
+    """PASCAL: angle in [-20, 20], scale in [0.75, 1.25]; NYUD: scale one of {1, 1.2, 1.5}, no rotation
+    (a constant depth map reveals the scale: depth / s)."""
+    g = _gen(seed)
+    for _ in range(5):
+        d = RandomAffine(0.0, [1.0, 1.2, 1.5])({"image": torch.zeros(3, 8, 8), "depth": torch.full((1, 8, 8), 3.0)}, g)
+        assert min(abs(3.0 / float(d["depth"][0, 4, 4]) - z) for z in (1.0, 1.2, 1.5)) < 1e-5
+        p = RandomAffine(20.0, (0.75, 1.25))({"image": torch.zeros(3, 8, 8), "depth": torch.full((1, 8, 8), 3.0)}, g)
+        assert 0.75 - 1e-5 <= 3.0 / float(p["depth"][0, 4, 4]) <= 1.25 + 1e-5

@@ -11,6 +11,13 @@ Layout under ``root``::
 
 The same layout, plus ``saliency/<id>.png`` (0/255) and ``human_parts/<id>.png`` (0..6), is what
 ``mtbench data synth`` writes; ``NYUDDataset`` reads both (class counts come from the DatasetSpec).
+
+Edge ground truth at evaluation (``eval_edges``): the MTI-Net release has no NYUD edge evaluation (its
+evaluation/eval_edge.py runs SEISM for PASCALContext only). Later work scores NYUD edges with SEISM
+(maxDist 0.011, e.g. ATRC; the SEISM wrapper of prismformore/Boundary-Detection-Evaluation-Tools reads
+``edge/<id>.png`` in db_gt.m as a partition), and SEISM's edgesEvalImg.m turns any ground-truth partition
+into its seg2bmap boundary, thinned. The layout's only edge source is ``edge/<id>.npy``, so the
+evaluation target is that SEISM ground truth of the edge map: ``seism_edges(edge > 0.5)``.
 """
 from __future__ import annotations
 
@@ -20,7 +27,7 @@ import numpy as np
 import torch
 
 from mtbench.data.common import (IGNORE, MultiTaskDataset, check_labels, check_same_size, read_image, read_npy,
-                                 present_samples, read_png_array, read_split, to_tensors)
+                                 present_samples, read_png_array, read_split, seism_edges, to_tensors)
 from mtbench.errors import DataError
 
 FILES = {
@@ -57,12 +64,15 @@ def check_normals(normals: np.ndarray, path) -> np.ndarray:
 
 
 class NYUDDataset(MultiTaskDataset):
-    """Reads the NYUD layout; ``num_classes`` per label task (nyud: semseg 40; synthetic: 10 and 7)."""
+    """Reads the NYUD layout; ``num_classes`` per label task (nyud: semseg 40; synthetic: 10 and 7).
+    ``eval_edges``: the edge target is SEISM's evaluation ground truth of the edge map (see above)."""
 
     def __init__(self, root: str | Path, split: str, tasks: list[str], *, num_classes: dict[str, int],
-                 transform=None, seed: int = 0, n: int | None = None, strict: bool = True):
+                 transform=None, seed: int = 0, n: int | None = None, strict: bool = True,
+                 eval_edges: bool = False):
         super().__init__(split, tasks, transform, seed)
         self.root = Path(root)
+        self.eval_edges = eval_edges
         self.num_classes = num_classes
         split_file = self.root / "gt_sets" / f"{split}.txt"
         self.problems: list[str] = []
@@ -105,7 +115,7 @@ class NYUDDataset(MultiTaskDataset):
                 e = e.reshape(e.shape[:2]) if e.ndim == 3 else e
                 if not np.isfinite(e).all():
                     raise DataError(f"Edge map '{p}' has non-finite values.")
-                out[task] = (e > 0.5).astype(np.float32)
+                out[task] = seism_edges(e > 0.5) if self.eval_edges else (e > 0.5).astype(np.float32)
         for task, a in out.items():
             if a.ndim < 2:
                 raise DataError(f"'{paths[task]}' holds an array of shape {a.shape}; expected an H×W map.")

@@ -14,7 +14,14 @@ Layout under ``root`` (what the release reads; we read the same files):
     normals_distill/<id>.png                normals as RGB, n = 2 * v / 255 - 1, kept only on pixels whose
                                             PASCAL-Context label is one of NORMALS_VALID_LABELS
     pascal-context/trainval/<id>.mat        'LabelMap' (459-class PASCAL-Context labels); edges are its
-                                            boundaries (a 4-neighbour differs), thinned to 1 px
+                                            boundaries: for training as the release's target (a
+                                            4-neighbour differs, thinned), for evaluation SEISM's
+                                            ground truth (``seism_edges``)
+
+Edge ground truth at evaluation: the MTI-Net release scores edges with SEISM on PASCAL-Context only
+(evaluation/eval_edge.py); SEISM reads the LabelMap (src/gt_wrappers/db_gt.m, 'PASCALContext'),
+relabels it and edgesEvalImg.m turns it into boundaries with seg2bmap, thinned: the one-sided boundary
+``seism_edges`` computes, not the two-sided training target.
 """
 from __future__ import annotations
 
@@ -24,7 +31,7 @@ import numpy as np
 import torch
 
 from mtbench.data.common import (IGNORE, MultiTaskDataset, check_labels, check_same_size, read_image,
-                                 present_samples, read_png_array, read_split, to_tensors)
+                                 present_samples, read_png_array, read_split, seism_edges, to_tensors)
 from mtbench.errors import DataError
 
 PERSON = 15  # VOC / Pascal-Part class index of "person"
@@ -108,14 +115,16 @@ def read_human_parts(path: Path, shape: tuple[int, int]) -> np.ndarray:
 
 
 class PascalContextDataset(MultiTaskDataset):
-    """Reads the PASCAL_MT layout above; semseg 21 classes, human_parts 7."""
+    """Reads the PASCAL_MT layout above; semseg 21 classes, human_parts 7. ``eval_edges``: the edge
+    target is SEISM's evaluation ground truth (``seism_edges``) instead of the training target."""
 
     num_classes = {"semseg": 21, "human_parts": 7}
 
     def __init__(self, root: str | Path, split: str, tasks: list[str], *, transform=None, seed: int = 0,
-                 n: int | None = None, strict: bool = True):
+                 n: int | None = None, strict: bool = True, eval_edges: bool = False):
         super().__init__(split, tasks, transform, seed)
         self.root = Path(root)
+        self.eval_edges = eval_edges
         split_file = self.root / "ImageSets" / "Context" / f"{split}.txt"
         self.problems: list[str] = []
         kept = present_samples(read_split(self.root, split_file), split_file, lambda i: list(self.paths(i).values()),
@@ -165,7 +174,7 @@ class PascalContextDataset(MultiTaskDataset):
                     n[~np.isin(labels, list(NORMALS_VALID_LABELS))] = 0.0
                 out[task] = n
             elif task == "edge":
-                out[task] = label_boundaries(labels)
+                out[task] = seism_edges(labels) if self.eval_edges else label_boundaries(labels)
             if task in out:
                 sizes[task] = out[task]
         check_same_size(sizes, {k: str(v) for k, v in paths.items()})

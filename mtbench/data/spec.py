@@ -11,8 +11,10 @@ class DatasetSpec:
     """Static facts about a dataset.
 
     ``num_classes`` maps classification tasks (semseg, human_parts) to their class counts;
-    ``eval_size`` is (H, W) at which models are evaluated (None = each image's original size);
-    ``train_size`` is the training crop (H, W).
+    ``train_size`` is the model's input (H, W) in training; ``eval_size`` its input at evaluation (None =
+    the run's train_size). NYUD and PASCAL-Context score predictions at each image's original size.
+    ``geometry`` says in words what the data pipeline does to the images (augmentation, sizes,
+    interpolation) for the run record.
     """
 
     name: str
@@ -70,6 +72,9 @@ DATASETS: dict[str, DatasetSpec] = {
         eval_size=(480, 640),
         edge_max_dist=0.011,
         description="NYUD-v2 multi-task version (795 train / 654 val, 480x640)",
+        geometry="release: flip, zoom {1, 1.2, 1.5} about the centre (depth ÷ zoom), train and test at "
+                 "480×640; image/normals bicubic (normals renormalised), other targets nearest; scored at "
+                 "the original size; edge GT = thinned seg2bmap of edge/*.npy",
     ),
     "pascal_context": DatasetSpec(
         name="pascal_context",
@@ -78,9 +83,13 @@ DATASETS: dict[str, DatasetSpec] = {
         default_tasks=("semseg", "human_parts", "saliency", "normals", "edge"),
         default_aux_tasks=(),
         train_size=(512, 512),
-        eval_size=None,
+        eval_size=(512, 512),
         edge_max_dist=0.0075,
         description="PASCAL-Context multi-task version (4998 train / 5105 val, evaluated at original size)",
+        geometry="release: flip, rotate ±20° and scale 0.75–1.25 as one warp about the centre at the "
+                 "original size (fill 0), whole image resized to 512×512 (train+test, aspect not kept); "
+                 "image/normals bicubic, other targets nearest; predictions resized to the original size "
+                 "(labels nearest, rest bilinear); edge GT = thinned seg2bmap of LabelMap",
     ),
 }
 

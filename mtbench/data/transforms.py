@@ -5,6 +5,11 @@ given ``torch.Generator``.
 Geometry conventions: image axes x right, y down; normals use the same x and y axes (NYUD convention,
 z towards the camera), so a horizontal flip negates normals x and an in-plane rotation rotates (x, y).
 Scaling an image by s (zoom in for s > 1) divides depth by s: the scene looks s times nearer.
+
+Two families: the synthetic default's (``RandomScale`` + ``RandomCropPad`` + ``PhotometricJitter``) and
+the MTI-Net release's for NYUD and PASCAL-Context (``RandomAffine`` = its ScaleNRotate, ``FixedResize``,
+and ``EvalResize`` for testing), which use the release's interpolation per map (its utils/config.py
+FLAGVALS: cv2 INTER_CUBIC for the image and normals, INTER_NEAREST for every other target).
 """
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from mtbench.data.common import FILL
+from mtbench.data.common import FILL, IGNORE
+from mtbench.errors import DataError
 
 Sample = dict[str, torch.Tensor]
 
@@ -133,14 +139,19 @@ def rotate(sample: Sample, deg: float) -> Sample:
 def pad_to(sample: Sample, size: tuple[int, int]) -> Sample:
     """Pad bottom/right to at least ``size`` with each task's fill value (ignore / invalid)."""
     h, w = sample["image"].shape[-2:]
-    ph, pw = max(size[0] - h, 0), max(size[1] - w, 0)
-    if ph == 0 and pw == 0:
+    if size[0] <= h and size[1] <= w:
         return sample
     for k in _spatial(sample):
-        x = sample[k]
-        sample[k] = F.pad(x.float() if not x.is_floating_point() else x, (0, pw, 0, ph),
-                          value=float(FILL.get(k, 0.0))).to(x.dtype)
+        sample[k] = _pad_map(sample[k], size, FILL.get(k, 0.0))
     return sample
+
+
+def _pad_map(x: torch.Tensor, size: tuple[int, int], fill: float) -> torch.Tensor:
+    """Pad one map bottom/right to at least ``size`` with ``fill``."""
+    ph, pw = max(size[0] - x.shape[-2], 0), max(size[1] - x.shape[-1], 0)
+    if ph == 0 and pw == 0:
+        return x
+    return F.pad(x.float() if not x.is_floating_point() else x, (0, pw, 0, ph), value=float(fill)).to(x.dtype)
 
 
 class PadTo:
@@ -180,3 +191,138 @@ class PhotometricJitter:
         img = (img - gray) * _rand(g, 1 - self.s, 1 + self.s) + gray
         sample["image"] = img.clamp_(0, 1)
         return sample
+
+
+# ---- the MTI-Net release's geometry (NYUD, PASCAL-Context) ----------------------------------------------
+
+CUBIC = ("image", "normals")  # the release's cv2.INTER_CUBIC maps; every other target INTER_NEAREST
+
+
+def _sample_map(x: torch.Tensor, grid: torch.Tensor, mode: str) -> torch.Tensor:
+    """grid_sample of one C×H×W (or H×W) map, zeros outside (cv2 BORDER_CONSTANT, value 0)."""
+    y, was_2d = _as_4d(x)
+    out = F.grid_sample(y, grid, mode=mode, padding_mode="zeros", align_corners=False)
+    return _back(out, was_2d, x)
+
+
+def affine_warp(sample: Sample, deg: float, scale: float) -> Sample:
+    """The release's ScaleNRotate: one affine warp of every map at its own (original) size.
+
+    Rotation by ``deg`` (counter-clockwise as displayed) and zoom by ``scale`` about (W/2, H/2) in pixel
+    index coordinates (cv2.getRotationMatrix2D's centre; pixel centres at integers): the output pixel p
+    shows the input at c + R^T (p - c) / scale with R = [[cos, sin], [-sin, cos]] (x right, y down).
+    Image and normals bicubic (a = -0.75, cv2's INTER_CUBIC), other targets nearest. Outside the input
+    every map is 0, as cv2.warpAffine's default border: black image, background (semseg, human parts),
+    not salient, no edge, depth 0 and zero normals (both invalid). A human-parts map that is all IGNORE
+    (no annotated person) stays all IGNORE (the release marks such maps after the warp). Normals' (x, y)
+    rotate by R; depth is divided by ``scale``. Normals are renormalised by ``FixedResize``, as in the release.
+    """
+    if deg == 0 and scale == 1:
+        return sample
+    h, w = sample["image"].shape[-2:]
+    c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
+    dx = torch.arange(w, dtype=torch.float64) - w / 2
+    dy = torch.arange(h, dtype=torch.float64)[:, None] - h / 2
+    src_x = (c * dx - s * dy) / scale + w / 2
+    src_y = (s * dx + c * dy) / scale + h / 2
+    src_x, src_y = src_x.expand(h, w), src_y.expand(h, w)
+
+    def grid(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        # grid_sample (align_corners=False) reads pixel index i at normalised (2 i + 1) / size - 1
+        return torch.stack([(2 * x + 1) / w - 1, (2 * y + 1) / h - 1], dim=-1).float()[None]
+
+    cubic = grid(src_x, src_y)
+    # nearest as cv2: index floor(x + 0.5) (ties up; grid_sample's own rounding breaks ties to even)
+    nearest = grid(torch.floor(src_x + 0.5), torch.floor(src_y + 0.5))
+    for k in _spatial(sample):
+        x = sample[k]
+        if k == "human_parts" and bool((x == IGNORE).all()):
+            continue
+        if k == "normals":
+            x = torch.stack([c * x[0] + s * x[1], -s * x[0] + c * x[1], x[2]])
+        sample[k] = _sample_map(x, cubic, "bicubic") if k in CUBIC else _sample_map(x, nearest, "nearest")
+    if "depth" in sample:
+        sample["depth"] = sample["depth"] / scale
+    return sample
+
+
+class RandomAffine:
+    """The release's ScaleNRotate with random parameters: angle uniform in [-max_deg, max_deg] (0: none);
+    scale drawn from ``scales`` (a list: uniform choice, NYUD {1, 1.2, 1.5}; a (lo, hi) tuple: uniform
+    range, PASCAL (0.75, 1.25)). See ``affine_warp``."""
+
+    def __init__(self, max_deg: float, scales: list[float] | tuple[float, float]):
+        self.max_deg, self.scales = float(max_deg), scales
+
+    def __call__(self, sample: Sample, g: torch.Generator) -> Sample:
+        deg = _rand(g, -self.max_deg, self.max_deg) if self.max_deg else 0.0
+        if isinstance(self.scales, list):
+            s = self.scales[int(torch.randint(len(self.scales), (1,), generator=g))]
+        else:
+            s = _rand(g, *self.scales)
+        return affine_warp(sample, deg, float(s))
+
+    def __repr__(self) -> str:
+        return f"RandomAffine(max_deg={self.max_deg}, scales={self.scales})"
+
+
+def renormalize_normals(n: torch.Tensor) -> torch.Tensor:
+    """n / (|n| + float32 eps), as the release's FixedResize: zero vectors (invalid) stay zero."""
+    return n / (n.norm(dim=0, keepdim=True) + torch.finfo(torch.float32).eps)
+
+
+def resize_map(x: torch.Tensor, size: tuple[int, int], key: str) -> torch.Tensor:
+    """One map to ``size`` with the release's interpolation: bicubic (a = -0.75, no antialiasing, cv2's
+    INTER_CUBIC) for the image and normals, else nearest with source index floor(i * in / out)
+    (cv2's INTER_NEAREST). Same size: unchanged (cv2.resize copies)."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    y, was_2d = _as_4d(x)
+    mode = "bicubic" if key in CUBIC else "nearest"
+    out = F.interpolate(y, size=tuple(size), mode=mode, **({"align_corners": False} if mode == "bicubic" else {}))
+    return _back(out, was_2d, x)
+
+
+class FixedResize:
+    """The release's FixedResize: every map to ``size`` (H, W), aspect ratio not kept (``resize_map``);
+    normals renormalised afterwards (also at an unchanged size), the image clamped to [0, 1]."""
+
+    def __init__(self, size: tuple[int, int]):
+        self.size = tuple(size)
+
+    def __call__(self, sample: Sample, g: torch.Generator | None = None) -> Sample:
+        for k in _spatial(sample):
+            sample[k] = resize_map(sample[k], self.size, k)
+        if "normals" in sample:
+            sample["normals"] = renormalize_normals(sample["normals"])
+        sample["image"] = sample["image"].clamp_(0, 1)
+        return sample
+
+    def __repr__(self) -> str:
+        return f"FixedResize({self.size})"
+
+
+class EvalResize:
+    """Testing as the release: the image resized to ``size`` (bicubic) for the model; the targets stay at
+    the original size (the release scores predictions resized back to it) and are padded bottom/right to
+    ``canvas`` with each task's ignore value, so that a batch stacks. The sample's ``meta["size"]`` (the
+    original size) tells ``evaluate`` where the target ends and to which size to resize predictions."""
+
+    def __init__(self, size: tuple[int, int], canvas: tuple[int, int]):
+        self.size, self.canvas = tuple(size), tuple(canvas)
+
+    def __call__(self, sample: Sample, g: torch.Generator | None = None) -> Sample:
+        h, w = sample["image"].shape[-2:]
+        if h > self.canvas[0] or w > self.canvas[1]:
+            raise DataError(f"Image of {h}x{w} is larger than the evaluation canvas {self.canvas[0]}x"
+                            f"{self.canvas[1]} that holds original-size targets; set the dataset option "
+                            f"eval_canvas=[H, W] (--set data.options.eval_canvas=[{max(h, self.canvas[0])}, "
+                            f"{max(w, self.canvas[1])}]).")
+        for k in _spatial(sample):
+            if k != "image":
+                sample[k] = _pad_map(sample[k], self.canvas, FILL.get(k, 0.0))
+        sample["image"] = resize_map(sample["image"], self.size, "image").clamp_(0, 1)
+        return sample
+
+    def __repr__(self) -> str:
+        return f"EvalResize(size={self.size}, canvas={self.canvas})"

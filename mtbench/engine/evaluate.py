@@ -1,4 +1,9 @@
-"""Evaluation: every main task's metric over a split, reduced across processes."""
+"""Evaluation: every main task's metric over a split, reduced across processes.
+
+Predictions are scored at each image's original size (``meta["size"]``): when the model's input was
+resized (NYUD, PASCAL-Context as the MTI-Net release), each prediction is resized back to its image's
+original size (``resize_prediction``) and compared with the original-size target.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -48,6 +53,56 @@ def to_device(batch: dict, device: torch.device, channels_last: bool = False) ->
     return out
 
 
+def original_sizes(batch: dict) -> list[tuple[int, int]] | None:
+    """Each image's original (H, W) from ``batch["meta"]["size"]`` (as the default collate leaves it:
+    two tensors of B values), or None when the batch carries none."""
+    meta = batch.get("meta")
+    size = meta.get("size") if isinstance(meta, dict) else None
+    if size is None or len(size) != 2:
+        return None
+    hs, ws = (v.tolist() if isinstance(v, torch.Tensor) else v for v in size)
+    if not isinstance(hs, list):
+        hs, ws = [hs], [ws]
+    return [(int(h), int(w)) for h, w in zip(hs, ws)]
+
+
+def resize_prediction(pred: torch.Tensor, size: tuple[int, int], renormalise: bool = False) -> torch.Tensor:
+    """A prediction (``Task.predict`` output, B×C×H×W or B×H×W labels) resized to ``size`` as the release
+    resizes predictions back to the original image size (its INFER_FLAGVALS with cv2.resize): labels
+    nearest (source index floor(i * in / out), cv2's INTER_NEAREST); probabilities, depth and normals
+    bilinear (cv2's INTER_LINEAR: pixel-centre aligned, no antialiasing); ``renormalise`` makes vectors
+    unit length again (normals; the release renormalises when it reads them back)."""
+    if tuple(pred.shape[-2:]) == tuple(size):
+        return pred
+    if not pred.is_floating_point():
+        x = pred.unsqueeze(1).float() if pred.dim() == 3 else pred.float()
+        out = F.interpolate(x, size=size, mode="nearest").round().to(pred.dtype)
+        return out[:, 0] if pred.dim() == 3 else out
+    out = F.interpolate(pred, size=size, mode="bilinear", align_corners=False)
+    return F.normalize(out, dim=1) if renormalise else out
+
+
+# tasks whose predictions are unit vectors (renormalised after resizing)
+UNIT_VECTOR_TASKS = frozenset({"normals"})
+
+
+def _update(metric: Metric, task: str, pred: torch.Tensor, target: torch.Tensor,
+            sizes: list[tuple[int, int]] | None) -> None:
+    """Fold one batch into ``metric``. When the batch carries original sizes that differ from the
+    prediction's or the target's (the release's evaluation: model input resized, targets at the original
+    size padded to a canvas), each image's target is cut to its original size and its prediction
+    resized to it, so the metric sees exactly the original-size target and no padding."""
+    t = tuple(target.shape[-2:])
+    if sizes is None or all(s == t for s in sizes):  # targets not padded: one call for the batch
+        metric.update(pred if sizes is None else resize_prediction(pred, t, task in UNIT_VECTOR_TASKS), target)
+        return
+    for i, (h, w) in enumerate(sizes):
+        if h > t[0] or w > t[1]:
+            raise ValueError(f"{task}: target is {t[0]}x{t[1]}, smaller than the image's original size {h}x{w}")
+        p = resize_prediction(pred[i:i + 1], (h, w), task in UNIT_VECTOR_TASKS)
+        metric.update(p, target[i:i + 1, ..., :h, :w])
+
+
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, loader: DataLoader, tasks: list[str], spec: DatasetSpec,
              device: torch.device, *, amp: str = "none", channels_last: bool = False,
@@ -62,12 +117,13 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, tasks: list[str], spec:
             batch = to_device(batch, device, channels_last)
             with autocast(device, amp):
                 out = model(batch["image"])
+            sizes = original_sizes(batch)
             for t in tasks:
                 pred = out[t].float()
                 target = batch[t]
-                if pred.shape[-2:] != target.shape[-2:]:
+                if sizes is None and pred.shape[-2:] != target.shape[-2:]:
                     pred = F.interpolate(pred, size=target.shape[-2:], mode="bilinear", align_corners=False)
-                metrics[t].update(get_task(t).predict(pred), target)
+                _update(metrics[t], t, get_task(t).predict(pred), target, sizes)
     finally:
         model.train(was_training)
     result = {}
