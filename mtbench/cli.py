@@ -274,6 +274,37 @@ def sweep_cmd(preset: str = typer.Option("default", help="default (leaderboard b
     console.print(f"{len(todo)} run(s) {'to do' if dry_run else 'done'}")
 
 
+@app.command("reproduce")
+def reproduce_cmd(table: str = typer.Argument(..., help="Paper table: nyud-table2a."),
+                  data_root: Optional[str] = typer.Option(None, "--data-root", help="Dataset folder."),
+                  device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N or auto."),
+                  seeds: str = typer.Option("0,1,2", help="Comma-separated seeds."),
+                  results: Path = typer.Option(Path("results"), help="Results root (rows already recorded are skipped)."),
+                  jobs: int = typer.Option(1, help="Runs in parallel."),
+                  set_: Optional[list[str]] = typer.Option(None, "--set", help="Extra override for every run."),
+                  fmt: str = typer.Option("github", "--format", help="github, csv or json."),
+                  dry_run: bool = typer.Option(False, "--dry-run", help="Only list the runs still to do, then compare.")
+                  ) -> None:
+    """Run every row of a paper table with the release's protocol; print measured beside reported."""
+    from mtbench.errors import UsageError
+    from mtbench.reproduce import render, reproduce
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise UsageError(f"--seeds {seeds}: expected comma-separated integers, e.g. 0,1,2") from None
+    if fmt not in ("github", "csv", "json"):
+        raise UsageError(f"--format {fmt}: choose github, csv or json")
+    spec, todo, lines = reproduce(table, seeds=seed_list, results=results, data_root=data_root, device=device,
+                                  extra_sets=set_, jobs=jobs, dry_run=dry_run,
+                                  on_done=lambda line: typer.echo(line, err=True))
+    if dry_run:
+        for args in todo:
+            typer.echo("to run: mtbench " + " ".join(args), err=True)
+    typer.echo(f"{len(todo)} run(s) {'to do' if dry_run else 'done'}", err=True)
+    typer.echo(render(spec, lines, fmt))
+
+
 @app.command("edges")
 def edges_cmd(pred_dir: Path = typer.Argument(..., help="Soft boundary maps in [0, 1] (.png or .npy)."),
               gt_dir: Path = typer.Argument(..., help="Ground truth (.png/.npy boundary maps, or .mat LabelMap)."),

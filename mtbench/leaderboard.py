@@ -66,6 +66,25 @@ def _group_key(r: RunRecord) -> tuple:
             json.dumps(r.model_kwargs, sort_keys=True, default=str), r.citation if r.source == "reported" else None)
 
 
+def protocol_notes(group: Sequence[RunRecord], shown: Sequence[RunRecord]) -> list[str]:
+    """For a measured group: where its protocol differs from that of the reported rows shown beside it
+    (the reported row of the same configuration when there is one, else every reported row of the dataset;
+    only keys both name are compared)."""
+    from mtbench.protocol import differences
+
+    first = group[0]
+    if first.source != "measured":
+        return []
+    reported = [r for r in shown if r.source == "reported" and r.dataset == first.dataset and r.protocol]
+    same = [r for r in reported if r.model == first.model and r.aux_tasks == first.aux_tasks
+            and r.model_kwargs == first.model_kwargs]
+    diffs: list[str] = []
+    for mine in group:
+        for ref in same or reported:
+            diffs += [d for d in differences(mine.protocol, ref.protocol) if d not in diffs]
+    return [f"protocol differs from the reported rows: {'; '.join(diffs)}"] if diffs else []
+
+
 def _task_order(records: Sequence[RunRecord]) -> list[str]:
     """Tasks in their dataset's canonical order (DatasetSpec.tasks), unknown ones after, first seen first."""
     from mtbench.data.spec import DATASETS
@@ -161,7 +180,7 @@ def build_frame(records: Sequence[RunRecord], *, dataset: str | None = None, bac
         row["Citation"] = first.citation or ""
         row["Record ids"] = " ".join(sorted(r.id for r in group))
         row["Δm baselines"] = " ".join(f"{t}:{','.join(ids)}" for t, ids in dm.baselines.items())
-        row_notes = {"Δm": list(dm.notes), "GMACs": [], "Peak mem (MiB)": [], "Source": []}
+        row_notes = {"Δm": list(dm.notes), "GMACs": [], "Peak mem (MiB)": [], "Source": protocol_notes(group, chosen)}
         unsupported: dict[str, int] = {}
         for r in group:
             for op, n in r.cost.unsupported_ops.items():

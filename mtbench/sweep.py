@@ -37,6 +37,7 @@ class Preset:
     config: str | None = None
     seeds: tuple[int, ...] = (0, 1, 2)
     notes: list[str] = field(default_factory=list)
+    name: str = ""                    # for log file names when the preset is not one of PRESETS
 
 
 _DEFAULT_MODELS = (Entry("single_task"), Entry("mtl"), Entry("padnet"), Entry("mtinet"),
@@ -66,18 +67,30 @@ def _existing(results: Path) -> set[tuple[str, int | None, str]]:
     return {(r.model, r.seed, r.config_hash) for r in load_records(results) if r.status == "complete"}
 
 
-def plan(preset: str, seeds: list[int] | None, results: Path, extra_sets: list[str]) -> list[list[str]]:
+def get_preset(preset: str | Preset) -> Preset:
+    """A preset by name (PRESETS), or the given Preset itself (e.g. a paper table's rows)."""
+    if isinstance(preset, Preset):
+        return preset
+    if preset not in PRESETS:
+        raise unknown_name("preset", preset, PRESETS)
+    return PRESETS[preset]
+
+
+def entry_sets(p: Preset, e: Entry, seed: int, results: Path, extra_sets: list[str]) -> list[str]:
+    """The --set items of one run of a preset: preset, entry, extra, then seed, results folder, quiet."""
+    return [*p.sets, *e.sets, *extra_sets, f"run.seed={seed}", f"run.results={results}", "run.quiet=true"]
+
+
+def plan(preset: str | Preset, seeds: list[int] | None, results: Path, extra_sets: list[str]) -> list[list[str]]:
     """The ``mtbench run`` argument lists still to do."""
     from mtbench.engine.run import split_single_task
 
-    if preset not in PRESETS:
-        raise unknown_name("preset", preset, PRESETS)
-    p = PRESETS[preset]
+    p = get_preset(preset)
     done = _existing(results)
     todo = []
     for seed in (seeds if seeds is not None else p.seeds):
         for e in p.entries:
-            sets = [*p.sets, *e.sets, *extra_sets, f"run.seed={seed}", f"run.results={results}", "run.quiet=true"]
+            sets = entry_sets(p, e, seed, results, extra_sets)
             cfg = build_config(p.config, [*sets, f"model.name={e.model}"])
             if all((c.model.name, seed, c.hash()) in done for c in split_single_task(cfg)):
                 log.info("skip %s seed %d: record exists", e.label or e.model, seed)
@@ -87,7 +100,7 @@ def plan(preset: str, seeds: list[int] | None, results: Path, extra_sets: list[s
     return todo
 
 
-def run_sweep(preset: str = "default", *, seeds: list[int] | None = None, results: Path | str = "results",
+def run_sweep(preset: str | Preset = "default", *, seeds: list[int] | None = None, results: Path | str = "results",
               jobs: int = 1, extra_sets: list[str] | None = None, dry_run: bool = False,
               on_done: Callable[[str], None] | None = None) -> list[list[str]]:
     """Run what ``plan`` lists, ``jobs`` processes at a time; returns the commands (run or, dry, to run).
@@ -105,7 +118,7 @@ def run_sweep(preset: str = "default", *, seeds: list[int] | None = None, result
 
     def one(i_args: tuple[int, list[str]]) -> tuple[list[str], int]:
         i, args = i_args
-        log_file = log_dir / f"{preset}-{i:03d}.log"
+        log_file = log_dir / f"{get_preset(preset).name or preset}-{i:03d}.log"
         start = time.monotonic()
         with open(log_file, "w") as f:
             rc = subprocess.run([sys.executable, "-m", "mtbench", *args], stdout=f, stderr=subprocess.STDOUT,

@@ -127,3 +127,29 @@ def test_cli_table_and_malformed_record(results, capsys, tmp_path):
     assert e.value.code == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and str(bad) in err and "malformed JSON" in err
+
+
+def test_measured_rows_whose_protocol_differs_from_the_reported_rows_get_a_footnote(tmp_path):
+    release = {"fpm": "softmax=release", "poly_step": "epoch", "depth_eval": "pred<=0 -> 1e-9 before metrics"}
+    recs = [
+        rec("st-s", "single_task", sem=33.0, protocol={"poly_step": "epoch"}),
+        rec("st-d", "single_task", dep=0.66, protocol={"poly_step": "epoch"}),
+        rec("rep", "mtinet", 35.12, 0.62, None, source="reported", citation=CITE, protocol=release),
+        rec("rep-st", "single_task", 33.18, 0.667, None, source="reported", citation=CITE,
+            protocol={"poly_step": "epoch", "depth_eval": release["depth_eval"]}),
+        # same configuration as the reported MTI-Net row, but the paper text's FPM and a per-iteration poly
+        rec("mti-paper", "mtinet", 35.0, 0.63, protocol={**release, "fpm": "softmax=paper", "poly_step": "iter"},
+            config={"model": {"kwargs": {}}}),
+        rec("mtl", "mtl", 32.0, 0.67, protocol={"poly_step": "epoch", "depth_eval": release["depth_eval"]}),
+    ]
+    df = build_frame(recs, dataset="nyud")
+    notes = dict(zip(df["Record ids"], df["Notes"]))
+    assert ("protocol differs from the reported rows: fpm=softmax=paper (reported: softmax=release); "
+            "poly_step=iter (reported: epoch)") in notes["mti-paper"]
+    assert "protocol differs" not in notes["mtl"]  # same choices as every reported row it shares keys with
+    assert "protocol differs" not in notes["rep"]  # reported rows are the reference
+    out = build_frame(recs, dataset="nyud")
+    from mtbench.leaderboard import render
+
+    text = render(out, "github")
+    assert "fpm=softmax=paper (reported: softmax=release)" in text

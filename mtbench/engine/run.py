@@ -57,10 +57,10 @@ def resolve_experiment(cfg: RunConfig) -> Experiment:
     for v in train_size:
         if v % 32:
             raise UsageError(f"--set data.train_size={list(train_size)}: height and width must be divisible by 32")
-    # Synthetic scenes are rendered at the chosen size; real datasets have their protocol's size
-    # (PASCAL-Context: original size, padded to the training size for batching).
-    eval_size = train_size if not spec.needs_root else tuple(spec.eval_size or train_size)
-    return Experiment(spec, tasks, aux, train_size, eval_size, tuple(notes))  # type: ignore[arg-type]
+    # The model sees the same input size in evaluation as in training: synthetic scenes are rendered at
+    # it; NYUD and PASCAL-Context images are resized to it (the release's FixedResize at test time) and the
+    # predictions resized back to each image's original size for scoring.
+    return Experiment(spec, tasks, aux, train_size, train_size, tuple(notes))  # type: ignore[arg-type]
 
 
 def split_single_task(cfg: RunConfig) -> list[RunConfig]:
@@ -116,8 +116,7 @@ def build_data(cfg: RunConfig, exp: Experiment, split: str = "train"):
     if split == "train":
         return build_dataset(cfg.data.dataset, "train", tasks=exp.tasks + exp.aux_tasks, train=True,
                              size=exp.train_size, n=cfg.data.n_train, **common)
-    return build_dataset(cfg.data.dataset, split, tasks=exp.tasks, train=False,
-                         size=exp.eval_size if cfg.data.dataset == "synthetic" else None,
+    return build_dataset(cfg.data.dataset, split, tasks=exp.tasks, train=False, size=exp.eval_size,
                          n=cfg.data.n_val, **common)
 
 

@@ -1,0 +1,76 @@
+"""``mtbench reproduce nyud-table2a`` end to end on a tiny synthetic folder in the NYUD layout: every row
+runs with the release recipe (shrunk by --set), the comparison lists reported beside measured, rows already
+recorded are skipped, and a protocol difference is footnoted."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mtbench.cli import main
+from mtbench.paper_tables import NYUD_TABLE_2A
+from mtbench.results import load_records
+
+SHRINK = ["model.pretrained=false", "data.train_size=[64,96]", "train.epochs=1", "train.max_iters=1",
+          "train.batch_size=2", "eval.batch_size=2", "run.profile=false", "data.workers=0"]
+
+
+def _sets(tmp_path, extra=()):
+    return sum((["--set", s] for s in [*SHRINK, f"run.runs_dir={tmp_path / 'runs'}", *extra]), [])
+
+
+@pytest.fixture(scope="module")
+def nyud_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("nyud")
+    main(["data", "synth", "--out", str(root), "--n", "8", "--size", "64x96"])
+    return root
+
+
+def test_reproduce_runs_every_row_then_skips_and_compares(nyud_folder, tmp_path, capsys):
+    results = tmp_path / "results"
+    args = ["reproduce", "nyud-table2a", "--data-root", str(nyud_folder), "--seeds", "0", "--device", "cpu",
+            "--results", str(results), *_sets(tmp_path)]
+    main([*args, "--format", "json"])
+    out = capsys.readouterr()
+    assert "7 run(s) done" in out.err
+    recs = load_records(results)
+    # one record per row, the single-task row one per task
+    assert len(recs) == 8 and {r.dataset for r in recs} == {"nyud"}
+    mti = [r for r in recs if r.model == "mtinet"]
+    assert sorted(tuple(r.aux_tasks) for r in mti) == [(), (), ("edge",), ("edge", "normals")]
+    for r in recs:  # the release protocol, recorded
+        assert r.config["train"]["poly_step"] == "epoch" and r.protocol["poly_step"] == "epoch"
+        assert r.config["train"]["optimizer"] == "adam" and r.config["train"]["lr"] == 1e-4
+    assert {r.protocol.get("fpm") for r in mti} == {"softmax=release", "none (w/o FPM ablation)"}
+    report = json.loads(out.out)
+    assert report["table"] == "nyud-table2a"
+    lines = report["rows"]
+    assert len(lines) == 3 * len(NYUD_TABLE_2A.rows)
+    by = {(ln["row"], ln["quantity"]): ln for ln in lines}
+    st = by[("Single task", "semseg mIoU")]
+    measured_st = next(r for r in recs if r.model == "single_task" and r.tasks == ["semseg"]).metrics["semseg"]["mIoU"]
+    assert st["reported"] == 33.18 and st["measured"] == pytest.approx(measured_st)
+    assert st["difference"] == pytest.approx(measured_st - 33.18) and st["seeds"] == 1
+    assert st["within_spread"] is None  # one seed: no spread
+    mt = by[("MTI-Net", "depth rmse")]
+    assert mt["reported"] == 0.620 and mt["measured"] is not None
+    assert by[("MTI-Net + edge + normals (aux)", "Δm (%)")]["reported"] == 10.91
+    assert by[("Single task", "Δm (%)")]["measured"] == 0.0
+
+    # everything recorded: nothing runs again, the markdown comparison names the table
+    main([*args, "--dry-run"])
+    out = capsys.readouterr()
+    assert "0 run(s) to do" in out.err
+    assert "Table 2a" in out.out and "| MTI-Net w/o FPM" in out.out and "Reported within seed range" in out.out
+
+
+def test_reproduce_needs_a_data_root(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("MTBENCH_DATA", raising=False)
+    with pytest.raises(SystemExit) as e:
+        main(["reproduce", "nyud-table2a", "--results", str(tmp_path)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs --data-root" in err[0]
+    with pytest.raises(SystemExit):
+        main(["reproduce", "pascal-table9", "--results", str(tmp_path)])
+    assert "Unknown paper table 'pascal-table9'" in capsys.readouterr().err
