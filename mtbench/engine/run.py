@@ -57,6 +57,9 @@ def resolve_experiment(cfg: RunConfig) -> Experiment:
     for v in train_size:
         if v % 32:
             raise UsageError(f"--set data.train_size={list(train_size)}: height and width must be divisible by 32")
+    from mtbench.engine.evaluate import make_metrics
+
+    make_metrics(tasks, spec, cfg.eval.options)  # bad metric options (e.g. an unknown edge protocol) fail now
     # The model sees the same input size in evaluation as in training: synthetic scenes are rendered at
     # it; NYUD and PASCAL-Context images are resized to it (the release's FixedResize at test time) and the
     # predictions resized back to each image's original size for scoring.
