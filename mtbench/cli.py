@@ -26,6 +26,9 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 _state = {"debug": False}
+TRUST_HELP = ("Allow a full unpickle of checkpoints that the safe loader refuses (old-format mtbench checkpoints, "
+              "foreign checkpoints with unknown objects). It runs any code in the file: only for files you trust; "
+              "the record notes it.")
 
 
 @app.callback()
@@ -141,6 +144,7 @@ def run_cmd(
     results: Optional[str] = typer.Option(None, help="Results folder (default results/)."),
     resume: Optional[Path] = typer.Option(None, help="Continue the run in this run folder."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars (CI)."),
+    trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint", help=TRUST_HELP),
 ) -> None:
     """Train, evaluate, profile and record a model (default: MTI-Net on the embedded synthetic data)."""
     from mtbench.config import build_config
@@ -150,7 +154,8 @@ def run_cmd(
     cfg = build_config(config, set_, **{"model.name": model, "data.dataset": dataset, "data.root": data_root,
         "model.backbone": backbone, "model.pretrained": pre, "data.tasks": _task_list(tasks),
         "data.aux_tasks": _task_list(aux_tasks), "train.epochs": epochs, "train.batch_size": batch_size,
-        "run.seed": seed, "run.device": device, "run.results": results, "run.quiet": quiet or None})
+        "run.seed": seed, "run.device": device, "run.results": results, "run.quiet": quiet or None,
+        "run.trust_checkpoint": trust_checkpoint or None})
     for record, path in run_experiment(cfg, resume):
         if record is not None:
             _print_run_summary(record, path)
@@ -159,11 +164,43 @@ def run_cmd(
 @app.command("eval")
 def eval_cmd(run_dir: Path = typer.Argument(..., help="A run folder (runs/<id>)."),
              split: str = typer.Option("val", help="Split to evaluate."),
-             results: Optional[str] = typer.Option(None, help="Results folder (default: the run's).")) -> None:
+             results: Optional[str] = typer.Option(None, help="Results folder (default: the run's)."),
+             trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint", help=TRUST_HELP)) -> None:
     """Evaluate a saved checkpoint and write (or update) its result record."""
     from mtbench.engine.run import eval_run
 
-    _print_run_summary(*eval_run(run_dir, split, results))
+    _print_run_summary(*eval_run(run_dir, split, results, trust=trust_checkpoint))
+
+
+checkpoint_app = typer.Typer(help="mtbench checkpoints: convert old-format files.", no_args_is_help=True)
+app.add_typer(checkpoint_app, name="checkpoint")
+
+
+@checkpoint_app.command("convert")
+def checkpoint_convert(
+    paths: list[Path] = typer.Argument(..., help="Checkpoint files or run folders (their checkpoint.pt and best.pt)."),
+    trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint",
+                                          help="Required for an old-format file: it is read with a full unpickle, "
+                                               "which runs any code in it (only for files you trust)."),
+) -> None:
+    """Rewrite checkpoints of the old format in the current one (atomically), so they load without
+    --trust-checkpoint; files already in the current format are left unchanged."""
+    from mtbench.engine.checkpoint import convert_checkpoint
+    from mtbench.engine.trainer import BEST, LAST
+    from mtbench.safeload import CheckpointError, trust_scope
+
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found = [p / n for n in (LAST, BEST) if (p / n).is_file()]
+            if not found:
+                raise CheckpointError(f"{p}: no {LAST} or {BEST} in this folder")
+            files += found
+        else:
+            files.append(p)
+    with trust_scope(trust_checkpoint):
+        for f in files:
+            console.print(convert_checkpoint(f), highlight=False, soft_wrap=True, markup=False)
 
 
 TableFormat = Enum("TableFormat", {f: f for f in ("github", "latex", "csv", "html", "json")}, type=str)

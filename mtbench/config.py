@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,11 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mtbench.errors import UsageError
 
+log = logging.getLogger(__name__)
+TRUST_KEY = "run.trust_checkpoint"
 CONFIG_DIR = Path(__file__).parent / "configs"
 DEFAULT_CONFIG = "synthetic_default"
 # Fields that do not change the experiment's outcome: excluded from the config hash.
 _NOT_HASHED = {("data", "root"), ("data", "workers"), ("run", "results"), ("run", "runs_dir"),
-               ("run", "quiet"), ("run", "device"), ("run", "tensorboard"), ("run", "name")}
+               ("run", "quiet"), ("run", "device"), ("run", "tensorboard"), ("run", "name"),
+               ("run", "trust_checkpoint")}
 
 
 class _Section(BaseModel):
@@ -106,6 +110,9 @@ class RunCfg(_Section):
     profile: bool = True
     deterministic: bool = True
     name: str | None = None
+    # --trust-checkpoint: checkpoints that the safe loader refuses may be fully unpickled (runs their code).
+    # Only the command line sets it (--trust-checkpoint or --set): a config file's value is ignored.
+    trust_checkpoint: bool = False
 
 
 class RunConfig(_Section):
@@ -125,17 +132,50 @@ class RunConfig(_Section):
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
+MAX_CONFIG_BYTES = 1 << 20      # recipes and run folders' config.yaml are a few KiB
+MAX_CONFIG_VALUES = 100_000     # after expanding YAML aliases (a crafted file can nest them exponentially)
+
+
+def _count_values(data: Any, budget: int) -> int:
+    """Values in ``data`` counted as a consumer would see them (a shared alias counts each time it is used);
+    stops once past ``budget``."""
+    n, stack = 0, [data]
+    while stack and n <= budget:
+        x = stack.pop()
+        n += 1
+        if isinstance(x, dict):
+            stack.extend(x.keys())
+            stack.extend(x.values())
+        elif isinstance(x, (list, tuple, set)):
+            stack.extend(x)
+    return n
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML config as plain data: yaml.safe_load (no Python tags, no code), size-limited; one-line errors."""
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise UsageError(f"{path}: config file too large ({path.stat().st_size} bytes; at most "
+                             f"{MAX_CONFIG_BYTES})")
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as e:
         raise UsageError(f"{path}: cannot read config ({e.strerror or e})") from e
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path}: cannot read config (not UTF-8 text: {e.reason} at byte {e.start})") from e
+    except yaml.constructor.ConstructorError as e:  # e.g. !!python/object: refused, never constructed
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UsageError(f"{path}: YAML tag refused{where}: {e.problem} (a config holds plain data only: "
+                         "mappings, lists, strings, numbers)") from e
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise UsageError(f"{path}: malformed YAML{where}: {getattr(e, 'problem', None) or e}") from e
     if not isinstance(data, dict):
         raise UsageError(f"{path}: a config must be a mapping of sections, got {type(data).__name__}")
+    if _count_values(data, MAX_CONFIG_VALUES) > MAX_CONFIG_VALUES:
+        raise UsageError(f"{path}: config too large (more than {MAX_CONFIG_VALUES} values once YAML aliases are "
+                         "expanded)")
     return data
 
 
@@ -245,6 +285,10 @@ def build_config(config: str | None = None, overrides: list[str] | None = None,
     data = apply_model_section(data, origin)
     apply_all(data)  # second pass: the command line wins over the model's section
     overridden = {".".join(keys) for _, keys, _ in parsed} | {k for k, v in direct.items() if v is not None}
+    run = data.get("run")
+    if TRUST_KEY not in overridden and isinstance(run, dict) and run.pop("trust_checkpoint", None):
+        log.warning("%s: run.trust_checkpoint ignored: only --trust-checkpoint on the command line allows a full "
+                    "unpickle of checkpoints", origin)
     return validate_config(data, origin=origin, overridden=overridden)
 
 

@@ -6,7 +6,7 @@ statistics) and with every BN normalising by the statistics of the evaluation ba
 normal, the network's eval-mode output is ill-conditioned: look at the per-image depth errors it prints
 (a few images far off in eval mode point to activations blowing up on out-of-range inputs).
 
-Run: ``python scripts/eval_mode_check.py runs/<run id> [--split val] [--batch 20] [--worst 5]``.
+Run: ``python scripts/eval_mode_check.py runs/<run id> [--split val] [--batch 20] [--worst 5] [--trust-checkpoint]``.
 """
 from __future__ import annotations
 
@@ -60,9 +60,9 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
-def report(run_dir: Path, split: str, batch: int, worst: int) -> None:
+def report(run_dir: Path, split: str, batch: int, worst: int, trust: bool = False) -> None:
     """Print both evaluations and, when depth is a main task, the per-image depth errors."""
-    cfg, exp, model, _, which = load_run(run_dir)
+    cfg, exp, model, _, which = load_run(run_dir, trust)
     loader = DataLoader(build_data(cfg, exp, split), batch_size=batch)
     cpu = torch.device("cpu")
     print(f"{run_dir.name} ({which}) on {cfg.data.dataset} {split} (batches of {batch}):")
@@ -84,9 +84,11 @@ def main() -> None:
     ap.add_argument("--split", default="val")
     ap.add_argument("--batch", type=_positive_int, default=20, help="evaluation batch size (the batch-statistics probe)")
     ap.add_argument("--worst", type=_positive_int, default=5, help="how many worst depth images to list")
+    ap.add_argument("--trust-checkpoint", action="store_true",
+                    help="allow a full unpickle of a checkpoint the safe loader refuses (runs its code: trusted files only)")
     args = ap.parse_args()
     try:
-        report(args.run_dir, args.split, args.batch, args.worst)
+        report(args.run_dir, args.split, args.batch, args.worst, args.trust_checkpoint)
     except MtbenchError as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         raise SystemExit(e.exit_code)

@@ -8,8 +8,10 @@ given, then inside the installed mmsegmentation package's bundled configs (``mms
 ``mmseg:HRNet`` without ``extra`` is HRNetV2-W18-Small-v2 (mmseg's hr18s = mtbench's hrnet18).
 SyncBN in a config becomes BN (one process, CPU), and ``Pretrained`` init entries are dropped (no
 downloads): pass ``--pretrained PATH`` to an mmseg checkpoint (its ``backbone.*`` weights are used)
-or to a bare backbone state dict (read by ``mtbench.backbones.weights``). Output channels and strides
-are read by a dry forward.
+or to a bare backbone state dict (read by ``mtbench.backbones.weights`` with the safe loader: its mmengine
+metadata is read as inert data, never a full unpickle unless ``--trust-checkpoint``). Output channels and
+strides are read by a dry forward. An mmseg config file is Python code that mmengine executes: only use
+config files you trust.
 """
 from __future__ import annotations
 
@@ -228,7 +230,7 @@ def build_mmseg_backbone(name: str, pretrained: str | bool | None = None) -> Mms
     if local:
         if not local.is_file():
             raise UsageError(f"--pretrained {local}: no such file (an mmseg checkpoint or backbone state dict)")
-        # an mmseg checkpoint's backbone.* tensors (its metadata needs a full unpickle), or a bare state dict
-        load_local_weights(body, local, select="backbone.", allow_pickle=True)
+        # an mmseg checkpoint's backbone.* tensors (its metadata is read as inert data), or a bare state dict
+        load_local_weights(body, local, select="backbone.")
     idx, channels = _probe(body, name)
     return MmsegBackbone(body, idx, channels, cfg, name)

@@ -2,7 +2,12 @@
 
 Accepted layouts: HRNet-Image-Classification, timm and torchvision classification checkpoints (a raw
 state dict, or one wrapped in 'state_dict' / 'model' / 'state_dict_ema'; prefixes such as 'module.'
-are stripped). Classifier keys end up 'unexpected'; the counts are logged.
+are stripped), and mmseg / mmengine checkpoints (their ``backbone.*`` tensors). Classifier keys end up
+'unexpected'; the counts are logged.
+
+Files are read as data (:mod:`mtbench.safeload`): torch's ``weights_only=True`` loader with NumPy values and
+inert placeholders for the metadata objects of mmengine / mmcv / timm checkpoints; anything else is refused
+in one line unless ``--trust-checkpoint`` allows a full unpickle (noted in the record).
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from mtbench.errors import DataError
+from mtbench.safeload import foreign_globals, load_torch_file
 
 log = logging.getLogger(__name__)
 _WRAPPERS = ("state_dict_ema", "state_dict", "model", "model_state", "net")
@@ -49,32 +55,22 @@ def _strip(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return sd
 
 
-def _read(path: Path, allow_pickle: bool) -> object:
-    """``torch.load`` with weights_only=True; with ``allow_pickle``, a trusted full unpickle as fallback."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        if not allow_pickle:
-            raise DataError(f"{path}: cannot read checkpoint ({type(e).__name__}: {e})") from e
-    log.warning("%s: not loadable with weights_only=True (checkpoint metadata); loading it as a trusted pickle", path)
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise DataError(f"{path}: cannot read checkpoint ({type(e).__name__}: {e})") from e
+def read_weights(path: str | Path) -> object:
+    """A foreign checkpoint's content, read with the safe loader (see the module docstring)."""
+    obj, _ = load_torch_file(path, allow=foreign_globals())
+    return obj
 
 
-def load_local_weights(module: nn.Module, path: str | Path, *, select: str | None = None,
-                       allow_pickle: bool = False) -> dict[str, int]:
+def load_local_weights(module: nn.Module, path: str | Path, *, select: str | None = None) -> dict[str, int]:
     """Copy matching tensors of the checkpoint at ``path`` into ``module``.
 
     ``select``: when some keys start with this prefix (e.g. 'backbone.' in a segmentation checkpoint),
-    only those are used, prefix removed. ``allow_pickle``: checkpoints whose metadata needs a full
-    unpickle (mmseg's) are read that way after a warning. Returns counts {'loaded', 'missing',
-    'unexpected', 'shape_mismatch'}; raises DataError naming the file when it cannot be read or
-    nothing matched.
+    only those are used, prefix removed. Returns counts {'loaded', 'missing', 'unexpected',
+    'shape_mismatch'}; raises a one-line error naming the file when it cannot be read, is refused by the
+    safe loader, or nothing matched.
     """
     path = Path(path)
-    sd = _unwrap(_read(path, allow_pickle))
+    sd = _unwrap(read_weights(path))
     if select and any(k.startswith(select) for k in sd):
         sd = {k[len(select):]: v for k, v in sd.items() if k.startswith(select)}
     sd = _strip(sd)

@@ -63,7 +63,7 @@ def single_task_weights(init_from: str | list[str], tasks: list[str], backbone: 
     found: dict[str, tuple[Path, dict[str, Any]]] = {}
     for entry in parse_entries(init_from):
         path = checkpoint_file(entry, runs_dir)
-        ck = load_checkpoint(path)
+        ck = load_checkpoint(path)  # the safe loader: a shared checkpoint is data (see mtbench.safeload)
         cfg = ck.get("config") if isinstance(ck, dict) else None
         if not isinstance(cfg, dict) or not isinstance(ck.get("model"), dict):
             raise UsageError(f"{path}: not an mtbench checkpoint (no model weights and config)")

@@ -22,6 +22,7 @@ from mtbench.engine.trainer import BEST, LAST, Trainer
 from mtbench.errors import MtbenchError, RecordError, UsageError
 from mtbench.registry import create_model, get_task
 from mtbench.results import RunRecord, atomic_write_text, check_writable, remove_stale_temps, save_record
+from mtbench.safeload import trust_notes, trust_scope
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,7 @@ def make_record(cfg: RunConfig, exp: Experiment, run_id: str, metrics: dict[str,
     from mtbench.protocol import run_protocol
 
     notes = list(exp.notes) + [get_task(t).note for t in exp.tasks if get_task(t).note]
+    notes += trust_notes()  # checkpoints loaded with a full unpickle (--trust-checkpoint)
     metric_protocols = {}
     for t, m in make_metrics(exp.tasks, exp.spec, cfg.eval.options).items():
         if hasattr(m, "protocol"):  # e.g. the boundary metric's matching radius, thresholds, NMS
@@ -175,7 +177,13 @@ def _write_record(record: RunRecord, cfg: RunConfig, run_dir: Path) -> Path:
 
 
 def run_one(cfg: RunConfig, resume: Path | None = None) -> tuple[RunRecord, Path]:
-    """Train, evaluate, profile and record one model; returns the record and its path."""
+    """Train, evaluate, profile and record one model; returns the record and its path. Checkpoints it reads
+    (``--pretrained``, ``--resume``, init_from, best.pt) are loaded as data unless ``run.trust_checkpoint``."""
+    with trust_scope(cfg.run.trust_checkpoint):
+        return _run_one(cfg, resume)
+
+
+def _run_one(cfg: RunConfig, resume: Path | None) -> tuple[RunRecord, Path]:
     device = resolve_device(cfg.run.device)
     dist = init_distributed(device.type)
     if dist.enabled and device.type == "cuda":
@@ -209,9 +217,9 @@ def run_one(cfg: RunConfig, resume: Path | None = None) -> tuple[RunRecord, Path
         raise MtbenchError(f"CUDA out of memory at batch size {cfg.train.batch_size} "
                            f"(input {exp.train_size[0]}x{exp.train_size[1]}); lower --batch-size") from e
     if cfg.eval.checkpoint == "best" and (run_dir / BEST).exists():
-        from mtbench.engine.checkpoint import load_checkpoint
+        from mtbench.engine.checkpoint import load_checkpoint, load_model_weights
 
-        trainer.model.load_state_dict(load_checkpoint(run_dir / BEST)["model"])
+        load_model_weights(trainer.model, load_checkpoint(run_dir / BEST, require=("model",))["model"], run_dir / BEST)
         checkpoint = f"best (epoch {state.best_epoch}, selected on {cfg.eval.split})"
     else:
         checkpoint = f"last (epoch {state.epoch})"
@@ -231,35 +239,47 @@ def run_experiment(cfg: RunConfig, resume: str | Path | None = None) -> list[tup
             raise UsageError(f"--resume {run_dir}: not a run folder (no config.yaml)")
         from mtbench.config import load_raw
 
+        trust = cfg.run.trust_checkpoint  # the command line's: a run folder's config never grants trust
         cfg = validate_config(load_raw(str(run_dir / "config.yaml")), origin=str(run_dir / "config.yaml"))
+        cfg.run.trust_checkpoint = trust
         return [run_one(cfg, run_dir)]
     return [run_one(c) for c in split_single_task(cfg)]
 
 
-def load_run(run_dir: str | Path) -> tuple[RunConfig, Experiment, torch.nn.Module, dict[str, Any], str]:
+def load_run(run_dir: str | Path, trust: bool = False
+             ) -> tuple[RunConfig, Experiment, torch.nn.Module, dict[str, Any], str]:
     """A run folder's config, experiment and model with the reported checkpoint's weights (best if the run
-    reported best, else last), on CPU; returns (cfg, exp, model, checkpoint, checkpoint file name)."""
+    reported best, else last), on CPU; returns (cfg, exp, model, checkpoint, checkpoint file name).
+    ``trust`` (``--trust-checkpoint``, never the folder's own config): allow a full unpickle of its files."""
     from mtbench.config import load_raw
-    from mtbench.engine.checkpoint import load_checkpoint
+    from mtbench.engine.checkpoint import load_checkpoint, load_model_weights
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").exists():
         raise UsageError(f"{run_dir}: not a run folder (no config.yaml)")
     cfg = validate_config(load_raw(str(run_dir / "config.yaml")), origin=str(run_dir / "config.yaml"))
-    exp = resolve_experiment(cfg)
-    which = BEST if cfg.eval.checkpoint == "best" and (run_dir / BEST).exists() else LAST
-    ck = load_checkpoint(run_dir / which)
-    model = build_model(cfg, exp)
-    model.load_state_dict(ck["model"])
+    cfg.run.trust_checkpoint = bool(trust)
+    with trust_scope(cfg.run.trust_checkpoint):
+        exp = resolve_experiment(cfg)
+        which = BEST if cfg.eval.checkpoint == "best" and (run_dir / BEST).exists() else LAST
+        ck = load_checkpoint(run_dir / which, require=("model", "train_state"))
+        model = build_model(cfg, exp)
+        load_model_weights(model, ck["model"], run_dir / which)
     return cfg, exp, model, ck, which
 
 
-def eval_run(run_dir: str | Path, split: str = "val", results: str | None = None) -> tuple[RunRecord, Path]:
-    """``mtbench eval``: evaluate a run folder's checkpoint (best if the run reported best) and write its record."""
+def eval_run(run_dir: str | Path, split: str = "val", results: str | None = None,
+             trust: bool = False) -> tuple[RunRecord, Path]:
+    """``mtbench eval``: evaluate a run folder's checkpoint (best if the run reported best) and write its record;
+    ``trust``: ``--trust-checkpoint`` (a full unpickle is allowed, and noted in the record)."""
+    with trust_scope(trust):
+        return _eval_run(Path(run_dir), split, results, trust)
+
+
+def _eval_run(run_dir: Path, split: str, results: str | None, trust: bool) -> tuple[RunRecord, Path]:
     from mtbench.engine.evaluate import evaluate
 
-    run_dir = Path(run_dir)
-    cfg, exp, model, ck, which = load_run(run_dir)
+    cfg, exp, model, ck, which = load_run(run_dir, trust)
     if results:
         cfg.run.results = results
     device = resolve_device(cfg.run.device)
@@ -268,8 +288,8 @@ def eval_run(run_dir: str | Path, split: str = "val", results: str | None = None
     val = build_data(cfg, exp, split)
     loader = DataLoader(val, batch_size=cfg.eval.batch_size, num_workers=cfg.data.workers)
     metrics = evaluate(model, loader, exp.tasks, exp.spec, device, amp=cfg.train.amp, options=cfg.eval.options)
-    st = ck["train_state"]
-    checkpoint = f"{'best' if which == BEST else 'last'} (epoch {st.get('best_epoch') if which == BEST else st['epoch']})"
+    st = ck["train_state"] if isinstance(ck["train_state"], dict) else {}
+    checkpoint = f"{'best' if which == BEST else 'last'} (epoch {st.get('best_epoch') if which == BEST else st.get('epoch')})"
     cost = measure_cost(model, exp, device) if cfg.run.profile else {}
     run_id = run_dir.name if split == cfg.eval.split else f"{run_dir.name}-{split}"
     record = make_record(cfg, exp, run_id, metrics, cost, device, checkpoint, split, model)

@@ -16,7 +16,9 @@ from torch.utils.data import DataLoader
 from mtbench._testhooks import kill_point
 from mtbench.config import RunConfig
 from mtbench.data.spec import DatasetSpec
-from mtbench.engine.checkpoint import load_checkpoint, save_checkpoint
+from mtbench.engine.checkpoint import (TRAINER_KEYS, load_checkpoint, load_model_weights, numpy_rng_from_plain,
+                                      numpy_rng_to_plain, python_rng_from_plain, python_rng_to_plain,
+                                      save_checkpoint, to_plain)
 from mtbench.engine.evaluate import autocast, evaluate, to_device
 from mtbench.engine.losses import MultiTaskLoss, NonFiniteLoss
 from mtbench.engine.optim import build_optimizer, build_scheduler
@@ -48,15 +50,17 @@ class TrainState:
 
 
 def _rng_state() -> dict[str, Any]:
-    st = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Python, NumPy, torch (and CUDA) RNG states as plain values (see mtbench.engine.checkpoint)."""
+    st = {"python": python_rng_to_plain(random.getstate()), "numpy": numpy_rng_to_plain(np.random.get_state()),
+          "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
-        st["cuda"] = torch.cuda.get_rng_state_all()
+        st["cuda"] = list(torch.cuda.get_rng_state_all())
     return st
 
 
 def _set_rng_state(st: dict[str, Any]) -> None:
-    random.setstate(st["python"])
-    np.random.set_state(st["numpy"])
+    random.setstate(python_rng_from_plain(st["python"]))
+    np.random.set_state(numpy_rng_from_plain(st["numpy"]))
     torch.set_rng_state(st["torch"])
     if "cuda" in st and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(st["cuda"])
@@ -113,7 +117,7 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
                 "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(),
-                "train_state": self.state.__dict__, "rng": _rng_state(),
+                "train_state": to_plain(self.state.__dict__), "rng": _rng_state(),
                 "config": self.cfg.model_dump(mode="json")}
 
     def save(self, name: str = LAST) -> None:
@@ -126,13 +130,19 @@ class Trainer:
             save_checkpoint(self.state_dict(), self.run_dir / name)
 
     def resume(self, path: Path) -> None:
-        ck = load_checkpoint(path)
-        self.model.load_state_dict(ck["model"])
-        self.opt.load_state_dict(ck["optimizer"])
-        self.sched.load_state_dict(ck["scheduler"])
-        self.scaler.load_state_dict(ck["scaler"])
-        self.state = TrainState(**ck["train_state"])
-        _set_rng_state(ck["rng"])
+        ck = load_checkpoint(path, require=TRAINER_KEYS)
+        load_model_weights(self.model, ck["model"], path)
+        steps = (("optimizer state", lambda: self.opt.load_state_dict(ck["optimizer"])),
+                 ("scheduler state", lambda: self.sched.load_state_dict(ck["scheduler"])),
+                 ("grad scaler state", lambda: self.scaler.load_state_dict(ck["scaler"])),
+                 ("train state", lambda: setattr(self, "state", TrainState(**ck["train_state"]))),
+                 ("RNG state", lambda: _set_rng_state(ck["rng"])))
+        for what, restore in steps:
+            try:
+                restore()
+            except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
+                detail = " ".join(str(e).split())[:200]
+                raise MtbenchError(f"{path}: cannot restore the {what} ({type(e).__name__}: {detail})") from e
         log.info("resumed from %s at epoch %d step %d", path, self.state.epoch, self.state.step_in_epoch)
 
     # ---- signals ----------------------------------------------------------------------------------
