@@ -7,14 +7,49 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, ValidationError, field_validator,
+                      model_validator)
 
 from mtbench._testhooks import kill_point
 from mtbench.errors import RecordError
 
 SCHEMA_VERSION = 1
+
+# Size limits: records come from other people too, and a crafted one must not blow up 'mtbench table'.
+# Real records are a few KiB (names < 100 characters, notes < 300, tens of metrics per task).
+MAX_RECORD_BYTES = 1 << 20
+MAX_NAME = 256            # ids, model / dataset / task / metric names, dict keys
+MAX_BACKBONE = 512        # backbone specs (mmseg:<config path>,key=value...)
+MAX_TEXT = 4096           # notes, citation, protocol values, environment strings
+MAX_ITEMS = 256           # tasks, notes, protocol entries, environment fields
+MAX_METRICS = 1024        # metrics per task, baselines per task
+MAX_CONFIG_VALUES = 20_000
+MAX_CONFIG_DEPTH = 32
+Name = Annotated[str, StringConstraints(max_length=MAX_NAME)]
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+
+
+def check_json_size(value: Any, max_values: int = MAX_CONFIG_VALUES, max_depth: int = MAX_CONFIG_DEPTH) -> Any:
+    """``value`` (JSON data) unchanged, or ValueError when it nests deeper than ``max_depth``, holds more than
+    ``max_values`` values, or a string longer than MAX_TEXT."""
+    n, stack = 0, [(value, 1)]
+    while stack:
+        x, depth = stack.pop()
+        n += 1
+        if n > max_values:
+            raise ValueError(f"more than {max_values} values")
+        if depth > max_depth:
+            raise ValueError(f"nested deeper than {max_depth} levels")
+        if isinstance(x, str) and len(x) > MAX_TEXT:
+            raise ValueError(f"a string of {len(x)} characters (at most {MAX_TEXT})")
+        if isinstance(x, dict):
+            stack.extend((k, depth + 1) for k in x)
+            stack.extend((v, depth + 1) for v in x.values())
+        elif isinstance(x, (list, tuple)):
+            stack.extend((v, depth + 1) for v in x)
+    return value
 
 
 class Cost(BaseModel):
@@ -27,21 +62,30 @@ class Cost(BaseModel):
     gmacs: float | None = None
     input_size: tuple[int, int] | None = None
     peak_mem_mb: float | None = None
-    mem_kind: str | None = None
+    mem_kind: Name | None = None
     latency_ms: float | None = None
-    device: str | None = None
-    unsupported_ops: dict[str, int] = Field(default_factory=dict)
+    device: Text | None = None
+    unsupported_ops: dict[Name, int] = Field(default_factory=dict, max_length=MAX_METRICS)
 
 
 class Env(BaseModel):
     model_config = ConfigDict(extra="allow")
-    torch: str | None = None
-    cuda: str | None = None
-    gpu: str | None = None
-    cpu: str | None = None
-    python: str | None = None
-    mtbench: str | None = None
-    git_commit: str | None = None
+    torch: Text | None = None
+    cuda: Text | None = None
+    gpu: Text | None = None
+    cpu: Text | None = None
+    python: Text | None = None
+    mtbench: Text | None = None
+    git_commit: Text | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            if len(data) > MAX_ITEMS:
+                raise ValueError(f"more than {MAX_ITEMS} fields")
+            check_json_size(data, max_values=4 * MAX_ITEMS, max_depth=4)
+        return data
 
 
 class DeltaM(BaseModel):
@@ -49,8 +93,9 @@ class DeltaM(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     value: float | None = None
-    baselines: dict[str, list[str]] = Field(default_factory=dict)
-    note: str = ""
+    baselines: dict[Name, Annotated[list[Name], Field(max_length=MAX_METRICS)]] = Field(default_factory=dict,
+                                                                                       max_length=MAX_ITEMS)
+    note: Text = ""
 
 
 class RunRecord(BaseModel):
@@ -58,28 +103,29 @@ class RunRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     schema_version: int = SCHEMA_VERSION
-    id: str
-    created: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    id: Name
+    created: Name = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     status: Literal["complete", "failed", "running"] = "complete"
-    model: str
-    backbone: str
-    dataset: str
-    split: str = "val"
-    tasks: list[str]
-    aux_tasks: list[str] = Field(default_factory=list)
+    model: Name
+    backbone: Annotated[str, StringConstraints(max_length=MAX_BACKBONE)]
+    dataset: Name
+    split: Name = "val"
+    tasks: list[Name] = Field(max_length=MAX_ITEMS)
+    aux_tasks: list[Name] = Field(default_factory=list, max_length=MAX_ITEMS)
     config: dict[str, Any] = Field(default_factory=dict)
-    config_hash: str = ""
+    config_hash: Name = ""
     seed: int | None = None
-    checkpoint: str | None = None
-    metrics: dict[str, dict[str, float | None]] = Field(default_factory=dict)
-    primary: dict[str, float | None] = Field(default_factory=dict)
+    checkpoint: Text | None = None
+    metrics: dict[Name, Annotated[dict[Name, float | None], Field(max_length=MAX_METRICS)]] = Field(
+        default_factory=dict, max_length=MAX_ITEMS)
+    primary: dict[Name, float | None] = Field(default_factory=dict, max_length=MAX_ITEMS)
     delta_m: DeltaM | None = None
     cost: Cost = Field(default_factory=Cost)
     env: Env = Field(default_factory=Env)
     source: Literal["measured", "reported"] = "measured"
-    citation: str | None = None
-    protocol: dict[str, str] = Field(default_factory=dict)   # mtbench.protocol: choices that change results
-    notes: list[str] = Field(default_factory=list)
+    citation: Text | None = None
+    protocol: dict[Name, Text] = Field(default_factory=dict, max_length=MAX_ITEMS)   # mtbench.protocol
+    notes: list[Text] = Field(default_factory=list, max_length=MAX_ITEMS)
     _path: Path | None = PrivateAttr(default=None)
 
     @field_validator("id")
@@ -88,6 +134,11 @@ class RunRecord(BaseModel):
         if not v or v.startswith(".") or "/" in v or "\\" in v:
             raise ValueError(f"id {v!r} must be non-empty, not start with '.', and contain no path separators")
         return v
+
+    @field_validator("config")
+    @classmethod
+    def _config_size(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return check_json_size(v)
 
     @model_validator(mode="after")
     def _check(self) -> "RunRecord":
@@ -195,11 +246,18 @@ def load_record(path: Path | str) -> RunRecord:
     """Read and validate one record; any problem is a one-line RecordError naming the file."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_RECORD_BYTES:
+            raise RecordError(f"{path}: invalid record: {size} bytes (a record is at most {MAX_RECORD_BYTES})")
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise RecordError(f"{path}: cannot read ({e.strerror or e})") from e
     except json.JSONDecodeError as e:
         raise RecordError(f"{path}: malformed JSON ({e.msg} at line {e.lineno} column {e.colno})") from e
+    except UnicodeDecodeError as e:
+        raise RecordError(f"{path}: malformed JSON (not UTF-8: {e.reason} at byte {e.start})") from e
+    except (ValueError, RecursionError) as e:  # e.g. an integer of 5000 digits, arrays nested 100000 deep
+        raise RecordError(f"{path}: invalid record: {type(e).__name__}: {' '.join(str(e).split())[:200]}") from e
     if not isinstance(data, dict):
         raise RecordError(f"{path}: invalid record: expected a JSON object, got {type(data).__name__}")
     try:
