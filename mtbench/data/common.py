@@ -56,12 +56,31 @@ def read_png_array(path: str | Path) -> np.ndarray:
 
 
 def read_npy(path: str | Path) -> np.ndarray:
+    """A ``.npy`` array as data: ``allow_pickle=False`` (an object array, i.e. a pickle, is refused, never
+    unpickled); one-line DataError naming the file otherwise."""
     try:
-        return np.load(path, allow_pickle=False)
+        a = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise DataError(f"Missing file '{path}'.") from None
     except (ValueError, OSError, EOFError) as e:
-        raise DataError(f"Corrupt or unreadable array '{path}': {e}.") from None
+        raise DataError(f"Corrupt or unreadable array '{path}': {' '.join(str(e).split())}.") from None
+    if not isinstance(a, np.ndarray):  # an .npz archive under a .npy name
+        a.close()
+        raise DataError(f"Corrupt or unreadable array '{path}': an .npz archive, not one .npy array.")
+    return a
+
+
+def read_mat(path: str | Path) -> dict:
+    """A MATLAB ``.mat`` file through SciPy's ``loadmat``, which only parses data (no pickles, no code);
+    one-line DataError naming the file when it cannot be read."""
+    from scipy.io import loadmat
+
+    try:
+        return loadmat(str(path))
+    except FileNotFoundError:
+        raise DataError(f"Missing file '{path}'.") from None
+    except Exception as e:  # scipy raises ValueError, TypeError, MatReadError, NotImplementedError (v7.3)...
+        raise DataError(f"Corrupt or unreadable .mat file '{path}': {' '.join(str(e).split())}.") from None
 
 
 def read_split(root: Path, split_file: Path) -> list[str]:

@@ -60,14 +60,9 @@ NORMALS_VALID_LABELS = frozenset((
 
 
 def _loadmat(path: Path) -> dict:
-    from scipy.io import loadmat
+    from mtbench.data.common import read_mat
 
-    try:
-        return loadmat(str(path))
-    except FileNotFoundError:
-        raise DataError(f"Missing file '{path}'.") from None
-    except Exception as e:  # scipy raises ValueError, TypeError, MatReadError... for broken files
-        raise DataError(f"Corrupt or unreadable .mat file '{path}': {e}.") from None
+    return read_mat(path)
 
 
 def read_label_map(path: Path) -> np.ndarray:

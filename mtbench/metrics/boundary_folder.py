@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mtbench.data.common import read_mat, read_npy
 from mtbench.errors import DataError, UsageError
 from mtbench.metrics.boundary_eval import EdgeEvalConfig, crop_valid, evaluate_image, seg_to_boundary
 from mtbench.metrics.boundary_scores import best_index, f_measure, precision_recall, summarize
@@ -29,7 +30,7 @@ def load_prediction(path: Path) -> np.ndarray:
     """Soft boundary map in [0, 1] (float64, H×W)."""
     path = Path(path)
     if path.suffix == ".npy":
-        a = np.load(path)
+        a = read_npy(path)
     else:
         from PIL import Image
 
@@ -40,6 +41,8 @@ def load_prediction(path: Path) -> np.ndarray:
     a = np.squeeze(a)
     if a.ndim != 2:
         raise DataError(f"{path}: expected a 2-D boundary map, got shape {a.shape}")
+    if a.dtype.kind not in "biuf":
+        raise DataError(f"{path}: expected a numeric boundary map, got {a.dtype}")
     if a.dtype == np.uint8:
         return a / 255.0
     if a.dtype == np.uint16:
@@ -54,14 +57,18 @@ def load_ground_truth(path: Path) -> np.ndarray:
     """Ground-truth map: 0 = no boundary, 1 = boundary, 255 = ignore (uint8, H×W)."""
     path = Path(path)
     if path.suffix == ".mat":
-        from scipy.io import loadmat
-
-        mat = loadmat(path)
+        mat = read_mat(path)
         if "LabelMap" not in mat:
             raise DataError(f"{path}: no 'LabelMap' variable (expected a PASCAL-Context label map)")
-        return seg_to_boundary(mat["LabelMap"]).astype(np.uint8)
+        labels = np.asarray(mat["LabelMap"])
+        if labels.ndim != 2 or labels.dtype.kind not in "biu":
+            raise DataError(f"{path}: 'LabelMap' must be a 2-D integer label map, got {labels.dtype} of shape "
+                            f"{labels.shape}")
+        return seg_to_boundary(labels).astype(np.uint8)
     if path.suffix == ".npy":
-        a = np.squeeze(np.load(path))
+        a = np.squeeze(read_npy(path))
+        if a.dtype.kind not in "biuf":
+            raise DataError(f"{path}: expected a numeric boundary map, got {a.dtype}")
         out = (a != 0).astype(np.uint8)
         out[a == 255] = 255
     else:
