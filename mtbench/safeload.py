@@ -11,8 +11,9 @@ torch's restricted ``weights_only=True`` unpickler, which builds only tensors an
   :func:`foreign_globals`: NumPy arrays, scalars and dtypes (NumPy rebuilds them from raw bytes and calls
   nothing else), and inert :class:`Placeholder` stand-ins for the metadata classes such checkpoints
   carry (mmengine's ``HistoryBuffer``/``MessageHub``/``ConfigDict``, mmcv's ``ConfigDict``,
-  ``argparse.Namespace``): the real classes are never looked up, so no code of theirs runs; mtbench
-  uses only the tensors.
+  ``argparse.Namespace``) and for ``getattr`` (HistoryBuffer pickles ``getattr(HistoryBuffer, 'min')``;
+  the stand-in records the reference and reads nothing): the real classes are never looked up, so no
+  code of theirs runs; mtbench uses only the tensors.
 
 Anything else is refused with one line naming the file and the refused global. A full unpickle happens
 only inside :func:`trust_scope` ``(True)``, i.e. with ``--trust-checkpoint`` (``run.trust_checkpoint``),
@@ -126,6 +127,22 @@ FOREIGN_METADATA_CLASSES: tuple[str, ...] = (
 )
 
 
+class AttributeReference:
+    """What an inert ``getattr(owner, name)`` gives: the two values, no attribute is read."""
+
+    def __init__(self, owner: Any, name: Any) -> None:
+        self.owner, self.name = owner, name
+
+    def __repr__(self) -> str:
+        return f"<attribute {self.name!r} of {self.owner!r} (not loaded)>"
+
+
+def _inert_getattr(owner: Any, name: Any, *default: Any) -> AttributeReference:
+    """Stands in for ``builtins.getattr`` in foreign metadata: mmengine's HistoryBuffer pickles its statistics
+    methods as ``getattr(HistoryBuffer, 'min')``. Records the reference; never reads the attribute."""
+    return AttributeReference(owner, name)
+
+
 @lru_cache(maxsize=None)
 def _placeholder(fullname: str) -> type:
     """A Placeholder subclass the weights_only unpickler finds under ``fullname``. (It keys allowed globals
@@ -172,8 +189,10 @@ NUMPY_GLOBAL_NAMES = frozenset({"numpy.ndarray", "numpy.dtype", "numpy.core.mult
 
 @lru_cache(maxsize=1)
 def foreign_globals() -> tuple[Any, ...]:
-    """Globals allowed when reading foreign weights: NumPy values and the metadata placeholders."""
-    return numpy_globals() + tuple(_placeholder(n) for n in FOREIGN_METADATA_CLASSES)
+    """Globals allowed when reading foreign weights: NumPy values, the metadata placeholders and an inert
+    ``getattr`` (for HistoryBuffer's pickled statistics methods)."""
+    return (numpy_globals() + tuple(_placeholder(n) for n in FOREIGN_METADATA_CLASSES)
+            + (_named(_inert_getattr, "builtins.getattr"),))
 
 
 @contextmanager
