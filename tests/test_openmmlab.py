@@ -205,3 +205,74 @@ def test_mtinet_trains_on_synthetic_with_mmseg_backbones(tmp_path, backbone):
     (r,) = load_records(tmp_path / "results")
     assert r.status == "complete" and r.backbone == backbone and r.model == "mtinet"
     assert 0 <= r.metrics["semseg"]["mIoU"] <= 100 and np.isfinite(r.metrics["depth"]["rmse"])
+
+
+# --- checkpoints are data (README "Robustness"; the timm paths are in tests/test_untrusted_inputs.py) ----------
+
+def _mmseg_run(tmp_path, pretrained, *extra: str) -> list[str]:
+    return ["run", "--model", "mtl", "--tasks", "semseg,depth", "--aux-tasks", "none", "--backbone", "mmseg:HRNet",
+            "--pretrained", str(pretrained), *extra,
+            *sum((["--set", s] for s in tiny_overrides(tmp_path, **{"data.n_train": 4, "data.n_val": 2})), [])]
+
+
+def _one_line_exit_1(argv, capsys) -> str:
+    from mtbench.cli import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert e.value.code == 1 and len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+@pytest.mark.openmmlab
+@needs_extra
+@pytest.mark.parametrize("kind", ["path-touch", "os-system"])
+def test_malicious_mmseg_checkpoint_runs_nothing(tmp_path, capsys, kind):
+    from test_untrusted_inputs import PAYLOADS
+
+    marker = tmp_path / "PWNED"
+    src = build_backbone("mmseg:HRNet")
+    path = tmp_path / "iter_40000.pth"
+    torch.save({"meta": {"mmseg_version": "1.2.2", "hook_msgs": PAYLOADS[kind](marker)},
+                "state_dict": {f"backbone.{k}": v for k, v in src.body.state_dict().items()}}, path)
+    line = _one_line_exit_1(_mmseg_run(tmp_path, path), capsys)
+    assert str(path) in line and "unsafe content refused" in line and "--trust-checkpoint" in line, line
+    assert not marker.exists()
+
+
+@pytest.mark.openmmlab
+@needs_extra
+def test_real_format_mmseg_checkpoint_loads_as_data_and_with_trust(tmp_path, capsys):
+    """A checkpoint as mmengine's runner writes it (meta with NumPy values, message_hub with HistoryBuffers,
+    an early mmengine MessageHub object): its backbone.* weights load without --trust-checkpoint (the metadata
+    becomes inert placeholders) and with it; metadata the safe loader does not know (an mmengine Config object)
+    is refused naming the class, and loaded with --trust-checkpoint, noted in the record."""
+    from mmengine.config import Config
+    from mmengine.logging import HistoryBuffer, MessageHub
+
+    from mtbench.cli import main
+    from mtbench.results import load_records
+    from test_untrusted_inputs import mmseg_style_checkpoint
+
+    src = build_backbone("mmseg:HRNet")
+    path = tmp_path / "iter_40000.pth"
+    mmseg_style_checkpoint(path, src.body.state_dict(), HistoryBuffer, MessageHub)
+    loaded = build_backbone("mmseg:HRNet", pretrained=str(path))
+    for (k, v), w in zip(src.body.state_dict().items(), loaded.body.state_dict().values()):
+        assert torch.equal(v, w), k
+    main(_mmseg_run(tmp_path / "trusting", path, "--trust-checkpoint"))
+    (r,) = load_records(tmp_path / "trusting" / "results")
+    assert r.status == "complete" and not any("full unpickle" in n for n in r.notes)  # the safe load sufficed
+
+    with_config = tmp_path / "with_config.pth"
+    ck = torch.load(path, map_location="cpu", weights_only=False)  # our own file, built above
+    ck["meta"]["cfg"] = Config(dict(model=dict(type="EncoderDecoder")))
+    torch.save(ck, with_config)
+    line = _one_line_exit_1(_mmseg_run(tmp_path / "plain", with_config), capsys)
+    assert str(with_config) in line and "mmengine.config.config.Config" in line and "--trust-checkpoint" in line
+    main(_mmseg_run(tmp_path / "trusted", with_config, "--trust-checkpoint"))
+    (r,) = load_records(tmp_path / "trusted" / "results")
+    assert f"checkpoint {with_config} loaded with a full unpickle (--trust-checkpoint)" in r.notes
