@@ -23,7 +23,8 @@ MAX_RECORD_BYTES = 1 << 20
 MAX_NAME = 256            # ids, model / dataset / task / metric names, dict keys
 MAX_BACKBONE = 512        # backbone specs (mmseg:<config path>,key=value...)
 MAX_TEXT = 4096           # notes, citation, protocol values, environment strings
-MAX_ITEMS = 256           # tasks, notes, protocol entries, environment fields
+MAX_ITEMS = 256           # tasks, protocol entries, environment fields
+MAX_NOTES = 10_000
 MAX_METRICS = 1024        # metrics per task, baselines per task
 MAX_CONFIG_VALUES = 20_000
 MAX_CONFIG_DEPTH = 32
@@ -125,7 +126,7 @@ class RunRecord(BaseModel):
     source: Literal["measured", "reported"] = "measured"
     citation: Text | None = None
     protocol: dict[Name, Text] = Field(default_factory=dict, max_length=MAX_ITEMS)   # mtbench.protocol
-    notes: list[Text] = Field(default_factory=list, max_length=MAX_ITEMS)
+    notes: list[Text] = Field(default_factory=list, max_length=MAX_NOTES)
     _path: Path | None = PrivateAttr(default=None)
 
     @field_validator("id")

@@ -427,7 +427,7 @@ def _deep(n: int):
 
 @pytest.mark.parametrize("content, pattern", [
     (_record(id="x" * 10_000), r"invalid record: id: String should have at most 256 characters"),
-    (_record(notes=["n"] * 100_000), r"invalid record: notes: List should have at most 256 items"),
+    (_record(notes=["n"] * 100_000), r"invalid record: notes: List should have at most 10000 items"),
     (_record(metrics={"semseg": {f"IoU_{i}": 0.0 for i in range(5000)}}),
      r"invalid record: metrics\.semseg: Dictionary should have at most 1024 items"),
     (_record(config=_deep(200)), r"invalid record: config: Value error, nested deeper than 32 levels"),
