@@ -23,3 +23,24 @@ def tiny_overrides(tmp_path, **extra) -> list[str]:
     }
     items.update(extra)
     return [f"{k}={v}" for k, v in items.items()]
+
+
+def one_line_error(argv: list[str], capsys, code: int = 1, pattern: str | None = None) -> str:
+    """Run the CLI on ``argv``; assert it exits with ``code`` and one stderr line 'error: ...' (no traceback)
+    matching ``pattern``; return that line."""
+    import re
+
+    import pytest
+
+    from mtbench.cli import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert e.value.code == code, err
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    if pattern is not None:
+        assert re.search(pattern, lines[0]), lines[0]
+    return lines[0]

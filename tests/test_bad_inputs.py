@@ -6,7 +6,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import tiny_overrides
+from conftest import one_line_error, tiny_overrides
 from mtbench.cli import main
 from mtbench.data import write_synthetic
 from mtbench.results import RunRecord, save_record
@@ -228,16 +227,7 @@ def _snapshot(root: Path) -> dict[str, bytes]:
 
 
 def _check_one_line_error(argv: list[str], code: int, pattern: str, capsys) -> str:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    err = capsys.readouterr().err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert e.value.code == code, err
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    assert re.search(pattern, lines[0]), lines[0]
-    return lines[0]
+    return one_line_error(argv, capsys, code, pattern)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_overrides
+from conftest import one_line_error, tiny_overrides
 from mtbench.cli import main
 from mtbench.config import build_config, dump_yaml
 from mtbench.engine.checkpoint import (load_checkpoint, numpy_rng_from_plain, python_rng_from_plain,
@@ -63,14 +63,7 @@ def _sets(items: list[str]) -> list[str]:
 
 
 def _one_line_error(argv: list[str], capsys, code: int = 1) -> str:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    err = capsys.readouterr().err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert e.value.code == code, err
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
-    return lines[0]
+    return one_line_error(argv, capsys, code)
 
 
 def _assert_refused(line: str, path: Path, marker: Path) -> None:
