@@ -49,8 +49,7 @@ class RowResult:
         return out
 
 
-def _row_configs(table: PaperTable, preset: Preset, entry: Entry, seed: int, results: Path,
-                 extra_sets: list[str]):
+def _row_configs(preset: Preset, entry: Entry, seed: int, results: Path, extra_sets: list[str]):
     from mtbench.engine.run import split_single_task
 
     cfg = build_config(preset.config, [*entry_sets(preset, entry, seed, results, extra_sets),
@@ -68,7 +67,7 @@ def collect(table: PaperTable, seeds: list[int], results: Path, extra_sets: list
     for row, entry in zip(table.rows, preset.entries):
         res = RowResult(row)
         for seed in seeds:
-            for c in _row_configs(table, preset, entry, seed, results, extra_sets):
+            for c in _row_configs(preset, entry, seed, results, extra_sets):
                 rec = index.get((c.model.name, seed, c.hash()))
                 if rec is not None:
                     for t in rec.tasks:
@@ -127,7 +126,7 @@ def comparison(table: PaperTable, rows: list[RowResult]) -> list[dict[str, objec
 def _fmt(v: object, digits: int) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "—"
-    return f"{v:+.{digits}f}" if digits < 0 else f"{v:.{digits}f}"
+    return f"{v:.{digits}f}"
 
 
 def render(table: PaperTable, lines: list[dict[str, object]], fmt: str = "github") -> str:
