@@ -37,7 +37,7 @@ def reports_best(run_dir: Path) -> bool:
 
 def checkpoint_file(entry: str, runs_dir: Path = RUNS_DIR) -> Path:
     """The checkpoint an entry names: a file, a run folder's reported checkpoint, or ``runs/<id>``'s."""
-    from mtbench.engine.trainer import BEST, LAST
+    from mtbench.engine.trainer import reported_checkpoint
 
     path = Path(entry)
     if path.is_file():
@@ -46,7 +46,7 @@ def checkpoint_file(entry: str, runs_dir: Path = RUNS_DIR) -> Path:
     if not folder.is_dir():
         raise UsageError(f"model.kwargs.init_from: '{entry}' is neither a checkpoint file, a run folder nor a "
                          f"run id under {runs_dir}/")
-    ck = folder / (BEST if reports_best(folder) and (folder / BEST).exists() else LAST)
+    ck = reported_checkpoint(folder, reports_best(folder))
     if not ck.exists():
         raise UsageError(f"model.kwargs.init_from: {folder} has no checkpoint ({ck.name})")
     return ck

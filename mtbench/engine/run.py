@@ -18,7 +18,7 @@ from mtbench.config import RunConfig, dump_yaml, validate_config
 from mtbench.data.spec import DatasetSpec, get_dataset_spec
 from mtbench.engine.runtime import (DistInfo, environment, init_distributed, resolve_device, seed_everything,
                                     set_cpu_threads)
-from mtbench.engine.trainer import BEST, LAST, Trainer
+from mtbench.engine.trainer import BEST, LAST, Trainer, reported_checkpoint
 from mtbench.errors import MtbenchError, RecordError, UsageError
 from mtbench.registry import create_model, get_task
 from mtbench.results import RunRecord, atomic_write_text, check_writable, remove_stale_temps, save_record
@@ -35,8 +35,13 @@ class Experiment:
     tasks: list[str]
     aux_tasks: list[str]
     train_size: tuple[int, int]
-    eval_size: tuple[int, int]
     notes: tuple[str, ...] = ()
+
+    @property
+    def eval_size(self) -> tuple[int, int]:
+        """The model's input size in evaluation: the training input size for every dataset (synthetic scenes
+        are rendered at it; NYUD / PASCAL-Context images are resized to it, predictions resized back)."""
+        return self.train_size
 
 
 def resolve_experiment(cfg: RunConfig) -> Experiment:
@@ -61,10 +66,7 @@ def resolve_experiment(cfg: RunConfig) -> Experiment:
     from mtbench.engine.evaluate import make_metrics
 
     make_metrics(tasks, spec, cfg.eval.options)  # bad metric options (e.g. an unknown edge protocol) fail now
-    # The model sees the same input size in evaluation as in training: synthetic scenes are rendered at
-    # it; NYUD and PASCAL-Context images are resized to it (the release's FixedResize at test time) and the
-    # predictions resized back to each image's original size for scoring.
-    return Experiment(spec, tasks, aux, train_size, train_size, tuple(notes))  # type: ignore[arg-type]
+    return Experiment(spec, tasks, aux, train_size, tuple(notes))  # type: ignore[arg-type]
 
 
 def split_single_task(cfg: RunConfig) -> list[RunConfig]:
@@ -261,7 +263,7 @@ def load_run(run_dir: str | Path, trust: bool = False
     cfg.run.trust_checkpoint = bool(trust)
     with trust_scope(cfg.run.trust_checkpoint):
         exp = resolve_experiment(cfg)
-        which = BEST if cfg.eval.checkpoint == "best" and (run_dir / BEST).exists() else LAST
+        which = reported_checkpoint(run_dir, cfg.eval.checkpoint == "best").name
         ck = load_checkpoint(run_dir / which, require=("model", "train_state"))
         model = build_model(cfg, exp)
         load_model_weights(model, ck["model"], run_dir / which)

@@ -32,6 +32,12 @@ log = logging.getLogger(__name__)
 LAST, BEST = "checkpoint.pt", "best.pt"
 
 
+def reported_checkpoint(run_dir: Path, selects_best: bool) -> Path:
+    """The checkpoint a run folder reports: ``best.pt`` when the run selected the best one
+    (``eval.checkpoint: best``) and has it, else ``checkpoint.pt`` (the last)."""
+    return Path(run_dir) / (BEST if selects_best and (Path(run_dir) / BEST).exists() else LAST)
+
+
 class Interrupted(MtbenchError):
     """SIGINT/SIGTERM: a checkpoint was saved; the run can be resumed."""
 
