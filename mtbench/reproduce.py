@@ -19,7 +19,7 @@ from mtbench.errors import UsageError
 from mtbench.paper_tables import PaperRow, PaperTable, get_table
 from mtbench.protocol import differences
 from mtbench.results import RunRecord, load_records
-from mtbench.sweep import Entry, Preset, entry_sets, run_sweep
+from mtbench.sweep import Entry, Preset, record_keys, run_sweep
 
 DM = "Δm (%)"
 
@@ -49,14 +49,6 @@ class RowResult:
         return out
 
 
-def _row_configs(preset: Preset, entry: Entry, seed: int, results: Path, extra_sets: list[str]):
-    from mtbench.engine.run import split_single_task
-
-    cfg = build_config(preset.config, [*entry_sets(preset, entry, seed, results, extra_sets),
-                                       f"model.name={entry.model}"])
-    return split_single_task(cfg)
-
-
 def collect(table: PaperTable, seeds: list[int], results: Path, extra_sets: list[str]) -> list[RowResult]:
     """The records of every row and seed (matched by model, seed and config hash, as ``sweep`` skips)."""
     preset = table_preset(table, seeds)
@@ -67,8 +59,8 @@ def collect(table: PaperTable, seeds: list[int], results: Path, extra_sets: list
     for row, entry in zip(table.rows, preset.entries):
         res = RowResult(row)
         for seed in seeds:
-            for c in _row_configs(preset, entry, seed, results, extra_sets):
-                rec = index.get((c.model.name, seed, c.hash()))
+            for key in record_keys(preset, entry, seed, results, extra_sets):
+                rec = index.get(key)
                 if rec is not None:
                     for t in rec.tasks:
                         res.records.setdefault(t, {})[seed] = rec

@@ -81,18 +81,25 @@ def entry_sets(p: Preset, e: Entry, seed: int, results: Path, extra_sets: list[s
     return [*p.sets, *e.sets, *extra_sets, f"run.seed={seed}", f"run.results={results}", "run.quiet=true"]
 
 
-def plan(preset: str | Preset, seeds: list[int] | None, results: Path, extra_sets: list[str]) -> list[list[str]]:
-    """The ``mtbench run`` argument lists still to do."""
+def record_keys(p: Preset, e: Entry, seed: int, results: Path, extra_sets: list[str]
+                ) -> list[tuple[str, int, str]]:
+    """(model, seed, config hash) of the record(s) one run of a preset writes (one per task for single_task):
+    how ``plan`` recognises finished runs and ``mtbench reproduce`` finds their records."""
     from mtbench.engine.run import split_single_task
 
+    cfg = build_config(p.config, [*entry_sets(p, e, seed, results, extra_sets), f"model.name={e.model}"])
+    return [(c.model.name, seed, c.hash()) for c in split_single_task(cfg)]
+
+
+def plan(preset: str | Preset, seeds: list[int] | None, results: Path, extra_sets: list[str]) -> list[list[str]]:
+    """The ``mtbench run`` argument lists still to do."""
     p = get_preset(preset)
     done = _existing(results)
     todo = []
     for seed in (seeds if seeds is not None else p.seeds):
         for e in p.entries:
             sets = entry_sets(p, e, seed, results, extra_sets)
-            cfg = build_config(p.config, [*sets, f"model.name={e.model}"])
-            if all((c.model.name, seed, c.hash()) in done for c in split_single_task(cfg)):
+            if all(key in done for key in record_keys(p, e, seed, results, extra_sets)):
                 log.info("skip %s seed %d: record exists", e.label or e.model, seed)
                 continue
             args = ["run", "--model", e.model] + (["--config", p.config] if p.config else [])
