@@ -66,10 +66,10 @@ def constant_scores(cfg: RunConfig) -> dict[str, dict[str, float]]:
     exp = resolve_experiment(cfg)
     tasks = [t for t in exp.tasks if t in SUPPORTED]
     common = dict(root=cfg.data.root, seed=cfg.run.seed, tasks=tasks, train=False)
-    synthetic = cfg.data.dataset == "synthetic"
-    train = build_dataset(cfg.data.dataset, "train", size=exp.train_size if synthetic else None,
+    at_run_size = exp.spec.renders_at_run_size
+    train = build_dataset(cfg.data.dataset, "train", size=exp.train_size if at_run_size else None,
                           n=cfg.data.n_train, **common)
-    val = build_dataset(cfg.data.dataset, cfg.eval.split, size=exp.eval_size if synthetic else None,
+    val = build_dataset(cfg.data.dataset, cfg.eval.split, size=exp.eval_size if at_run_size else None,
                         n=cfg.data.n_val, **common)
     estimates = {t: _Estimate(t, exp.spec.num_classes.get(t)) for t in tasks}
     for i in range(len(train)):  # one streaming pass per split: nothing held, each sample read once

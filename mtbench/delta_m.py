@@ -71,7 +71,7 @@ def primary_metric(record: RunRecord, task: str) -> float | None:
     """The record's primary metric for ``task``: ``primary[task]``, else ``metrics[task][<primary name>]``."""
     if record.primary.get(task) is not None:
         return _finite(record.primary[task])
-    return _finite(record.metrics.get(task, {}).get(_task(record, task).primary.name))
+    return _finite(record.metrics.get(task, {}).get(_task(record, task).primary))
 
 
 def delta_m(values: dict[str, float], baselines: dict[str, float], higher_is_better: dict[str, bool]) -> float:
@@ -126,7 +126,7 @@ def record_delta_m(record: RunRecord, records: Sequence[RunRecord]) -> DeltaMRes
             continue
         m = primary_metric(record, t)
         if m is None:
-            no_metric.append(f"{t} {task.primary.name}")
+            no_metric.append(f"{t} {task.primary}")
             continue
         found = [(b, primary_metric(b, t)) for b in records if is_baseline_for(b, record, t)]
         found = [(b, v) for b, v in found if v is not None]
@@ -135,9 +135,9 @@ def record_delta_m(record: RunRecord, records: Sequence[RunRecord]) -> DeltaMRes
             continue
         s = statistics.fmean(v for _, v in found)
         if s == 0:
-            return DeltaMResult(None, reason=f"n/a (single-task baseline {task.primary.name} of {t} is 0)",
+            return DeltaMResult(None, reason=f"n/a (single-task baseline {task.primary} of {t} is 0)",
                                 notes=notes)
-        values[t], base_values[t], hib[t] = m, s, task.primary.higher_is_better
+        values[t], base_values[t], hib[t] = m, s, task.primary_spec.higher_is_better
         ids[t] = sorted(b.id for b, _ in found)
     if no_metric:
         return DeltaMResult(None, reason=f"n/a (no {', '.join(no_metric)} in record)", notes=notes, baselines=ids)

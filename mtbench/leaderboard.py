@@ -54,7 +54,7 @@ def _mean_std(values: Sequence[float | None]) -> tuple[float | None, float | Non
 def _metric_column(task_name: str) -> Column:
     from mtbench.registry import get_task
 
-    spec = get_task(task_name).primary
+    spec = get_task(task_name).primary_spec
     unit = f" ({spec.unit})" if spec.unit else ""
     digits = 2 if spec.unit in ("%", "deg") else 3 if spec.unit == "m" else 4
     return Column(f"{task_name} {spec.name}{unit} {spec.arrow}", spec.higher_is_better, digits)

@@ -65,7 +65,7 @@ def floor_line(dataset: str) -> str:
     scores = constant_scores(build_config(None, []))
     parts = []
     for task, metrics in scores.items():
-        p = get_task(task).primary
+        p = get_task(task).primary_spec
         parts.append(f"{task} {p.name} {metrics[p.name]:.4g} {p.unit}".rstrip())
     return (" For scale, a constant predictor (the training split's majority class / mean depth everywhere, "
             f"`python scripts/constant_baseline.py`) scores {', '.join(parts)} on seed 0's val split.")

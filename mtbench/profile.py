@@ -240,7 +240,7 @@ def profile_by_name(model: str, dataset: str, *, backbone: str | None = None, ta
     tasks = list(tasks) if tasks else list(spec.default_tasks)
     aux_tasks = list(aux_tasks or [])
     spec.check_tasks(tasks + aux_tasks)
-    input_hw = input_hw or spec.eval_size or spec.train_size
+    input_hw = input_hw or spec.train_size
     check_input_hw(*input_hw)
     if device not in (None, "cpu", "cuda", "auto"):
         raise UsageError(f"--device {device}: expected cpu, cuda or auto.")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,19 +52,8 @@ def metric_direction(task: str, metric: str) -> bool | None:
         t = get_task(task)
     except MtbenchError:
         return None
-    if t.primary.name == metric:
-        return t.primary.higher_is_better
-    try:
-        specs = t.make_metric(2).specs
-    except Exception:  # a metric that cannot be built here only loses direction information
-        specs = ()
-    exact = next((s.higher_is_better for s in specs if s.name == metric), None)
-    if exact is not None:
-        return exact
-    # per-class entries (IoU_0, IoU_1, ... built here for 2 classes) share the direction of their family
-    family = re.sub(r"\d+$", "", metric)
-    return next((s.higher_is_better for s in specs if family != metric and re.sub(r"\d+$", "", s.name) == family),
-                None)
+    spec = t.metric_spec(metric)  # per-class keys (IoU_3) included
+    return None if spec is None else spec.higher_is_better
 
 
 def parse_overrides(items: Sequence[str] | None) -> dict[str, float]:

@@ -12,7 +12,7 @@ def run_summary(record: RunRecord, path: Path) -> str:
     lines = [f"run {record.id}: {record.model} / {record.backbone} on {record.dataset} ({record.split}), "
              f"checkpoint {record.checkpoint}"]
     for t in record.tasks:
-        spec = get_task(t).primary
+        spec = get_task(t).primary_spec
         vals = ", ".join(f"{k}={v:.4g}" for k, v in record.metrics[t].items()
                          if v is not None and not k.startswith("IoU_"))
         lines.append(f"  {t:<12} {spec.name} ({spec.unit}) {spec.arrow} = {record.primary.get(t)}   [{vals}]")

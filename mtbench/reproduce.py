@@ -86,7 +86,7 @@ def comparison(table: PaperTable, rows: list[RowResult]) -> list[dict[str, objec
     """One line per (paper row, quantity): reported, measured mean/std/n, difference, within the spread."""
     from mtbench.registry import get_task
 
-    higher = {t: get_task(t).primary.higher_is_better for t in table.tasks}
+    higher = {t: get_task(t).primary_spec.higher_is_better for t in table.tasks}
     single = next((r for r in rows if r.row.model == "single_task"), None)
     base = {t: statistics.fmean(single.values(t).values()) for t in table.tasks
             if single is not None and single.values(t)}
@@ -94,7 +94,7 @@ def comparison(table: PaperTable, rows: list[RowResult]) -> list[dict[str, objec
     for res in rows:
         per_task = {t: res.values(t) for t in table.tasks}
         quantities: list[tuple[str, float | None, list[float]]] = [
-            (f"{t} {get_task(t).primary.name}", res.row.reported.get(t), list(per_task[t].values()))
+            (f"{t} {get_task(t).primary}", res.row.reported.get(t), list(per_task[t].values()))
             for t in table.tasks]
         if res.row.model == "single_task":
             dms = [0.0] * min(len(v) for v in per_task.values()) if all(per_task.values()) else []
@@ -176,7 +176,7 @@ def reproduce(name: str, *, seeds: list[int], results: Path | str = "results", d
         sets.append(f"data.root={data_root}")
     if device is not None:
         sets.append(f"run.device={device}")
-    if get_dataset_spec(table.dataset).needs_root:
+    if not get_dataset_spec(table.dataset).embedded:
         root = build_config(table.config, sets).data.root or env_root(table.dataset)
         if root is None:
             raise UsageError(f"{name}: dataset '{table.dataset}' needs --data-root (or $MTBENCH_DATA/{table.dataset})")

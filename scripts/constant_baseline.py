@@ -21,7 +21,7 @@ def main() -> None:
     cfg = build_config(args.config, args.sets)
     print(f"constant predictor on {cfg.data.dataset} {cfg.eval.split} (seed {cfg.run.seed}):")
     for task, metrics in constant_scores(cfg).items():
-        primary = get_task(task).primary
+        primary = get_task(task).primary_spec
         others = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != primary.name and not k.startswith("IoU_"))
         print(f"  {task}: {primary.name} {metrics[primary.name]:.4g} {primary.unit}  ({others})")
 

@@ -67,8 +67,8 @@ def report(run_dir: Path, split: str, batch: int, worst: int, trust: bool = Fals
     cpu = torch.device("cpu")
     print(f"{run_dir.name} ({which}) on {cfg.data.dataset} {split} (batches of {batch}):")
     for label, m in (("eval mode (running statistics)", model), ("batch statistics (probe)", with_batch_statistics(model))):
-        scores = evaluate(m, loader, exp.tasks, exp.spec, cpu)
-        row = ", ".join(f"{t} {get_task(t).primary.name} {scores[t][get_task(t).primary.name]:.4g}" for t in exp.tasks)
+        scores = evaluate(m, loader, exp.tasks, exp.spec, cpu).metrics
+        row = ", ".join(f"{t} {get_task(t).primary} {scores[t][get_task(t).primary]:.4g}" for t in exp.tasks)
         print(f"  {label:32s} {row}")
     if "depth" in exp.tasks:
         rmse, level, truth = per_image_depth(model, loader)

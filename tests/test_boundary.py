@@ -327,7 +327,7 @@ def test_metric_empty_and_edge_task_factory():
     assert math.isnan(m.compute()["odsF"])
     assert m.config.nms is False and EdgeEvalConfig().nms is False  # NMS only when asked
     task = get_task("edge")
-    assert task.primary.name == "odsF" and task.primary.higher_is_better and task.in_delta_m
+    assert task.primary == "odsF" and task.primary_spec.higher_is_better and task.in_delta_m
     metric = task.make_metric(None, max_dist=0.011)
     assert isinstance(metric, BoundaryMetric) and metric.config.max_dist == 0.011
     assert task.make_metric(None).config.max_dist == 0.0075

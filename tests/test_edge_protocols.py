@@ -143,7 +143,7 @@ def test_metric_protocol_record_and_defaults():
     spec = get_dataset_spec("synthetic")
     assert make_metrics(["edge"], spec)["edge"].protocol()["protocol"] == "release"
     opt = make_metrics(["edge"], spec, {"edge": {"protocol": "bsds", "nms": True}})["edge"].protocol()
-    assert opt["protocol"] == "bsds" and opt["nms"] is True and opt["max_dist"] == spec.edge_max_dist
+    assert opt["protocol"] == "bsds" and opt["nms"] is True and opt["max_dist"] == spec.metric_options["edge"]["max_dist"]
     with pytest.raises(UsageError) as e:
         make_metrics(["edge"], spec, {"edge": {"protocol": "pascal"}})
     msg = str(e.value)

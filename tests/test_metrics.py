@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from mtbench.metrics.base import Metric
+from mtbench.metrics.base import Metric, MetricSpec
 from mtbench.metrics.depth import DepthMetric
 from mtbench.metrics.normals import NormalsMetric
 from mtbench.metrics.saliency import THRESHOLDS, SaliencyMetric
@@ -330,7 +330,8 @@ def test_merge_of_halves_equals_one_shot(name: str):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_specs_cover_compute_keys(name: str):
     metric = CASES[name][0]()
-    assert [s.name for s in metric.specs] == list(_one_shot(name))
+    specs = type(metric).metric_specs(getattr(metric, "num_classes", None))  # from the class, no instance
+    assert [s.name for s in specs] == list(_one_shot(name))
     assert metric.compute().keys() == _one_shot(name).keys()  # empty state: NaN, same keys
     assert 0 <= metric.__doc__.find("Convention:") < 120  # the docstring opens with its convention
 
@@ -342,9 +343,27 @@ def test_task_metrics_and_primary_keys():
                                    ("normals", None), ("saliency", None)):
         task = get_task(task_name)
         metric = task.make_metric(num_classes)
-        assert task.primary.name in [s.name for s in metric.specs]
-        spec = next(s for s in metric.specs if s.name == task.primary.name)
-        assert spec == task.primary
+        assert task.primary in [s.name for s in metric.specs]
+        spec = next(s for s in metric.specs if s.name == task.primary)
+        assert spec == task.primary_spec
+        assert task.metric_specs(num_classes) == type(metric).metric_specs(num_classes)
+
+
+def test_metric_specs_without_instances():
+    """Directions come from the metric class: per-class keys find their family, unknown keys nothing."""
+    from mtbench.metrics.segmentation import MeanIoU
+    from mtbench.registry import get_task
+
+    semseg = get_task("semseg")
+    assert [s.name for s in semseg.metric_specs(3)] == ["mIoU", "mIoU_nonempty", "pixel_acc", "IoU_0", "IoU_1",
+                                                        "IoU_2"]
+    assert semseg.metric_spec("IoU_17") == MetricSpec("IoU_17", "%", True)
+    assert semseg.metric_spec("IoU_x") is None and semseg.metric_spec("IoU") is None
+    assert MeanIoU.find_spec("pixel_acc") == MetricSpec("pixel_acc", "%", True)
+    assert get_task("depth").metric_spec("rmse") == MetricSpec("rmse", "m", False)
+    assert get_task("depth").metric_spec("IoU_1") is None
+    assert get_task("normals").primary_spec == MetricSpec("mean", "deg", False)
+    assert get_task("edge").metric_spec("odsF").higher_is_better
 
 
 @pytest.mark.gpu

@@ -212,7 +212,7 @@ def test_evaluation_resizes_predictions_back_to_each_original_size(pascal_sizes)
     spec = get_dataset_spec("pascal_context")
     val = build_dataset("pascal_context", "val", root=str(pascal_sizes), tasks=["semseg", "saliency"], train=False)
     loader = DataLoader(val, batch_size=2)
-    res = evaluate(_KnownMaps(), loader, ["semseg", "saliency"], spec, torch.device("cpu"))
+    res = evaluate(_KnownMaps(), loader, ["semseg", "saliency"], spec, torch.device("cpu")).metrics
     assert res["semseg"]["pixel_acc"] == 100.0 and res["semseg"]["mIoU_nonempty"] == 100.0
     assert res["semseg"]["IoU_1"] == 100.0 and res["semseg"]["IoU_2"] == 100.0
     assert res["saliency"]["mIoU"] == pytest.approx(100.0)
@@ -242,7 +242,7 @@ def test_nyud_depth_scored_at_the_original_size(tmp_path):
     val = build_dataset("nyud", "val", root=str(root), tasks=["depth"], train=False)
     assert val[0]["image"].shape == (3, 480, 640)
     res = evaluate(_KnownMaps(), DataLoader(val, batch_size=1), ["depth"], get_dataset_spec("nyud"),
-                   torch.device("cpu"))
+                   torch.device("cpu")).metrics
     pred = 1.0 + ((np.arange(16) + 0.5) * 40 - 0.5) / 640
     valid = depth > 0
     rmse = np.sqrt(np.mean((np.broadcast_to(pred, depth.shape)[valid] - depth[valid]) ** 2))

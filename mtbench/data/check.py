@@ -63,14 +63,10 @@ def _ranges(values: list[int]) -> str:
 
 
 def _open(name: str, root: Path, split: str):
-    from mtbench.data.nyud import NYUDDataset
-    from mtbench.data.pascal_context import PascalContextDataset
     from mtbench.data.spec import get_dataset_spec
 
     spec = get_dataset_spec(name)
-    if name == "pascal_context":
-        return PascalContextDataset(root, split, list(spec.tasks), strict=False)
-    return NYUDDataset(root, split, list(spec.tasks), num_classes=spec.num_classes, strict=False)
+    return spec.build(root, split, list(spec.tasks), train=True, strict=False)  # targets as stored, no transform
 
 
 def check_dataset(name: str, root: str | Path | None) -> CheckReport:

@@ -177,3 +177,11 @@ class PascalContextDataset(MultiTaskDataset):
 
     def load(self, index: int) -> dict[str, torch.Tensor]:
         return to_tensors(self.read(self.ids[index]))
+
+
+def build(spec, root: Path, split: str, tasks: list[str], *, transform=None, train: bool = False,
+          size: tuple[int, int] | None = None, seed: int = 0, n: int | None = None,
+          strict: bool = True) -> PascalContextDataset:
+    """PASCAL-Context's ``DatasetSpec.builder``: evaluation edge targets are SEISM's ground truth."""
+    return PascalContextDataset(root, split, tasks, transform=transform, seed=seed, n=n, strict=strict,
+                                eval_edges=not train)

@@ -6,6 +6,8 @@ Classes: see ``synthetic_scene.CLASSES`` (10); human parts: ``synthetic_scene.PA
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -54,3 +56,16 @@ class SyntheticDataset(MultiTaskDataset):
     def load(self, index: int) -> dict[str, torch.Tensor]:
         arrays = generate(self.seed, self.split, index, self.size)
         return to_tensors({k: arrays[k] for k in ["image", *self.tasks]})
+
+
+def build(spec, root: Path | None, split: str, tasks: list[str], *, transform=None, train: bool = False,
+          size: tuple[int, int] | None = None, seed: int = 0, n: int | None = None,
+          strict: bool = True) -> MultiTaskDataset:
+    """The synthetic ``DatasetSpec.builder``: scenes rendered on the fly at ``size``, or, given a ``root``,
+    a folder written by ``mtbench data synth`` (NYUD layout; its edge targets are already exact)."""
+    if root is None:
+        return SyntheticDataset(split, tasks, n=n, size=size, seed=seed, transform=transform)
+    from mtbench.data.nyud import NYUDDataset
+
+    return NYUDDataset(root, split, tasks, num_classes=dict(spec.num_classes), transform=transform, seed=seed,
+                       n=n, strict=strict)

@@ -7,7 +7,7 @@ original size (``resize_prediction``) and compared with the original-size target
 from __future__ import annotations
 
 import contextlib
-import inspect
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -19,20 +19,27 @@ from mtbench.metrics.base import Metric
 from mtbench.registry import get_task
 
 
+@dataclass
+class Evaluation:
+    """What ``evaluate`` measured: ``metrics`` {task: {metric: value}} and, for the tasks whose metric
+    options change the numbers (e.g. the edge matching radius and protocol), ``protocols`` {task: {...}}."""
+
+    metrics: dict[str, dict[str, float]]
+    protocols: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def notes(self) -> list[str]:
+        """One line per metric protocol, as the run record's notes show them."""
+        return [f"{t} protocol: " + ", ".join(f"{k}={v}" for k, v in p.items()) for t, p in self.protocols.items()]
+
+
 def make_metrics(tasks: list[str], spec: DatasetSpec, options: dict[str, dict[str, Any]] | None = None
                  ) -> dict[str, Metric]:
-    """One fresh metric per task; ``options[task]`` are passed to the task's metric factory (e.g. the
-    edge task's ``max_dist``, which defaults to the dataset's protocol value)."""
+    """One fresh metric per task, built with the dataset's metric options (``spec.metric_options``, e.g.
+    the edge matching radius) overridden by the run's ``options[task]``."""
     options = options or {}
-    metrics = {}
-    for t in tasks:
-        task = get_task(t)
-        opts = dict(options.get(t, {}))
-        accepted = inspect.signature(task.make_metric).parameters
-        if t == "edge" and "max_dist" in accepted:
-            opts.setdefault("max_dist", spec.edge_max_dist)
-        metrics[t] = task.make_metric(spec.num_classes.get(t), **opts)
-    return metrics
+    return {t: get_task(t).make_metric(spec.num_classes.get(t), **{**spec.metric_options.get(t, {}),
+                                                                    **options.get(t, {})})
+            for t in tasks}
 
 
 def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
@@ -107,8 +114,9 @@ def _update(metric: Metric, task: str, pred: torch.Tensor, target: torch.Tensor,
 def evaluate(model: torch.nn.Module, loader: DataLoader, tasks: list[str], spec: DatasetSpec,
              device: torch.device, *, amp: str = "none", channels_last: bool = False,
              options: dict[str, dict[str, Any]] | None = None, distributed: bool = False
-             ) -> dict[str, dict[str, float]]:
-    """Run the model over ``loader`` and return {task: {metric: value}} (summed over ranks if distributed)."""
+             ) -> Evaluation:
+    """Run the model over ``loader``: every task's metrics (summed over ranks if distributed) and the
+    protocols of the metrics that have options."""
     metrics = make_metrics(tasks, spec, options)
     was_training = model.training
     model.eval()
@@ -131,4 +139,4 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, tasks: list[str], spec:
         if distributed:
             m.all_reduce()
         result[t] = m.compute()
-    return result
+    return Evaluation(result, {t: p for t, m in metrics.items() if (p := m.protocol())})

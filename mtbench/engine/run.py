@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 
 from mtbench.config import RunConfig, dump_yaml, validate_config
 from mtbench.data.spec import DatasetSpec, get_dataset_spec
+from mtbench.engine.evaluate import Evaluation
 from mtbench.engine.runtime import (DistInfo, environment, init_distributed, resolve_device, seed_everything,
                                     set_cpu_threads)
 from mtbench.engine.trainer import BEST, LAST, Trainer, reported_checkpoint
@@ -147,25 +148,21 @@ def measure_cost(model: torch.nn.Module, exp: Experiment, device: torch.device) 
     return cost
 
 
-def make_record(cfg: RunConfig, exp: Experiment, run_id: str, metrics: dict[str, dict[str, float]],
+def make_record(cfg: RunConfig, exp: Experiment, run_id: str, evaluation: Evaluation,
                 cost: dict[str, Any], device: torch.device, checkpoint: str, split: str,
                 model: torch.nn.Module | None = None) -> RunRecord:
-    from mtbench.engine.evaluate import make_metrics
     from mtbench.protocol import run_protocol
 
     notes = list(exp.notes) + [get_task(t).note for t in exp.tasks if get_task(t).note]
     notes += trust_notes()  # checkpoints loaded with a full unpickle (--trust-checkpoint)
-    metric_protocols = {}
-    for t, m in make_metrics(exp.tasks, exp.spec, cfg.eval.options).items():
-        if hasattr(m, "protocol"):  # e.g. the boundary metric's matching radius, thresholds, NMS
-            metric_protocols[t] = m.protocol()
-            notes.append(f"{t} protocol: " + ", ".join(f"{k}={v}" for k, v in metric_protocols[t].items()))
-    protocol = run_protocol(cfg, exp.tasks, exp.aux_tasks, exp.spec.geometry, model, metric_protocols)
+    notes += evaluation.notes()  # e.g. the boundary metric's matching radius, thresholds, NMS
+    metrics = evaluation.metrics
+    protocol = run_protocol(cfg, exp.tasks, exp.aux_tasks, exp.spec.geometry, model, evaluation.protocols)
     return RunRecord(
         id=run_id, model=cfg.model.name, backbone=cfg.model.backbone, dataset=cfg.data.dataset, split=split,
         tasks=exp.tasks, aux_tasks=exp.aux_tasks, config=cfg.model_dump(mode="json"), config_hash=cfg.hash(),
         seed=cfg.run.seed, checkpoint=checkpoint, metrics=metrics,
-        primary={t: metrics[t].get(get_task(t).primary.name) for t in exp.tasks},
+        primary={t: metrics[t].get(get_task(t).primary) for t in exp.tasks},
         cost=cost, env=environment(device), protocol=protocol, notes=notes)
 
 
@@ -225,11 +222,11 @@ def _run_one(cfg: RunConfig, resume: Path | None) -> tuple[RunRecord, Path]:
         checkpoint = f"best (epoch {state.best_epoch}, selected on {cfg.eval.split})"
     else:
         checkpoint = f"last (epoch {state.epoch})"
-    metrics = trainer.evaluate()
+    evaluation = trainer.evaluate()
     if not dist.is_main:
         return None, None  # type: ignore[return-value]
     cost = measure_cost(trainer.model, exp, device) if cfg.run.profile else {}
-    record = make_record(cfg, exp, run_id, metrics, cost, device, checkpoint, cfg.eval.split, trainer.model)
+    record = make_record(cfg, exp, run_id, evaluation, cost, device, checkpoint, cfg.eval.split, trainer.model)
     return record, _write_record(record, cfg, run_dir)
 
 
@@ -289,10 +286,10 @@ def _eval_run(run_dir: Path, split: str, results: str | None, trust: bool) -> tu
     model.to(device)
     val = build_data(cfg, exp, split)
     loader = DataLoader(val, batch_size=cfg.eval.batch_size, num_workers=cfg.data.workers)
-    metrics = evaluate(model, loader, exp.tasks, exp.spec, device, amp=cfg.train.amp, options=cfg.eval.options)
+    evaluation = evaluate(model, loader, exp.tasks, exp.spec, device, amp=cfg.train.amp, options=cfg.eval.options)
     st = ck["train_state"] if isinstance(ck["train_state"], dict) else {}
     checkpoint = f"{'best' if which == BEST else 'last'} (epoch {st.get('best_epoch') if which == BEST else st.get('epoch')})"
     cost = measure_cost(model, exp, device) if cfg.run.profile else {}
     run_id = run_dir.name if split == cfg.eval.split else f"{run_dir.name}-{split}"
-    record = make_record(cfg, exp, run_id, metrics, cost, device, checkpoint, split, model)
+    record = make_record(cfg, exp, run_id, evaluation, cost, device, checkpoint, split, model)
     return record, _write_record(record, cfg, run_dir)

@@ -19,7 +19,7 @@ from mtbench.data.spec import DatasetSpec
 from mtbench.engine.checkpoint import (TRAINER_KEYS, load_checkpoint, load_model_weights, numpy_rng_from_plain,
                                       numpy_rng_to_plain, python_rng_from_plain, python_rng_to_plain,
                                       save_checkpoint, to_plain)
-from mtbench.engine.evaluate import autocast, evaluate, to_device
+from mtbench.engine.evaluate import Evaluation, autocast, evaluate, to_device
 from mtbench.engine.losses import MultiTaskLoss, NonFiniteLoss
 from mtbench.engine.optim import build_optimizer, build_scheduler
 from mtbench.engine.progress import EpochBar, write_csv_log
@@ -72,19 +72,18 @@ def _set_rng_state(st: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(st["cuda"])
 
 
-def select_value(metrics: dict[str, dict[str, float]], select: str | None, tasks: list[str],
-                 spec: DatasetSpec) -> tuple[float, bool]:
+def select_value(metrics: dict[str, dict[str, float]], select: str | None, tasks: list[str]
+                 ) -> tuple[float, bool]:
     """The value that picks the best checkpoint ('task.metric'; default: the first task's Δm metric)
     and whether higher is better (from the metric's MetricSpec)."""
-    from mtbench.engine.evaluate import make_metrics
     from mtbench.registry import get_task
 
-    task, _, name = (select or f"{tasks[0]}.{get_task(tasks[0]).primary.name}").partition(".")
+    task, _, name = (select or f"{tasks[0]}.{get_task(tasks[0]).primary}").partition(".")
     if task not in metrics or name not in metrics[task]:
         raise MtbenchError(f"--set eval.select={select}: no metric '{name}' for task '{task}'; "
                            f"available: {', '.join(f'{t}.{m}' for t in metrics for m in metrics[t])}")
-    specs = {s.name: s for s in make_metrics([task], spec)[task].specs}
-    higher = specs[name].higher_is_better if name in specs else get_task(task).primary.higher_is_better
+    metric_spec = get_task(task).metric_spec(name)
+    higher = (metric_spec or get_task(task).primary_spec).higher_is_better
     return metrics[task][name], higher
 
 
@@ -211,7 +210,7 @@ class Trainer:
             for b in self.model.buffers():
                 tdist.broadcast(b, src=0)
 
-    def evaluate(self) -> dict[str, dict[str, float]]:
+    def evaluate(self) -> Evaluation:
         kill_point("eval")  # test hook (no-op unless MTBENCH_TEST_KILL_AT is set)
         self._sync_buffers()
         return evaluate(self.model, self._val_loader(), self.tasks, self.spec, self.device,
@@ -279,11 +278,11 @@ class Trainer:
         ev = self.cfg.eval
         if not ev.every or (epoch + 1) % ev.every:
             return
-        metrics = self.evaluate()
+        metrics = self.evaluate().metrics
         for t, d in metrics.items():
             row.update({f"val_{t}_{k}": v for k, v in d.items()})
         if ev.checkpoint == "best":
-            value, higher = select_value(metrics, ev.select, self.tasks, self.spec)
+            value, higher = select_value(metrics, ev.select, self.tasks)
             if self.state.best is None or (value > self.state.best if higher else value < self.state.best):
                 self.state.best, self.state.best_epoch, self.state.val_metrics = value, epoch + 1, metrics
                 self.save(BEST)

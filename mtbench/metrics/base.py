@@ -1,7 +1,9 @@
 """Streaming metric base: state is a dict of additive tensors, so merging and DDP all-reduce are sums."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
 
 import torch
 
@@ -28,7 +30,31 @@ class Metric:
     first ``update`` (device-agnostic); ``compute`` returns Python floats.
     """
 
-    specs: tuple[MetricSpec, ...] = ()
+    specs: ClassVar[tuple[MetricSpec, ...]] = ()
+    """What ``compute`` reports, declared on the class (read without building a metric)."""
+    per_class: ClassVar[MetricSpec | None] = None
+    """A family reported once per class as ``<name>_<k>`` (e.g. ``IoU_3``), if any."""
+
+    @classmethod
+    def metric_specs(cls, num_classes: int | None = None) -> tuple[MetricSpec, ...]:
+        """Every reported number: ``specs``, then the per-class family for ``num_classes`` classes."""
+        if cls.per_class is None or not num_classes:
+            return cls.specs
+        return cls.specs + tuple(replace(cls.per_class, name=f"{cls.per_class.name}_{k}") for k in range(num_classes))
+
+    @classmethod
+    def find_spec(cls, key: str) -> MetricSpec | None:
+        """The spec of a reported key (``IoU_7`` finds the per-class family), None if not reported."""
+        exact = next((s for s in cls.specs if s.name == key), None)
+        if exact is not None or cls.per_class is None:
+            return exact
+        if re.fullmatch(rf"{re.escape(cls.per_class.name)}_\d+", key):
+            return replace(cls.per_class, name=key)
+        return None
+
+    def protocol(self) -> dict[str, Any]:
+        """How the numbers are made where options change them (stored in the run record); {} = nothing to say."""
+        return {}
 
     def __init__(self) -> None:
         self._state_names: list[str] = []

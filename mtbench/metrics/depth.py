@@ -9,9 +9,9 @@ from mtbench.metrics.base import Metric, MetricSpec
 
 log = logging.getLogger(__name__)
 
+# Predictions <= 0 become this many metres before every depth metric (evaluation/eval_depth.py of the
+# MTI-Net release: ``output[output <= 0] = 1e-9``).
 LOG_EPS = 1e-9
-"""Predictions <= 0 become this many metres before every depth metric (evaluation/eval_depth.py of the
-MTI-Net release: ``output[output <= 0] = 1e-9``)."""
 
 
 def valid_depth(target: torch.Tensor) -> torch.Tensor:
@@ -33,7 +33,8 @@ class DepthMetric(Metric):
     percent of pixels with max(p/t, t/p) < 1.25**k, higher is better.
 
     As the MTI-Net release, predictions <= 0 are set to ``LOG_EPS`` = 1e-9 m before every metric, so
-    a non-positive prediction gives a large, finite log error and counts as 1e-9 m in ``rmse``. State is float64 sums and int64 counts, so merge and all-reduce are exact sums.
+    a non-positive prediction gives a large, finite log error and counts as 1e-9 m in ``rmse``. State is
+    float64 sums and int64 counts, so merge and all-reduce are exact sums.
     """
 
     specs = (

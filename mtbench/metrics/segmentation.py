@@ -26,6 +26,13 @@ class MeanIoU(Metric):
     predicted label outside that range at a valid pixel.
     """
 
+    specs = (
+        MetricSpec("mIoU", "%", True),
+        MetricSpec("mIoU_nonempty", "%", True),
+        MetricSpec("pixel_acc", "%", True),
+    )
+    per_class = MetricSpec("IoU", "%", True)
+
     def __init__(self, num_classes: int, ignore_index: int | None = 255) -> None:
         super().__init__()
         if int(num_classes) < 1:
@@ -33,11 +40,6 @@ class MeanIoU(Metric):
         self.num_classes = int(num_classes)
         self.ignore_index = ignore_index
         self.add_state("confusion", torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64))
-        self.specs = (
-            MetricSpec("mIoU", "%", True),
-            MetricSpec("mIoU_nonempty", "%", True),
-            MetricSpec("pixel_acc", "%", True),
-        ) + tuple(MetricSpec(f"IoU_{k}", "%", True) for k in range(self.num_classes))
 
     @torch.no_grad()
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
@@ -64,7 +66,7 @@ class MeanIoU(Metric):
         total = float(conf.sum())
         if total == 0:
             log.warning("MeanIoU.compute() with no valid pixels; returning NaN")
-            return {s.name: float("nan") for s in self.specs}
+            return {s.name: float("nan") for s in self.metric_specs(self.num_classes)}
         tp = conf.diagonal()
         union = conf.sum(0) + conf.sum(1) - tp
         nonempty = union > 0

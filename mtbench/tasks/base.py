@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -16,13 +17,15 @@ class Task:
     - ``loss(output, target)``: the training loss on raw model output at target resolution.
     - ``predict(output)``: raw output -> prediction in the metric's form (labels, metres, unit vectors,
       probabilities).
-    - ``make_metric(num_classes)``: a fresh streaming metric for this task.
-    - ``primary``: the metric entering Δm, with unit and direction; ``in_delta_m`` False excludes the
-      task from Δm (with ``note`` saying why).
+    - ``metric_class()``: the streaming metric's class; ``make_metric(num_classes, **options)`` a fresh one.
+    - ``metric_specs(num_classes)`` / ``metric_spec(key)``: what the metric reports (unit, direction),
+      read from the class without building a metric.
+    - ``primary``: the name of the reported metric entering Δm (``primary_spec`` its unit and direction);
+      ``in_delta_m`` False excludes the task from Δm (with ``note`` saying why).
     """
 
     name: str
-    primary: MetricSpec
+    primary: str
     ignore_index: int | None = None
     in_delta_m: bool = True
     note: str = ""
@@ -38,5 +41,24 @@ class Task:
     def predict(self, output: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
-    def make_metric(self, num_classes: int | None = None) -> Metric:  # pragma: no cover
+    def metric_class(self) -> type[Metric]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def make_metric(self, num_classes: int | None = None, **options: Any) -> Metric:
+        """A fresh metric; ``options`` come from the dataset's and the run's metric options."""
+        return self.metric_class()(**options)
+
+    def metric_specs(self, num_classes: int | None = None) -> tuple[MetricSpec, ...]:
+        return self.metric_class().metric_specs(num_classes)
+
+    def metric_spec(self, key: str) -> MetricSpec | None:
+        """The spec of a reported key (per-class keys such as ``IoU_3`` included), None if not reported."""
+        return self.metric_class().find_spec(key)
+
+    @property
+    def primary_spec(self) -> MetricSpec:
+        spec = self.metric_spec(self.primary)
+        if spec is None:
+            raise ValueError(f"task '{self.name}': primary metric '{self.primary}' is not reported by "
+                             f"{self.metric_class().__name__}")
+        return spec

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from mtbench.metrics.base import Metric, MetricSpec
+from mtbench.metrics.base import Metric
 from mtbench.metrics.depth import DepthMetric, valid_depth
 from mtbench.registry import register_task
 from mtbench.tasks.base import Task
@@ -24,12 +24,12 @@ class DepthTask(Task):
     def predict(self, output: torch.Tensor) -> torch.Tensor:
         return output
 
-    def make_metric(self, num_classes: int | None = None) -> Metric:
-        return DepthMetric()
+    def metric_class(self) -> type[Metric]:
+        return DepthMetric
 
 
 DEPTH = register_task(DepthTask(
     name="depth",
-    primary=MetricSpec("rmse", "m", False),
+    primary="rmse",
     description="depth in metres (RMSE m, lower is better)",
 ))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from mtbench.metrics.base import Metric, MetricSpec
+from mtbench.metrics.base import Metric
 from mtbench.registry import register_task
 from mtbench.tasks._losses import balanced_bce
 from mtbench.tasks.base import Task
@@ -23,9 +23,14 @@ class EdgeTask(Task):
     def predict(self, output: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(output)
 
+    def metric_class(self) -> type[Metric]:
+        from mtbench.metrics.boundary import BoundaryMetric
+
+        return BoundaryMetric
+
     def make_metric(self, num_classes: int | None = None, *, max_dist: float | None = None, **opts) -> Metric:
-        """A fresh BoundaryMetric. ``max_dist`` (fraction of the image diagonal): pass the dataset's
-        ``DatasetSpec.edge_max_dist``; None = 0.0075 (PASCAL-Context). ``opts`` (config
+        """A fresh BoundaryMetric. ``max_dist`` (fraction of the image diagonal): the dataset's
+        ``DatasetSpec.metric_options["edge"]``; None = 0.0075 (PASCAL-Context). ``opts`` (config
         ``eval.options.edge``): ``protocol`` ("release" default, "seism", "bsds"), ``nms`` (default
         False), ``thresholds`` (default 99: 0.01..0.99)."""
         from mtbench.metrics.boundary import make_boundary_metric
@@ -35,7 +40,7 @@ class EdgeTask(Task):
 
 EDGE = register_task(EdgeTask(
     name="edge",
-    primary=MetricSpec("odsF", "%", True),
+    primary="odsF",
     ignore_index=255,
     in_delta_m=True,
     description="boundary detection (ODS-F %, higher is better)",

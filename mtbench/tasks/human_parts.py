@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import torch
 
-from mtbench.metrics.base import MetricSpec
 from mtbench.registry import register_task
 from mtbench.tasks.semseg import SegmentationTask
 
 HUMAN_PARTS = register_task(SegmentationTask(
     name="human_parts",
-    primary=MetricSpec("mIoU", "%", True),
+    primary="mIoU",
     ignore_index=255,
     target_dtype=torch.int64,
     description="human-part segmentation (mIoU %, higher is better; images without people are ignored)",

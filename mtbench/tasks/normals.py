@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from mtbench.metrics.base import Metric, MetricSpec
+from mtbench.metrics.base import Metric
 from mtbench.registry import register_task
 from mtbench.tasks.base import Task
 
@@ -39,14 +39,14 @@ class NormalsTask(Task):
     def predict(self, output: torch.Tensor) -> torch.Tensor:
         return F.normalize(output, dim=1)
 
-    def make_metric(self, num_classes: int | None = None) -> Metric:
+    def metric_class(self) -> type[Metric]:
         from mtbench.metrics.normals import NormalsMetric
 
-        return NormalsMetric()
+        return NormalsMetric
 
 
 NORMALS = register_task(NormalsTask(
     name="normals",
-    primary=MetricSpec("mean", "deg", False),
+    primary="mean",
     description="surface normals (mean angle error in degrees, lower is better)",
 ))

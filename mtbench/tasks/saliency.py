@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from mtbench.metrics.base import Metric, MetricSpec
+from mtbench.metrics.base import Metric
 from mtbench.registry import register_task
 from mtbench.tasks._losses import balanced_bce
 from mtbench.tasks.base import Task
@@ -21,15 +21,18 @@ class SaliencyTask(Task):
     def predict(self, output: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(output)
 
-    def make_metric(self, num_classes: int | None = None) -> Metric:
+    def metric_class(self) -> type[Metric]:
         from mtbench.metrics.saliency import SaliencyMetric
 
-        return SaliencyMetric(ignore_index=self.ignore_index)
+        return SaliencyMetric
+
+    def make_metric(self, num_classes: int | None = None, **options) -> Metric:
+        return self.metric_class()(ignore_index=self.ignore_index, **options)
 
 
 SALIENCY = register_task(SaliencyTask(
     name="saliency",
-    primary=MetricSpec("mIoU", "%", True),
+    primary="mIoU",
     ignore_index=255,
     description="salient object detection (max mIoU over thresholds %, higher is better; maxF also reported)",
 ))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from mtbench.metrics.base import Metric, MetricSpec
+from mtbench.metrics.base import Metric
 from mtbench.registry import register_task
 from mtbench.tasks.base import Task
 
@@ -25,15 +25,18 @@ class SegmentationTask(Task):
     def predict(self, output: torch.Tensor) -> torch.Tensor:
         return output.argmax(dim=1)
 
-    def make_metric(self, num_classes: int | None = None) -> Metric:
+    def metric_class(self) -> type[Metric]:
         from mtbench.metrics.segmentation import MeanIoU
 
-        return MeanIoU(self.out_channels(num_classes), ignore_index=self.ignore_index)
+        return MeanIoU
+
+    def make_metric(self, num_classes: int | None = None, **options) -> Metric:
+        return self.metric_class()(self.out_channels(num_classes), ignore_index=self.ignore_index, **options)
 
 
 SEMSEG = register_task(SegmentationTask(
     name="semseg",
-    primary=MetricSpec("mIoU", "%", True),
+    primary="mIoU",
     ignore_index=255,
     target_dtype=torch.int64,
     description="semantic segmentation (mIoU %, higher is better)",
