@@ -14,39 +14,27 @@ from mtbench.config import RunConfig
 # Keys, in display order.
 KEYS = ("fpm", "edge_eval", "normals_loss", "poly_step", "geometry", "depth_eval")
 
-DEPTH_EVAL = "pred<=0 -> 1e-9 before metrics"
-
 
 def schedule_step(cfg: RunConfig) -> str:
     """'epoch' / 'iter' for the poly schedule ('constant' when there is no decay)."""
     return cfg.train.poly_step if cfg.train.schedule == "poly" else "constant"
 
 
-def edge_eval(protocol: dict[str, Any]) -> str:
-    """'release', 'seism+nms', ... from a boundary metric's ``protocol()`` dict."""
-    name = str(protocol.get("protocol", "?"))
-    return f"{name}+nms" if protocol.get("nms") else name
-
-
 def run_protocol(cfg: RunConfig, tasks: list[str], aux_tasks: list[str], geometry: str,
                  model: Any = None, metric_protocols: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
     """The protocol dict of one run: model choices (``model.protocol()``, e.g. MTI-Net's FPM variant),
-    the edge evaluation (when edge is evaluated), the normals loss (when normals is trained), the poly
-    step, the dataset's geometry and the depth clamp (when depth is evaluated)."""
+    each trained task's choices (``Task.protocol``: e.g. the edge evaluation when edge is evaluated, the
+    normals loss, the depth clamp), the poly step and the dataset's geometry."""
+    from mtbench.registry import get_task
+
     out: dict[str, str] = {}
     if model is not None and callable(getattr(model, "protocol", None)):
         out.update({k: str(v) for k, v in model.protocol().items()})
-    if "edge" in tasks and metric_protocols and "edge" in metric_protocols:
-        out["edge_eval"] = edge_eval(metric_protocols["edge"])
-    if "normals" in tasks or "normals" in aux_tasks:
-        from mtbench.tasks.normals import NORMALS_LOSS_NORMALISATION
-
-        out["normals_loss"] = NORMALS_LOSS_NORMALISATION
+    for t in dict.fromkeys([*tasks, *aux_tasks]):
+        out.update(get_task(t).protocol(evaluated=t in tasks, metric_protocol=(metric_protocols or {}).get(t)))
     out["poly_step"] = schedule_step(cfg)
     if geometry:
         out["geometry"] = geometry
-    if "depth" in tasks:
-        out["depth_eval"] = DEPTH_EVAL
     return {k: out[k] for k in sorted(out, key=lambda k: (KEYS.index(k) if k in KEYS else len(KEYS), k))}
 
 

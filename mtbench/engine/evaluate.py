@@ -89,10 +89,6 @@ def resize_prediction(pred: torch.Tensor, size: tuple[int, int], renormalise: bo
     return F.normalize(out, dim=1) if renormalise else out
 
 
-# tasks whose predictions are unit vectors (renormalised after resizing)
-UNIT_VECTOR_TASKS = frozenset({"normals"})
-
-
 def _update(metric: Metric, task: str, pred: torch.Tensor, target: torch.Tensor,
             sizes: list[tuple[int, int]] | None) -> None:
     """Fold one batch into ``metric``. When the batch carries original sizes that differ from the
@@ -101,12 +97,12 @@ def _update(metric: Metric, task: str, pred: torch.Tensor, target: torch.Tensor,
     resized to it, so the metric sees exactly the original-size target and no padding."""
     t = tuple(target.shape[-2:])
     if sizes is None or all(s == t for s in sizes):  # targets not padded: one call for the batch
-        metric.update(pred if sizes is None else resize_prediction(pred, t, task in UNIT_VECTOR_TASKS), target)
+        metric.update(pred if sizes is None else resize_prediction(pred, t, get_task(task).unit_vector), target)
         return
     for i, (h, w) in enumerate(sizes):
         if h > t[0] or w > t[1]:
             raise ValueError(f"{task}: target is {t[0]}x{t[1]}, smaller than the image's original size {h}x{w}")
-        p = resize_prediction(pred[i:i + 1], (h, w), task in UNIT_VECTOR_TASKS)
+        p = resize_prediction(pred[i:i + 1], (h, w), get_task(task).unit_vector)
         metric.update(p, target[i:i + 1, ..., :h, :w])
 
 

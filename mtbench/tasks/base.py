@@ -20,6 +20,7 @@ class Task:
     - ``metric_class()``: the streaming metric's class; ``make_metric(num_classes, **options)`` a fresh one.
     - ``metric_specs(num_classes)`` / ``metric_spec(key)``: what the metric reports (unit, direction),
       read from the class without building a metric.
+    - ``protocol(...)``: the task's choices that change results, for the run record.
     - ``primary``: the name of the reported metric entering Δm (``primary_spec`` its unit and direction);
       ``in_delta_m`` False excludes the task from Δm (with ``note`` saying why).
     """
@@ -31,6 +32,13 @@ class Task:
     note: str = ""
     description: str = ""
     target_dtype: torch.dtype = field(default=torch.float32)
+    unit_vector: bool = False   # predictions are unit vectors: renormalised after resizing
+
+    def protocol(self, *, evaluated: bool, metric_protocol: dict[str, Any] | None = None) -> dict[str, str]:
+        """Choices of this task that change results (``RunRecord.protocol`` entries ``<task>_loss`` /
+        ``<task>_eval``) for a run that trains it, and evaluates it when ``evaluated``; ``metric_protocol``
+        is its metric's ``protocol()``. None by default."""
+        return {}
 
     def out_channels(self, num_classes: int | None = None) -> int:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -8,6 +8,8 @@ from mtbench.metrics.depth import DepthMetric, valid_depth
 from mtbench.registry import register_task
 from mtbench.tasks.base import Task
 
+DEPTH_EVAL = "pred<=0 -> 1e-9 before metrics"  # the release's clamp (``clamp_depth``), named in records
+
 
 class DepthTask(Task):
     """Targets are float B×1×H×W in metres, 0 (or non-finite) = invalid."""
@@ -20,6 +22,9 @@ class DepthTask(Task):
         if not bool(valid.any()):
             return output.sum() * 0.0
         return (output[valid] - target[valid]).abs().mean()
+
+    def protocol(self, *, evaluated: bool, metric_protocol: dict | None = None) -> dict[str, str]:
+        return {"depth_eval": DEPTH_EVAL} if evaluated else {}
 
     def predict(self, output: torch.Tensor) -> torch.Tensor:
         return output

@@ -20,6 +20,13 @@ class EdgeTask(Task):
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return balanced_bce(output, target, pos_weight=POS_WEIGHT, ignore_index=self.ignore_index)
 
+    def protocol(self, *, evaluated: bool, metric_protocol: dict | None = None) -> dict[str, str]:
+        """``edge_eval``: the boundary protocol's name ('release', 'seism+nms', ...) when edges are scored."""
+        if not (evaluated and metric_protocol):
+            return {}
+        name = str(metric_protocol.get("protocol", "?"))
+        return {"edge_eval": f"{name}+nms" if metric_protocol.get("nms") else name}
+
     def predict(self, output: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(output)
 

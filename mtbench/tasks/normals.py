@@ -36,6 +36,9 @@ class NormalsTask(Task):
         diff = (pred - torch.nan_to_num(target)).abs().sum(dim=1)  # L1 over the 3 components, per pixel
         return diff[valid].sum() / (NORMALS_LOSS_ELEMENTS * valid.sum())
 
+    def protocol(self, *, evaluated: bool, metric_protocol: dict | None = None) -> dict[str, str]:
+        return {"normals_loss": NORMALS_LOSS_NORMALISATION}
+
     def predict(self, output: torch.Tensor) -> torch.Tensor:
         return F.normalize(output, dim=1)
 
@@ -48,5 +51,6 @@ class NormalsTask(Task):
 NORMALS = register_task(NormalsTask(
     name="normals",
     primary="mean",
+    unit_vector=True,
     description="surface normals (mean angle error in degrees, lower is better)",
 ))
