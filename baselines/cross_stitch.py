@@ -9,8 +9,7 @@ import torch
 import torch.nn as nn
 
 from baselines._stagewise import StagewiseMultiNet
-from mtbench.nn import resolve_tasks
-from mtbench.registry import register_model
+from mtbench.registry import RESNET_BACKBONES, register_model
 
 
 class CrossStitchUnit(nn.Module):
@@ -29,16 +28,11 @@ class CrossStitchUnit(nn.Module):
         return {t: mixed[i] for i, t in enumerate(self.tasks)}
 
 
-@register_model("cross_stitch")
+@register_model("cross_stitch", aux_tasks=False, backbones=RESNET_BACKBONES)
 def cross_stitch(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int],
                  backbone: str = "resnet18", pretrained: str | bool | None = None,
                  alpha: float = 0.9, beta: float = 0.1, init_from: str | list[str] | None = None,
                  unit_lr_mult: float = 100.0) -> StagewiseMultiNet:
     """Cross-stitch networks: per-task ResNets mixed channel-wise after every stage (ResNet only)."""
-    tasks, _ = resolve_tasks("cross_stitch", tasks, aux_tasks, out_channels, allow_aux=False)
     return StagewiseMultiNet("cross_stitch", backbone, pretrained, tasks, out_channels,
                              lambda ts, c: CrossStitchUnit(ts, c, alpha, beta), init_from, unit_lr_mult)
-
-
-# The engine drops a dataset's *default* auxiliary tasks for models that reject them.
-cross_stitch.accepts_aux_tasks = False  # type: ignore[attr-defined]

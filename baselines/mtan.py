@@ -9,8 +9,8 @@ import torch.nn as nn
 
 from mtbench.backbones import build_backbone
 from mtbench.backbones.stages import resnet_stages
-from mtbench.nn import Bottleneck, MultiScaleHead, check_image, resize, resolve_tasks
-from mtbench.registry import register_model
+from mtbench.nn import Bottleneck, MultiScaleHead, check_image, resize
+from mtbench.registry import RESNET_BACKBONES, register_model
 
 
 def attention_mask(in_ch: int, mid: int, out_ch: int) -> nn.Sequential:
@@ -54,13 +54,8 @@ class MTAN(nn.Module):
         return {t: resize(self.heads[t]([a[t] for a in attended]), x.shape[-2:]) for t in self.tasks}
 
 
-@register_model("mtan")
+@register_model("mtan", aux_tasks=False, backbones=RESNET_BACKBONES)
 def mtan(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int],
          backbone: str = "resnet18", pretrained: str | bool | None = None) -> MTAN:
     """MTAN: shared ResNet with task-specific attention masks at every stage (ResNet only)."""
-    tasks, _ = resolve_tasks("mtan", tasks, aux_tasks, out_channels, allow_aux=False)
     return MTAN(build_backbone(backbone, pretrained), tasks, out_channels)
-
-
-# The engine drops a dataset's *default* auxiliary tasks for models that reject them.
-mtan.accepts_aux_tasks = False  # type: ignore[attr-defined]

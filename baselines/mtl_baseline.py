@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from mtbench.backbones import build_backbone
 from mtbench.heads_mmseg import build_task_head
-from mtbench.nn import check_image, resize, resolve_tasks
+from mtbench.nn import check_image, resize
 from mtbench.registry import register_model
 
 
@@ -30,7 +30,7 @@ class HardSharingNet(nn.Module):
         return {t: resize(self.heads[t](feats), x.shape[-2:]) for t in self.tasks}
 
 
-@register_model("mtl")
+@register_model("mtl", aux_tasks=False)
 def mtl(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int],
         backbone: str = "hrnet18", pretrained: str | bool | None = None, head: str = "hrnet") -> HardSharingNet:
     """Multi-task baseline: shared backbone, one head per task (hard parameter sharing).
@@ -38,9 +38,4 @@ def mtl(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int],
     ``head``: "hrnet" (the MTI-Net release's multi-scale head) or "mmseg:TYPE[,key=value...]" (an mmseg decode
     head, optional extra; see mtbench.heads_mmseg).
     """
-    tasks, _ = resolve_tasks("mtl", tasks, aux_tasks, out_channels, allow_aux=False)
     return HardSharingNet(build_backbone(backbone, pretrained), tasks, out_channels, head)
-
-
-# The engine drops a dataset's *default* auxiliary tasks for models that reject them.
-mtl.accepts_aux_tasks = False  # type: ignore[attr-defined]

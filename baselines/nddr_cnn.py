@@ -9,8 +9,7 @@ import torch
 import torch.nn as nn
 
 from baselines._stagewise import StagewiseMultiNet
-from mtbench.nn import resolve_tasks
-from mtbench.registry import register_model
+from mtbench.registry import RESNET_BACKBONES, register_model
 
 
 class NDDRLayer(nn.Module):
@@ -34,16 +33,11 @@ class NDDRLayer(nn.Module):
         return {t: self.fuse[t](cat) for t in self.tasks}
 
 
-@register_model("nddr_cnn")
+@register_model("nddr_cnn", aux_tasks=False, backbones=RESNET_BACKBONES)
 def nddr_cnn(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int],
              backbone: str = "resnet18", pretrained: str | bool | None = None,
              alpha: float = 0.9, beta: float = 0.1, init_from: str | list[str] | None = None,
              unit_lr_mult: float = 100.0) -> StagewiseMultiNet:
     """NDDR-CNN: per-task ResNets fused by 1×1 conv + BN + ReLU after every stage (ResNet only)."""
-    tasks, _ = resolve_tasks("nddr_cnn", tasks, aux_tasks, out_channels, allow_aux=False)
     return StagewiseMultiNet("nddr_cnn", backbone, pretrained, tasks, out_channels,
                              lambda ts, c: NDDRLayer(ts, c, alpha, beta), init_from, unit_lr_mult)
-
-
-# The engine drops a dataset's *default* auxiliary tasks for models that reject them.
-nddr_cnn.accepts_aux_tasks = False  # type: ignore[attr-defined]

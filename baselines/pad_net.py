@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from mtbench.backbones import build_backbone
-from mtbench.nn import Bottleneck, MultiScaleFuse, MultiTaskDistillation, check_image, resize, resolve_tasks
+from mtbench.nn import Bottleneck, MultiScaleFuse, MultiTaskDistillation, check_image, resize
 from mtbench.registry import register_model
 
 
@@ -52,12 +52,8 @@ class PADNet(nn.Module):
         return out
 
 
-@register_model("padnet")
+@register_model("padnet", aux_tasks=True)
 def padnet(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int],
            backbone: str = "hrnet18", pretrained: str | bool | None = None, channels: int = 256) -> PADNet:
     """PAD-Net: fused backbone, per-task initial predictions, one-scale attention distillation."""
-    tasks, _ = resolve_tasks("padnet", tasks, aux_tasks, out_channels)
     return PADNet(build_backbone(backbone, pretrained), tasks, list(aux_tasks), out_channels, channels)
-
-
-padnet.accepts_aux_tasks = True  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from mtbench.backbones import build_backbone
 from mtbench.heads_mmseg import build_task_head
-from mtbench.nn import check_image, resize, resolve_tasks
+from mtbench.nn import check_image, resize
 from mtbench.registry import register_model
 
 
@@ -28,7 +28,7 @@ class SingleTaskNet(nn.Module):
         return {self.tasks[0]: resize(self.head(self.backbone(x)), x.shape[-2:])}
 
 
-@register_model("single_task")
+@register_model("single_task", aux_tasks=False, one_net_per_task=True)
 def single_task(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int],
                 backbone: str = "hrnet18", pretrained: str | bool | None = None, head: str = "hrnet") -> SingleTaskNet:
     """Single-task baseline: backbone + head for exactly one task (the Δm reference).
@@ -36,9 +36,4 @@ def single_task(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[st
     ``head``: "hrnet" (the MTI-Net release's multi-scale head) or "mmseg:TYPE[,key=value...]" (an mmseg decode
     head, optional extra; see mtbench.heads_mmseg).
     """
-    tasks, _ = resolve_tasks("single_task", tasks, aux_tasks, out_channels, allow_aux=False, exactly_one=True)
     return SingleTaskNet(build_backbone(backbone, pretrained), tasks[0], out_channels[tasks[0]], head)
-
-
-# The engine drops a dataset's *default* auxiliary tasks for models that reject them.
-single_task.accepts_aux_tasks = False  # type: ignore[attr-defined]

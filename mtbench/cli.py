@@ -50,11 +50,15 @@ class ListWhat(str, Enum):
 def list_cmd(what: Optional[ListWhat] = typer.Argument(None, help="models, tasks, datasets or backbones")) -> None:
     """List registered models, tasks, datasets and backbones."""
     from mtbench.catalog import catalog
+    from mtbench.registry import model_info
 
     for section, rows in catalog(what.value if what else None).items():
         console.print(f"[bold]{section}[/bold]")
         for name, desc in rows:
             console.print(f"  {name:<22} {desc}", soft_wrap=True, highlight=False)
+            if section == "models":  # the model's descriptor, under its description
+                console.print(f"  {'':<22} {model_info(name).facts()}", soft_wrap=True, highlight=False,
+                              markup=False)
 
 
 config_app = typer.Typer(help="Experiment configs: recipes in mtbench/configs/ plus --set overrides.",

@@ -13,7 +13,7 @@ import torch.nn as nn
 
 from mtbench.backbones import build_backbone
 from mtbench.errors import UsageError
-from mtbench.nn import MultiScaleHead, MultiTaskDistillation, check_image, resize, resolve_tasks
+from mtbench.nn import MultiScaleHead, MultiTaskDistillation, check_image, resize
 from mtbench.registry import register_model
 from mtinet.modules import (DEFAULT_FPM_SOFTMAX, FPM_SOFTMAX, FeaturePropagation, InitialPrediction,
                             resolve_fpm_softmax)
@@ -70,21 +70,17 @@ class MTINet(nn.Module):
         return out
 
 
-@register_model("mtinet")
+@register_model("mtinet", aux_tasks=True)
 def mtinet(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int], backbone: str = "hrnet18",
            pretrained: str | bool | None = None, fpm: bool = True,
            fpm_softmax: str = DEFAULT_FPM_SOFTMAX) -> MTINet:
     """MTI-Net: multi-scale initial predictions, FPM, distillation at every scale, aggregation head.
     ``fpm_softmax``: 'release' (default, the released code's grouped softmax) or 'paper' (across tasks)."""
-    tasks, _ = resolve_tasks("mtinet", tasks, aux_tasks, out_channels)
     try:
         fpm_softmax = resolve_fpm_softmax(fpm_softmax)
     except ValueError:
         raise UsageError(f"--set model.kwargs.fpm_softmax={fpm_softmax}: expected one of "
                          f"{', '.join(FPM_SOFTMAX)}.") from None
     if not isinstance(fpm, bool):
-        raise UsageError(f"--set model.fpm={fpm}: expected true or false.")
+        raise UsageError(f"--set model.kwargs.fpm={fpm}: expected true or false.")
     return MTINet(build_backbone(backbone, pretrained), tasks, list(aux_tasks), out_channels, fpm, fpm_softmax)
-
-
-mtinet.accepts_aux_tasks = True  # type: ignore[attr-defined]

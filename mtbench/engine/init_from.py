@@ -52,6 +52,16 @@ def checkpoint_file(entry: str, runs_dir: Path = RUNS_DIR) -> Path:
     return ck
 
 
+def _one_net_per_task(name: Any) -> bool:
+    """Whether a checkpoint's model name is a registered one-network-per-task model (``single_task``)."""
+    from mtbench.registry import model_info
+
+    try:
+        return isinstance(name, str) and model_info(name).one_net_per_task
+    except UsageError:  # a model not registered here
+        return False
+
+
 def single_task_weights(init_from: str | list[str], tasks: list[str], backbone: str,
                         runs_dir: Path = RUNS_DIR) -> dict[str, dict[str, Any]]:
     """{task: the single-task model's state dict} for every task of ``tasks``, from ``init_from``.
@@ -68,7 +78,7 @@ def single_task_weights(init_from: str | list[str], tasks: list[str], backbone: 
         if not isinstance(cfg, dict) or not isinstance(ck.get("model"), dict):
             raise UsageError(f"{path}: not an mtbench checkpoint (no model weights and config)")
         name, run_tasks = cfg.get("model", {}).get("name"), cfg.get("data", {}).get("tasks") or []
-        if name != "single_task" or len(run_tasks) != 1:
+        if not _one_net_per_task(name) or len(run_tasks) != 1:
             raise UsageError(f"{path}: init_from needs single-task checkpoints, this one is model '{name}' "
                              f"on tasks {run_tasks}")
         task, bb = run_tasks[0], cfg.get("model", {}).get("backbone")

@@ -21,7 +21,7 @@ from mtbench.engine.runtime import (DistInfo, environment, init_distributed, res
                                     set_cpu_threads)
 from mtbench.engine.trainer import BEST, LAST, Trainer, reported_checkpoint
 from mtbench.errors import MtbenchError, RecordError, UsageError
-from mtbench.registry import create_model, get_task
+from mtbench.registry import create_model, get_task, model_info
 from mtbench.results import RunRecord, atomic_write_text, check_writable, remove_stale_temps, save_record
 from mtbench.safeload import trust_notes, trust_scope
 
@@ -54,9 +54,7 @@ def resolve_experiment(cfg: RunConfig) -> Experiment:
     aux = [t for t in aux if t not in tasks]
     spec.check_tasks(tasks + aux)
     notes: list[str] = []
-    from mtbench.registry import model_entrypoint
-
-    if aux and not getattr(model_entrypoint(cfg.model.name), "accepts_aux_tasks", True):
+    if aux and not model_info(cfg.model.name).aux_tasks:
         notes.append(f"auxiliary tasks {', '.join(aux)} not used: model '{cfg.model.name}' takes none")
         log.info(notes[-1])
         aux = []
@@ -71,9 +69,10 @@ def resolve_experiment(cfg: RunConfig) -> Experiment:
 
 
 def split_single_task(cfg: RunConfig) -> list[RunConfig]:
-    """``--model single_task`` with several tasks trains one single-task model per task (Δm baselines)."""
+    """A one-net-per-task model (``--model single_task``) with several tasks trains one model per task (the
+    Δm baselines)."""
     exp = resolve_experiment(cfg)
-    if cfg.model.name != "single_task" or len(exp.tasks) == 1:
+    if len(exp.tasks) == 1 or not model_info(cfg.model.name).one_net_per_task:
         return [cfg]
     out = []
     for t in exp.tasks:

@@ -1,32 +1,40 @@
 """Every registered model: builds on CPU, output contract (shapes, aux only in training), every parameter
-gets a gradient from the total loss (DDP needs this), and one-line errors for bad arguments."""
+gets a gradient from the total loss (DDP needs this), and one-line errors for bad arguments. Parametrised
+over list_models() and each model's descriptor (model_info), so a new model is picked up as registered."""
 from __future__ import annotations
-
-import inspect
 
 import pytest
 import torch
 
 from mtbench.data.spec import get_dataset_spec
 from mtbench.errors import UsageError
-from mtbench.registry import create_model, list_models, model_entrypoint
+from mtbench.registry import create_model, list_models, model_info
 
 SPEC = get_dataset_spec("synthetic")  # semseg 10 classes, human_parts 7, all six tasks
 ONE = ["semseg"]
 TWO = ["semseg", "depth"]
 ALL = ["semseg", "depth", "normals", "edge", "saliency", "human_parts"]
-
+# The in-tree models' descriptors: (aux tasks, one net per task, default backbone).
+IN_TREE = {
+    "single_task": (False, True, "hrnet18"), "mtl": (False, False, "hrnet18"), "padnet": (True, False, "hrnet18"),
+    "mtinet": (True, False, "hrnet18"), "cross_stitch": (False, False, "resnet18"),
+    "nddr_cnn": (False, False, "resnet18"), "mtan": (False, False, "resnet18"),
+}
 
 
 def task_sets(model: str) -> list[tuple[list[str], list[str]]]:
-    if model == "single_task":
+    if model_info(model).one_net_per_task:
         return [(["semseg"], []), (["depth"], []), (["normals"], [])]
     return [(TWO, []), (ALL, []), (TWO, ["normals", "edge"])]
 
 
+def some_tasks(model: str) -> list[str]:
+    return ONE if model_info(model).one_net_per_task else TWO
+
+
 def default_backbone(model: str) -> str:
-    """The entry point's own default (ResNet-only models default to resnet18)."""
-    return inspect.signature(model_entrypoint(model)).parameters["backbone"].default
+    """The model's own default (ResNet-only models default to resnet18)."""
+    return model_info(model).backbones.default
 
 
 CASES = [(m, t, a) for m in list_models() for t, a in task_sets(m)]
@@ -46,12 +54,11 @@ def flatten(out):
 
 @pytest.mark.parametrize("model,tasks,aux", CASES, ids=[f"{m}-{'+'.join(t)}{'-aux' if a else ''}" for m, t, a in CASES])
 def test_contract_and_gradients(model, tasks, aux):
-    if aux and not model_entrypoint(model).accepts_aux_tasks:
-        try:
+    info = model_info(model)
+    if aux and not info.aux_tasks:  # documented: models without deep supervision reject auxiliary tasks
+        with pytest.raises(UsageError, match="would be ignored"):
             build(model, tasks, aux)
-        except UsageError as e:  # documented: models without deep supervision reject auxiliary tasks
-            assert "would be ignored" in str(e)
-            return
+        return
     net = build(model, tasks, aux).train()
     x = torch.randn(2, 3, 64, 64)
     out = net(x)
@@ -64,7 +71,7 @@ def test_contract_and_gradients(model, tasks, aux):
         assert set(group) == set(tasks + aux)
         for t, p in group.items():
             assert p.shape == (2, expect[t], 64, 64)
-    if model in ("padnet", "mtinet"):
+    if info.aux_tasks:  # deep supervision: the only way auxiliary tasks reach the loss
         assert "aux" in out
     sum(o.float().mean() for o in flatten(out)).backward()
     no_grad = [n for n, p in net.named_parameters() if p.grad is None]
@@ -77,7 +84,7 @@ def test_contract_and_gradients(model, tasks, aux):
 
 @pytest.mark.parametrize("model", list_models())
 def test_bad_input_size_names_input_option(model):
-    net = build(model, ONE if model == "single_task" else TWO, [])
+    net = build(model, some_tasks(model), [])
     with pytest.raises(UsageError, match="not divisible by 32.*--input"):
         net(torch.randn(1, 3, 48, 64))
 
@@ -88,21 +95,38 @@ def test_argument_errors(model):
         build(model, [], [])
     with pytest.raises(UsageError, match="no output channel count for task"):
         create_model(model, tasks=["semseg"], aux_tasks=[], out_channels={"depth": 1})
-    with pytest.raises(UsageError, match="Unknown backbone"):
+    # a name no model takes is unknown to the backbone builder, or outside a model's own backbones
+    bad_backbone = "Unknown backbone" if model_info(model).backbones.accepts("vgg") else "needs .*backbone"
+    with pytest.raises(UsageError, match=bad_backbone):
         create_model(model, tasks=["semseg"], aux_tasks=[], out_channels={"semseg": 3}, backbone="vgg")
-    with pytest.raises(UsageError, match="no option 'bogus'"):
+    with pytest.raises(UsageError, match=r"no option 'bogus' \(from --set model\.kwargs\.bogus=\.\.\.\)"):
         create_model(model, tasks=["semseg"], aux_tasks=[], out_channels={"semseg": 3}, bogus=1)
 
 
-def test_baselines_reject_aux_tasks_and_single_task_takes_one():
-    for model in ("single_task", "mtl", "cross_stitch", "nddr_cnn", "mtan"):
-        assert model_entrypoint(model).accepts_aux_tasks is False
+def test_in_tree_descriptors():
+    assert set(IN_TREE) <= set(list_models())
+    for model, (aux, one_net, backbone) in IN_TREE.items():
+        info = model_info(model)
+        assert (info.aux_tasks, info.one_net_per_task, info.backbones.default) == (aux, one_net, backbone)
+        assert info.name == model and info.description
+
+
+@pytest.mark.parametrize("model", list_models())
+def test_descriptor_is_enforced(model):
+    info = model_info(model)
+    if not info.aux_tasks:
         with pytest.raises(UsageError, match="auxiliary tasks .* would be ignored"):
             build(model, ONE, ["edge"])
-    with pytest.raises(UsageError, match="exactly one task"):
-        build("single_task", TWO, [])
-    with pytest.raises(UsageError, match="both as main"):
-        build("mtinet", TWO, ["depth"])
+    else:
+        with pytest.raises(UsageError, match="both as main"):
+            build(model, TWO, ["depth"])
+    if info.one_net_per_task:
+        with pytest.raises(UsageError, match="exactly one task"):
+            build(model, TWO, [])
+    if not info.backbones.accepts("hrnet18"):
+        with pytest.raises(UsageError, match=f"needs .*backbone.*--backbone {info.backbones.default}"):
+            create_model(model, tasks=some_tasks(model), aux_tasks=[],
+                         out_channels=SPEC.out_channels(some_tasks(model)), backbone="hrnet18")
 
 
 def test_resnet_only_models_reject_hrnet():
@@ -113,7 +137,9 @@ def test_resnet_only_models_reject_hrnet():
 
 def test_resnet_backbone_works_with_every_model():
     for model in list_models():
-        tasks = ONE if model == "single_task" else TWO
+        if not model_info(model).backbones.accepts("resnet18"):
+            continue
+        tasks = some_tasks(model)
         net = create_model(model, tasks=tasks, aux_tasks=[], out_channels=SPEC.out_channels(tasks),
                            backbone="resnet18").eval()
         with torch.no_grad():
