@@ -21,10 +21,10 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from mtbench.backbones.mmseg_backbone import (PREFIX, config_section, parse_spec, quiet_init_weights,
-                                              require_openmmlab, resolve_config, sanitize_cfg)
 from mtbench.errors import UsageError
 from mtbench.nn import MultiScaleHead
+from mtbench.openmmlab.backbone import (PREFIX, config_section, parse_spec, quiet_init_weights, require_openmmlab,
+                                        resolve_config, sanitize_cfg)
 
 log = logging.getLogger(__name__)
 HEADS = ("hrnet", "mmseg:<TYPE or config.py>[,key=value...]")
