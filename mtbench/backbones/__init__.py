@@ -7,7 +7,8 @@ checkpoint (HRNet-Image-Classification, timm or torchvision layout).
 """
 from __future__ import annotations
 
-from mtbench.backbones.timm_backbone import _NAMED, Backbone, create_body, resolve_name
+from mtbench.backbones.base import Backbone
+from mtbench.backbones.timm_backbone import _NAMED, create_body, resolve_name
 from mtbench.backbones.weights import load_local_weights, weights_source
 from mtbench.errors import UsageError
 

@@ -23,8 +23,8 @@ import torch.nn as nn
 
 from mtbench.errors import UsageError
 from mtbench.nn import MultiScaleHead
-from mtbench.openmmlab.backbone import (PREFIX, config_section, parse_spec, quiet_init_weights, require_openmmlab,
-                                        resolve_config, sanitize_cfg)
+from mtbench.openmmlab.common import (PREFIX, config_section, parse_spec, quiet_init_weights, require_openmmlab,
+                                      resolve_config, sanitize_cfg)
 
 log = logging.getLogger(__name__)
 HEADS = ("hrnet", "mmseg:<TYPE or config.py>[,key=value...]")
