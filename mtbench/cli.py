@@ -258,7 +258,7 @@ def profile_cmd(
     """Params and GMACs (one multiply-add = one MAC) of one forward pass; on CUDA also memory and latency."""
     import json
 
-    from mtbench import profile as prof
+    from mtbench import profiling as prof
 
     res = prof.profile_by_name(model, dataset, backbone=backbone, tasks=_task_list(tasks),
                                aux_tasks=_task_list(aux_tasks), input_hw=prof.parse_input(input_) if input_ else None,

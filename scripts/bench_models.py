@@ -18,7 +18,7 @@ import time
 import torch
 
 from mtbench.data.spec import get_dataset_spec
-from mtbench.profile import count_gmacs, count_params, parse_input, train_step
+from mtbench.profiling import count_gmacs, count_params, parse_input, train_step
 from mtbench.registry import create_model
 
 # (label, model, tasks, aux tasks, model kwargs, reference params, reference GMACs at 480x640)

@@ -140,7 +140,7 @@ def _peak_memory(device: torch.device) -> tuple[float, str]:
 
 def measure_cost(model: torch.nn.Module, exp: Experiment, device: torch.device) -> dict[str, Any]:
     """Params and GMACs at the evaluation input size, median latency, peak memory of the training run."""
-    from mtbench.profile import profile_model
+    from mtbench.profiling import profile_model
 
     cost = profile_model(model, exp.eval_size, device, memory=False)
     cost["peak_mem_mb"], cost["mem_kind"] = _peak_memory(device)

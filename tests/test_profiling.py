@@ -11,7 +11,7 @@ import torch.nn as nn
 from mtbench.cli import main
 from mtbench.data.spec import get_dataset_spec
 from mtbench.errors import UsageError
-from mtbench.profile import (count_gmacs, count_params, measure_latency, measure_train_peak_memory,
+from mtbench.profiling import (count_gmacs, count_params, measure_latency, measure_train_peak_memory,
                              parse_input, parse_model_sets, profile_model)
 from mtbench.registry import create_model
 from mtbench.results import Cost
@@ -121,7 +121,7 @@ def test_cli_profile_errors_are_one_line(capsys, args, msg):
 
 
 def test_profile_uses_the_models_default_backbone():
-    from mtbench.profile import profile_by_name
+    from mtbench.profiling import profile_by_name
 
     res = profile_by_name("mtan", "nyud", input_hw=(64, 64), device="cpu")
     assert res["backbone"] == "resnet18" and res["params"] > 0 and res["peak_mem_mb"] is None
