@@ -151,11 +151,21 @@ def peak_rss_mb() -> float:
     return rss / 2**20 if sys.platform == "darwin" else rss / 1024
 
 
+def peak_memory_mb(device: str | torch.device, phase: str) -> tuple[float, str]:
+    """Convention: MiB, lower is better; returns (value, kind). The peak of this process so far: on CUDA
+    torch.cuda.max_memory_allocated since the last reset_peak_memory_stats, kind 'cuda_max_allocated_<phase>'
+    (``phase``: what ran, 'train' or 'eval'); on CPU the peak RSS, kind 'cpu_peak_rss' (whole-process
+    high-water mark, an upper bound)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20, f"cuda_max_allocated_{phase}"
+    return peak_rss_mb(), "cpu_peak_rss"
+
+
 def measure_train_peak_memory(model: nn.Module, input_hw: tuple[int, int], batch_size: int = 2,
                               device: str | torch.device = "cpu") -> tuple[float, str]:
-    """Convention: MiB, lower is better. On CUDA torch.cuda.max_memory_allocated during one fwd+bwd
-    step at ``batch_size`` (kind 'cuda_max_allocated_train'); on CPU the process's peak RSS after such a
-    step (kind 'cpu_peak_rss': whole-process high-water mark, an upper bound)."""
+    """Convention: MiB, lower is better. ``peak_memory_mb`` after one fwd+bwd step at ``batch_size``: on CUDA
+    the step's own peak (kind 'cuda_max_allocated_train'), on CPU the process's peak RSS ('cpu_peak_rss')."""
     device = torch.device(device)
     model.to(device)
     x = torch.randn(batch_size, 3, *input_hw, device=device)
@@ -164,9 +174,9 @@ def measure_train_peak_memory(model: nn.Module, input_hw: tuple[int, int], batch
         torch.cuda.reset_peak_memory_stats(device)
         train_step(model, x)
         torch.cuda.synchronize(device)
-        return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated_train"
-    train_step(model, x)
-    return peak_rss_mb(), "cpu_peak_rss"
+    else:
+        train_step(model, x)
+    return peak_memory_mb(device, "train")
 
 
 def profile_model(model: nn.Module, input_hw: tuple[int, int], device: str | torch.device = "cpu", *,

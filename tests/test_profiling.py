@@ -12,7 +12,7 @@ from mtbench.cli import main
 from mtbench.data.spec import get_dataset_spec
 from mtbench.errors import UsageError
 from mtbench.profiling import (count_gmacs, count_params, measure_latency, measure_train_peak_memory,
-                             parse_input, parse_model_sets, profile_model)
+                             parse_input, parse_model_sets, peak_memory_mb, profile_model)
 from mtbench.registry import create_model
 from mtbench.results import Cost
 
@@ -125,3 +125,35 @@ def test_profile_uses_the_models_default_backbone():
 
     res = profile_by_name("mtan", "nyud", input_hw=(64, 64), device="cpu")
     assert res["backbone"] == "resnet18" and res["params"] > 0 and res["peak_mem_mb"] is None
+
+
+def test_cpu_peak_memory_is_rss_in_mib(monkeypatch):
+    import resource
+    import sys
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(resource, "getrusage", lambda who: SimpleNamespace(ru_maxrss=3 * 2**20))
+    monkeypatch.setattr(sys, "platform", "linux")  # ru_maxrss in KiB
+    assert peak_memory_mb("cpu", "eval") == (3 * 1024.0, "cpu_peak_rss")
+    monkeypatch.setattr(sys, "platform", "darwin")  # ru_maxrss in bytes
+    assert peak_memory_mb("cpu", "train") == (3.0, "cpu_peak_rss")
+
+
+def test_peak_memory_kind_names_what_ran(tmp_path, monkeypatch):
+    """One peak-memory helper: CUDA kinds name the phase; a run records 'train', `mtbench eval` 'eval'."""
+    import mtbench.profiling as profiling
+    from conftest import tiny_overrides
+
+    from mtbench.config import build_config
+    from mtbench.engine.run import eval_run, run_experiment
+
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: 5 * 2**20)
+    assert peak_memory_mb("cuda", "eval") == (5.0, "cuda_max_allocated_eval")
+    monkeypatch.setattr(profiling, "peak_memory_mb", lambda device, phase: (1.0, f"test_{phase}"))
+    monkeypatch.setattr(profiling, "profile_model", lambda *args, **kwargs: {})  # params etc.: not asked here
+    sets = tiny_overrides(tmp_path, **{"model.name": "mtl", "train.max_iters": 0, "run.profile": "true",
+                                       "run.device": "cpu"})
+    (record, _), = run_experiment(build_config(None, sets))
+    assert record.cost.mem_kind == "test_train"
+    evaluated, _ = eval_run(tmp_path / "runs" / record.id)
+    assert evaluated.cost.mem_kind == "test_eval"
