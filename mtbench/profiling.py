@@ -1,4 +1,5 @@
-"""Model cost: parameters, GMACs (fvcore), training peak memory, inference latency.
+"""Model cost: parameters, GMACs (fvcore), peak memory, inference latency; ``mtbench profile`` (``profile_config``)
+and the cost in run records (``engine.run.measure_cost``).
 
 Convention: params = raw count of trainable and frozen parameters (buffers excluded); gmacs = fvcore
 FlopCountAnalysis total / 1e9 for one forward pass at batch 1 in eval() mode (fvcore counts one
@@ -7,7 +8,6 @@ elementwise adds are not); peak memory in MiB; latency in milliseconds, median o
 """
 from __future__ import annotations
 
-import logging
 import resource
 import statistics
 import sys
@@ -22,8 +22,6 @@ from mtbench.nn.common import check_input_hw
 
 if TYPE_CHECKING:
     from mtbench.config import RunConfig
-
-log = logging.getLogger(__name__)
 
 
 class _TupleOutput(nn.Module):
