@@ -8,8 +8,8 @@ import torch
 import torch.nn as nn
 
 from mtbench.backbones import build_backbone
-from mtbench.heads_mmseg import build_task_head
 from mtbench.nn import check_image, resize
+from mtbench.openmmlab.heads import build_task_head
 from mtbench.registry import register_model
 
 
@@ -36,6 +36,6 @@ def mtl(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int],
     """Multi-task baseline: shared backbone, one head per task (hard parameter sharing).
 
     ``head``: "hrnet" (the MTI-Net release's multi-scale head) or "mmseg:TYPE[,key=value...]" (an mmseg decode
-    head, optional extra; see mtbench.heads_mmseg).
+    head, optional extra; see mtbench.openmmlab.heads).
     """
     return HardSharingNet(build_backbone(backbone, pretrained), tasks, out_channels, head)

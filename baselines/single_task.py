@@ -8,8 +8,8 @@ import torch
 import torch.nn as nn
 
 from mtbench.backbones import build_backbone
-from mtbench.heads_mmseg import build_task_head
 from mtbench.nn import check_image, resize
+from mtbench.openmmlab.heads import build_task_head
 from mtbench.registry import register_model
 
 
@@ -34,6 +34,6 @@ def single_task(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[st
     """Single-task baseline: backbone + head for exactly one task (the Δm reference).
 
     ``head``: "hrnet" (the MTI-Net release's multi-scale head) or "mmseg:TYPE[,key=value...]" (an mmseg decode
-    head, optional extra; see mtbench.heads_mmseg).
+    head, optional extra; see mtbench.openmmlab.heads).
     """
     return SingleTaskNet(build_backbone(backbone, pretrained), tasks[0], out_channels[tasks[0]], head)

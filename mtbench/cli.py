@@ -248,26 +248,33 @@ def _print_run_summary(record, path: Path) -> None:
 
 @app.command("profile")
 def profile_cmd(
-    model: str = typer.Option(..., "--model", "-m", help="Registered model (mtbench list models)."),
-    dataset: str = typer.Option("nyud", help="Dataset whose output channels to use (no files needed)."),
-    backbone: Optional[str] = typer.Option(None, help="hrnet18, hrnet48, resnet18, resnet50 or timm:<name> (default: model's)."),
-    tasks: Optional[list[str]] = typer.Option(None, help="Main tasks, comma-separated (default: dataset's)."),
-    aux_tasks: Optional[list[str]] = typer.Option(None, help="Auxiliary tasks, comma-separated."),
-    input_: Optional[str] = typer.Option(None, "--input", help="HxW, multiples of 32 (default: dataset's)."),
-    set_: Optional[list[str]] = typer.Option(None, "--set", help="Model option, e.g. --set model.fpm=false."),
-    device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda if available)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Registered model (mtbench list models)."),
+    dataset: Optional[str] = typer.Option(None, help="synthetic (default), nyud or pascal_context (no files needed)."),
+    backbone: Optional[str] = typer.Option(
+        None, help="hrnet18, hrnet48, resnet18, resnet50, timm:<name> or mmseg:<type|config> (OpenMMLab extra)."),
+    tasks: Optional[list[str]] = typer.Option(None, help="Main tasks, comma-separated."),
+    aux_tasks: Optional[list[str]] = typer.Option(None, help="Auxiliary tasks, comma-separated ('none' for none)."),
+    input_: Optional[str] = typer.Option(None, "--input", help="HxW, multiples of 32 (data.train_size, the "
+                                         "evaluation input; default: the config's)."),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda or auto."),
+    config: Optional[str] = typer.Option(None, help="Recipe name (mtbench/configs) or YAML path."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="Override, e.g. --set model.kwargs.fpm=false."),
     by_module: bool = typer.Option(False, "--by-module", help="GMACs and params per top-level module."),
     json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Params and GMACs (one multiply-add = one MAC) of one forward pass; on CUDA also memory and latency."""
+    """Params and GMACs (one multiply-add = one MAC) of the model 'mtbench run' would train with the same
+    options; on CUDA also memory and latency."""
     import json
 
-    from mtbench import profile as prof
+    from mtbench.config import build_config
+    from mtbench.profiling import format_profile, parse_input, profile_config
 
-    res = prof.profile_by_name(model, dataset, backbone=backbone, tasks=_task_list(tasks),
-                               aux_tasks=_task_list(aux_tasks), input_hw=prof.parse_input(input_) if input_ else None,
-                               device=device, by_module=by_module, model_kwargs=prof.parse_model_sets(set_))
-    console.print(json.dumps(res) if json_ else prof.format_profile(res), soft_wrap=True, highlight=False)
+    hw = parse_input(input_) if input_ else None
+    cfg = build_config(config, set_, **{"model.name": model, "data.dataset": dataset, "model.backbone": backbone,
+        "data.tasks": _task_list(tasks), "data.aux_tasks": _task_list(aux_tasks),
+        "data.train_size": list(hw) if hw else None, "run.device": device})
+    res = profile_config(cfg, by_module=by_module)
+    console.print(json.dumps(res) if json_ else format_profile(res), soft_wrap=True, highlight=False)
 
 
 @app.command("leaderboard")

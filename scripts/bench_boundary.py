@@ -24,9 +24,9 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from mtbench.metrics.boundary import EdgeEvalConfig, evaluate_folder, make_thresholds, seg_to_boundary
-from mtbench.metrics.boundary_match import BoundaryMatcher, matcher_name
-from mtbench.metrics.boundary_nms import edge_nms
-from mtbench.metrics.boundary_thin import thin
+from mtbench.metrics.boundary.match import BoundaryMatcher, matcher_name
+from mtbench.metrics.boundary.nms import edge_nms
+from mtbench.metrics.boundary.thin import thin
 
 
 def synthetic_pair(seed: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ import time
 import torch
 
 from mtbench.data.spec import get_dataset_spec
-from mtbench.profile import count_gmacs, count_params, parse_input, train_step
+from mtbench.profiling import count_gmacs, count_params, parse_input, peak_memory_mb, train_step
 from mtbench.registry import create_model
 
 # (label, model, tasks, aux tasks, model kwargs, reference params, reference GMACs at 480x640)
@@ -77,7 +77,7 @@ def bench(device: torch.device, hw: tuple[int, int], batch: int, warmup: int, it
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         fb_ms = _time(lambda: train_step(model, x), device, warmup, iters) / batch
-        mem = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+        mem = peak_memory_mb(device, "train")[0] if device.type == "cuda" else None
         label = row[0] if row in RESNET_ROWS else f"{row[0]} [{backbone}]"
         rows.append([label, f"{count_params(model) / 1e6:.2f}", f"{fwd_ms:.1f}", f"{fb_ms:.1f}"]
                     + ([f"{mem:.0f}"] if mem is not None else []))

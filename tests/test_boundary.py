@@ -11,11 +11,11 @@ from skimage.morphology import thin as sk_thin
 
 from mtbench.errors import DataError, UsageError
 from mtbench.metrics.boundary import BoundaryMetric, EdgeEvalConfig, evaluate_folder, evaluate_image, write_pr_curve
-from mtbench.metrics.boundary_eval import make_thresholds, seg_to_boundary
-from mtbench.metrics.boundary_match import BoundaryMatcher, count_point_matches
-from mtbench.metrics.boundary_nms import edge_nms
-from mtbench.metrics.boundary_scores import average_precision, interpolated_max_f, precision_recall, summarize
-from mtbench.metrics.boundary_thin import thin
+from mtbench.metrics.boundary.evaluate import make_thresholds, seg_to_boundary
+from mtbench.metrics.boundary.match import BoundaryMatcher, count_point_matches
+from mtbench.metrics.boundary.nms import edge_nms
+from mtbench.metrics.boundary.scores import average_precision, interpolated_max_f, precision_recall, summarize
+from mtbench.metrics.boundary.thin import thin
 
 
 def _cfg(radius_px: float, size: tuple[int, int], k: int = 9, nms: bool = False) -> EdgeEvalConfig:
@@ -94,9 +94,9 @@ def _random_csr(rng: np.random.Generator, n1: int, n2: int, degree: float) -> tu
 
 
 def test_compiled_matcher_is_built():
-    from mtbench.metrics import boundary_match
+    from mtbench.metrics.boundary import match
 
-    assert boundary_match._compiled_matching is not None, (
+    assert match._compiled_matching is not None, (
         "mtbench.metrics._hopcroft_karp was not built (C compiler missing at `pip install -e .`?): "
         "the boundary metric falls back to SciPy's maximum_flow, ~10x slower")
 
@@ -126,7 +126,7 @@ def _ladder(levels: int) -> tuple[int, int, np.ndarray, np.ndarray]:
 
 
 def test_compiled_matcher_equals_flow_and_brute_force(monkeypatch):
-    from mtbench.metrics.boundary_match import _flow_matching, bipartite_matching_size, matcher_name
+    from mtbench.metrics.boundary.match import _flow_matching, bipartite_matching_size, matcher_name
 
     rng = np.random.default_rng(7)
     for i in range(300):

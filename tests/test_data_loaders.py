@@ -13,8 +13,8 @@ from mtbench.data import build_dataset, check_dataset, write_synthetic
 from mtbench.data.common import MEAN, STD
 from mtbench.data.pascal_context import NORMALS_VALID_LABELS
 from mtbench.errors import DataError
-from mtbench.metrics.boundary_eval import seg_to_boundary
-from mtbench.metrics.boundary_thin import thin
+from mtbench.metrics.boundary.evaluate import seg_to_boundary
+from mtbench.metrics.boundary.thin import thin
 
 H, W = 12, 16
 NYUD_TASKS = ["semseg", "depth", "normals", "edge"]

@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 from mtbench.cli import app, main
 from mtbench.errors import UsageError
 from mtbench.metrics.boundary import BoundaryMetric, EdgeEvalConfig, evaluate_folder, evaluate_image
-from mtbench.metrics.boundary_eval import PROTOCOLS, make_thresholds, seg_to_boundary
-from mtbench.metrics.boundary_scores import average_precision, precision_recall, summarize
-from mtbench.metrics.boundary_thin import thin
+from mtbench.metrics.boundary.evaluate import PROTOCOLS, make_thresholds, seg_to_boundary
+from mtbench.metrics.boundary.scores import average_precision, precision_recall, summarize
+from mtbench.metrics.boundary.thin import thin
 
 
 # --- per-image counts: ground truth thinned or not, >= or > ----------------------------------------

@@ -13,7 +13,7 @@ import torch
 
 from conftest import tiny_overrides
 from mtbench.backbones import build_backbone
-from mtbench.backbones.mmseg_backbone import parse_spec, sanitize_cfg
+from mtbench.openmmlab.common import parse_spec, sanitize_cfg
 from mtbench.errors import UsageError
 from mtbench.metrics.segmentation import MeanIoU
 from mtbench.registry import create_model

@@ -17,7 +17,7 @@ from mtbench.data.common import seism_edges
 from mtbench.data.pascal_context import label_boundaries
 from mtbench.data.transforms import EvalResize, FixedResize, affine_warp
 from mtbench.engine.evaluate import evaluate, resize_prediction
-from mtbench.metrics.boundary_eval import seg_to_boundary
+from mtbench.metrics.boundary.evaluate import seg_to_boundary
 
 
 def _square_sample(h: int = 40, w: int = 50, top: int = 10, left: int = 26, side: int = 9) -> dict:

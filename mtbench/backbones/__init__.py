@@ -1,13 +1,14 @@
 """Backbones: four feature maps at strides 4/8/16/32 with their channel counts, built with timm.
 
 ``build_backbone(name, pretrained)``: ``name`` in BACKBONES, ``timm:<arch>`` or ``mmseg:<type or config>``
-(the optional OpenMMLab extra, see mtbench.backbones.mmseg_backbone); ``pretrained`` None or
+(the optional OpenMMLab extra, see mtbench.openmmlab.backbone); ``pretrained`` None or
 False (random init), True / 'timm' / 'imagenet' (timm's hub or cache), or a path to a local
 checkpoint (HRNet-Image-Classification, timm or torchvision layout).
 """
 from __future__ import annotations
 
-from mtbench.backbones.timm_backbone import _NAMED, Backbone, create_body, resolve_name
+from mtbench.backbones.base import Backbone
+from mtbench.backbones.timm_backbone import _NAMED, create_body, resolve_name
 from mtbench.backbones.weights import load_local_weights, weights_source
 from mtbench.errors import UsageError
 
@@ -17,7 +18,7 @@ BACKBONES: dict[str, str] = {name: desc for name, (_, _, desc) in _NAMED.items()
 def build_backbone(name: str, pretrained: str | bool | None = None) -> Backbone:
     """Build a backbone; its forward returns a list of 4 maps, ``.channels`` their channel counts."""
     if name.startswith("mmseg:"):
-        from mtbench.backbones.mmseg_backbone import build_mmseg_backbone
+        from mtbench.openmmlab.backbone import build_mmseg_backbone
 
         return build_mmseg_backbone(name, pretrained)  # type: ignore[return-value]
     arch, extra = resolve_name(name)

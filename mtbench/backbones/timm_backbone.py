@@ -1,9 +1,9 @@
 """Multi-scale backbones built with timm ``features_only``: four feature maps at strides 4, 8, 16, 32."""
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 
+from mtbench.backbones.base import stride_indices
 from mtbench.errors import MtbenchError, UsageError, unknown_name
 
 # name -> (timm model name, extra timm kwargs, description)
@@ -14,27 +14,6 @@ _NAMED: dict[str, tuple[str, dict, str]] = {
     "resnet18": ("resnet18", {"out_indices": (1, 2, 3, 4)}, "ResNet-18 stages 1-4 (channels 64/128/256/512)"),
     "resnet50": ("resnet50", {"out_indices": (1, 2, 3, 4)}, "ResNet-50 stages 1-4 (channels 256/512/1024/2048)"),
 }
-STRIDES = (4, 8, 16, 32)
-
-
-class Backbone(nn.Module):
-    """A feature network (timm features_only, or an mmseg backbone) returning the maps at strides 4, 8, 16,
-    32 as a list.
-
-    ``body``: the network; ``indices``: which of its outputs are those maps; ``channels``: their channel
-    counts; ``source``: what built it ('timm:<architecture>' or the mmseg spec).
-    """
-
-    def __init__(self, body: nn.Module, indices: list[int], channels: list[int], source: str) -> None:
-        super().__init__()
-        self.body = body
-        self.indices = indices
-        self.channels = channels
-        self.source = source
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        feats = self.body(x)
-        return [feats[i] for i in self.indices]
 
 
 def resolve_name(name: str) -> tuple[str, dict]:
@@ -54,24 +33,13 @@ def resolve_name(name: str) -> tuple[str, dict]:
     raise unknown_name("backbone", name, list(_NAMED) + ["timm:<name>"], "Run 'mtbench list backbones'.")
 
 
-def _pick_indices(reductions: list[int], arch: str) -> list[int]:
-    idx = []
-    for s in STRIDES:
-        hits = [i for i, r in enumerate(reductions) if r == s]
-        if not hits:
-            raise UsageError(f"timm backbone '{arch}' has no feature map at stride {s} (strides: {reductions}); "
-                             f"mtbench needs strides 4, 8, 16, 32.")
-        idx.append(hits[-1])
-    return idx
-
-
 def create_body(arch: str, extra: dict, pretrained_hub: bool) -> tuple[nn.Module, list[int], list[int]]:
     """Create the timm features model; return (model, indices of strides 4..32, their channels)."""
     import timm
 
     try:
         body = timm.create_model(arch, features_only=True, pretrained=pretrained_hub, **extra)
-        idx = _pick_indices(list(body.feature_info.reduction()), arch)
+        idx = stride_indices(list(body.feature_info.reduction()), f"timm backbone '{arch}'")
         n_out = len(body.feature_info.reduction())
         if idx[-1] != n_out - 1 or len(idx) != n_out:
             # Re-create with just the needed stages so no unused (gradient-less) parameters remain.

@@ -146,8 +146,8 @@ def to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 def seism_edges(labels: np.ndarray) -> np.ndarray:
     """SEISM's boundary ground truth of a label map, ``bwmorph(seg2bmap(L), 'thin', Inf)``: pixels whose
     label differs from the east, south or south-east neighbour (one-sided), thinned to 1 px."""
-    from mtbench.metrics.boundary_eval import seg_to_boundary
-    from mtbench.metrics.boundary_thin import thin
+    from mtbench.metrics.boundary.evaluate import seg_to_boundary
+    from mtbench.metrics.boundary.thin import thin
 
     return thin(seg_to_boundary(labels)).astype(np.float32)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import resource
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -132,18 +131,13 @@ def build_model(cfg: RunConfig, exp: Experiment) -> torch.nn.Module:
                         backbone=cfg.model.backbone, pretrained=cfg.model.pretrained, **cfg.model.kwargs)
 
 
-def _peak_memory(device: torch.device) -> tuple[float, str]:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated_train"
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_peak_rss"
-
-
-def measure_cost(model: torch.nn.Module, exp: Experiment, device: torch.device) -> dict[str, Any]:
-    """Params and GMACs at the evaluation input size, median latency, peak memory of the training run."""
-    from mtbench.profile import profile_model
+def measure_cost(model: torch.nn.Module, exp: Experiment, device: torch.device, phase: str) -> dict[str, Any]:
+    """Params and GMACs at the evaluation input size, median latency, and the peak memory of this process's
+    ``phase`` ('train': the training run, 'eval': ``mtbench eval``; see profiling.peak_memory_mb)."""
+    from mtbench.profiling import peak_memory_mb, profile_model
 
     cost = profile_model(model, exp.eval_size, device, memory=False)
-    cost["peak_mem_mb"], cost["mem_kind"] = _peak_memory(device)
+    cost["peak_mem_mb"], cost["mem_kind"] = peak_memory_mb(device, phase)
     return cost
 
 
@@ -224,7 +218,7 @@ def _run_one(cfg: RunConfig, resume: Path | None) -> tuple[RunRecord, Path]:
     evaluation = trainer.evaluate()
     if not dist.is_main:
         return None, None  # type: ignore[return-value]
-    cost = measure_cost(trainer.model, exp, device) if cfg.run.profile else {}
+    cost = measure_cost(trainer.model, exp, device, "train") if cfg.run.profile else {}
     record = make_record(cfg, exp, run_id, evaluation, cost, device, checkpoint, cfg.eval.split, trainer.model)
     return record, _write_record(record, cfg, run_dir)
 
@@ -288,7 +282,7 @@ def _eval_run(run_dir: Path, split: str, results: str | None, trust: bool) -> tu
     evaluation = evaluate(model, loader, exp.tasks, exp.spec, device, amp=cfg.train.amp, options=cfg.eval.options)
     st = ck["train_state"] if isinstance(ck["train_state"], dict) else {}
     checkpoint = f"{'best' if which == BEST else 'last'} (epoch {st.get('best_epoch') if which == BEST else st.get('epoch')})"
-    cost = measure_cost(model, exp, device) if cfg.run.profile else {}
+    cost = measure_cost(model, exp, device, "eval") if cfg.run.profile else {}
     run_id = run_dir.name if split == cfg.eval.split else f"{run_dir.name}-{split}"
     record = make_record(cfg, exp, run_id, evaluation, cost, device, checkpoint, split, model)
     return record, _write_record(record, cfg, run_dir)

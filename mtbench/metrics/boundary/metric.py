@@ -1,17 +1,7 @@
-"""Boundary detection metric: ODS-F, OIS-F and AP under a named protocol (bsds / seism / release), in Python.
+"""The streaming boundary metric of the edge task (``mtbench run``/``eval``): ODS-F, OIS-F and AP.
 
-Convention: percent (0-100), higher is better; ``ods_threshold`` is a fraction in (0, 1). Matching
-radius = ``max_dist`` × diagonal of each image's valid region (0.0075 PASCAL-Context, 0.011 NYUD).
-
-Protocols (``boundary_eval`` module doc): ``bsds`` (GT as given, ``pred >= t``, interpolated ODS),
-``seism`` (GT thinned, ``pred > t``, plain-maximum ODS), ``release`` (as seism with ``pred >= t``; the
-default here, i.e. of the edge task in ``mtbench run``/``eval``). NMS of the predictions is off unless
-``nms=True``. ``protocol()`` returns all of it for the run record.
-
-Module by module: ``boundary_eval`` (protocols; per image: optional NMS, thresholds, thinning,
-counts), ``boundary_thin`` (bwmorph 'thin'), ``boundary_match`` (exact one-to-one matching),
-``boundary_nms`` (edge NMS), ``boundary_scores`` (ODS/OIS/AP and the empty-map rules),
-``boundary_folder`` (folders of PNG/NPY/.mat, multiprocessing, P/R curve files).
+Convention: percent (0-100), higher is better; ``ods_threshold`` is a fraction in (0, 1). The protocol,
+thresholds and matching radius are those of ``EdgeEvalConfig`` (``evaluate`` module doc).
 """
 from __future__ import annotations
 
@@ -21,24 +11,9 @@ import numpy as np
 import torch
 
 from mtbench.metrics.base import Metric, MetricSpec
-from mtbench.metrics.boundary_eval import (  # noqa: F401  (public API)
-    DEFAULT_MAX_DIST,
-    PROTOCOLS,
-    SEISM_THRESHOLDS,
-    EdgeEvalConfig,
-    check_protocol,
-    crop_valid,
-    evaluate_image,
-    make_thresholds,
-    seg_to_boundary,
-)
-from mtbench.metrics.boundary_folder import (  # noqa: F401  (public API)
-    EdgeFolderResult,
-    default_protocol,
-    evaluate_folder,
-    write_pr_curve,
-)
-from mtbench.metrics.boundary_scores import best_index, summarize
+from mtbench.metrics.boundary.evaluate import (DEFAULT_MAX_DIST, EdgeEvalConfig, check_protocol, crop_valid,
+                                               evaluate_image, make_thresholds)
+from mtbench.metrics.boundary.scores import best_index, summarize
 
 
 class BoundaryMetric(Metric):

@@ -13,7 +13,6 @@ losses train it. Output at the input map's stride; the model resizes it to the i
 from __future__ import annotations
 
 import copy
-import logging
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -21,12 +20,11 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from mtbench.backbones.mmseg_backbone import (PREFIX, config_section, parse_spec, quiet_init_weights,
-                                              require_openmmlab, resolve_config, sanitize_cfg)
 from mtbench.errors import UsageError
 from mtbench.nn import MultiScaleHead
+from mtbench.openmmlab.common import (PREFIX, config_section, parse_spec, quiet_init_weights, require_openmmlab,
+                                      resolve_config, sanitize_cfg)
 
-log = logging.getLogger(__name__)
 HEADS = ("hrnet", "mmseg:<TYPE or config.py>[,key=value...]")
 # mmseg 1.2.2 heads whose constructor forces input_transform='multiple_select' (they take every scale).
 _MULTI_INPUT = {"ANNHead", "EncHead", "FPNHead", "LightHamHead", "SegformerHead", "SETRMLAHead", "UPerHead"}

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mtbench.metrics.boundary_eval import PROTOCOL_SPECS, check_protocol
+from mtbench.metrics.boundary.evaluate import PROTOCOL_SPECS, check_protocol
 
 COLUMNS = ("matched_pred", "total_pred", "matched_gt", "total_gt")
 RULES = ("ratio", "seism")

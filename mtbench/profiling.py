@@ -1,4 +1,5 @@
-"""Model cost: parameters, GMACs (fvcore), training peak memory, inference latency.
+"""Model cost: parameters, GMACs (fvcore), peak memory, inference latency; ``mtbench profile`` (``profile_config``)
+and the cost in run records (``engine.run.measure_cost``).
 
 Convention: params = raw count of trainable and frozen parameters (buffers excluded); gmacs = fvcore
 FlopCountAnalysis total / 1e9 for one forward pass at batch 1 in eval() mode (fvcore counts one
@@ -7,12 +8,11 @@ elementwise adds are not); peak memory in MiB; latency in milliseconds, median o
 """
 from __future__ import annotations
 
-import logging
 import resource
 import statistics
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn as nn
@@ -20,7 +20,8 @@ import torch.nn as nn
 from mtbench.errors import UsageError
 from mtbench.nn.common import check_input_hw
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from mtbench.config import RunConfig
 
 
 class _TupleOutput(nn.Module):
@@ -151,11 +152,21 @@ def peak_rss_mb() -> float:
     return rss / 2**20 if sys.platform == "darwin" else rss / 1024
 
 
+def peak_memory_mb(device: str | torch.device, phase: str) -> tuple[float, str]:
+    """Convention: MiB, lower is better; returns (value, kind). The peak of this process so far: on CUDA
+    torch.cuda.max_memory_allocated since the last reset_peak_memory_stats, kind 'cuda_max_allocated_<phase>'
+    (``phase``: what ran, 'train' or 'eval'); on CPU the peak RSS, kind 'cpu_peak_rss' (whole-process
+    high-water mark, an upper bound)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20, f"cuda_max_allocated_{phase}"
+    return peak_rss_mb(), "cpu_peak_rss"
+
+
 def measure_train_peak_memory(model: nn.Module, input_hw: tuple[int, int], batch_size: int = 2,
                               device: str | torch.device = "cpu") -> tuple[float, str]:
-    """Convention: MiB, lower is better. On CUDA torch.cuda.max_memory_allocated during one fwd+bwd
-    step at ``batch_size`` (kind 'cuda_max_allocated_train'); on CPU the process's peak RSS after such a
-    step (kind 'cpu_peak_rss': whole-process high-water mark, an upper bound)."""
+    """Convention: MiB, lower is better. ``peak_memory_mb`` after one fwd+bwd step at ``batch_size``: on CUDA
+    the step's own peak (kind 'cuda_max_allocated_train'), on CPU the process's peak RSS ('cpu_peak_rss')."""
     device = torch.device(device)
     model.to(device)
     x = torch.randn(batch_size, 3, *input_hw, device=device)
@@ -164,9 +175,9 @@ def measure_train_peak_memory(model: nn.Module, input_hw: tuple[int, int], batch
         torch.cuda.reset_peak_memory_stats(device)
         train_step(model, x)
         torch.cuda.synchronize(device)
-        return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated_train"
-    train_step(model, x)
-    return peak_rss_mb(), "cpu_peak_rss"
+    else:
+        train_step(model, x)
+    return peak_memory_mb(device, "train")
 
 
 def profile_model(model: nn.Module, input_hw: tuple[int, int], device: str | torch.device = "cpu", *,
@@ -197,70 +208,33 @@ def _device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()})"
 
 
-def parse_model_sets(items: list[str] | None) -> dict[str, Any]:
-    """['model.fpm=false', 'model.channels=128'] -> {'fpm': False, 'channels': 128} (YAML scalars)."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.startswith("model.") or len(key) <= len("model."):
-            raise UsageError(f"--set {item}: expected model.<option>=<value>, e.g. model.fpm=false.")
-        out[key[len("model."):]] = yaml.safe_load(value)
-    return out
-
-
-def split_names(values: list[str] | None) -> list[str] | None:
-    """Accept repeated options and comma-separated lists: ['semseg,depth'] -> ['semseg', 'depth']."""
-    if values is None:
-        return None
-    return [n.strip() for v in values for n in v.split(",") if n.strip()]
-
-
-def profile_by_name(model: str, dataset: str, *, backbone: str | None = None, tasks: list[str] | None = None,
-                    aux_tasks: list[str] | None = None, input_hw: tuple[int, int] | None = None,
-                    device: str | None = None, by_module: bool = False,
-                    model_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Build ``model`` for ``dataset``'s output channels (no dataset files) and profile it.
-
-    The backbone defaults to the model entry point's default (hrnet18; resnet18 for the ResNet-only
-    models), tasks to the dataset's default tasks, aux tasks to none, the input to the dataset's
-    evaluation (else training) size. Memory and latency are measured only on CUDA.
-    Returns profile_model's dict plus model/dataset/backbone/tasks and, with ``by_module``,
-    'gmacs_by_module'.
+def profile_config(cfg: RunConfig, by_module: bool = False) -> dict[str, Any]:
+    """Profile the model that ``mtbench run`` trains for ``cfg``, built by the run's own functions (device,
+    tasks, input size, model), at the run's evaluation input size; no dataset files, no weights (the
+    architecture alone: ``model.pretrained`` is ignored). Memory and latency are measured only on CUDA.
+    Returns profile_model's dict plus model/dataset/backbone/tasks/aux_tasks and, with ``by_module``,
+    'gmacs_by_module' and 'params_by_module'.
     """
-    from mtbench.data.spec import get_dataset_spec
-    import inspect
+    from mtbench.engine.run import build_model, resolve_experiment
+    from mtbench.engine.runtime import resolve_device
 
-    from mtbench.registry import create_model, model_entrypoint
-
-    if backbone is None:
-        backbone = inspect.signature(model_entrypoint(model)).parameters["backbone"].default
-    spec = get_dataset_spec(dataset)
-    tasks = list(tasks) if tasks else list(spec.default_tasks)
-    aux_tasks = list(aux_tasks or [])
-    spec.check_tasks(tasks + aux_tasks)
-    input_hw = input_hw or spec.train_size
-    check_input_hw(*input_hw)
-    if device not in (None, "cpu", "cuda", "auto"):
-        raise UsageError(f"--device {device}: expected cpu, cuda or auto.")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: CUDA is not available on this machine; use --device cpu.")
-    auto = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(auto if device in (None, "auto") else device)
-    net = create_model(model, tasks=tasks, aux_tasks=aux_tasks, out_channels=spec.out_channels(tasks + aux_tasks),
-                       backbone=backbone, pretrained=None, **(model_kwargs or {}))
-    on_cuda = dev.type == "cuda"
-    res = profile_model(net, input_hw, dev, gmacs=not by_module, memory=on_cuda, latency=on_cuda)
-    res.update(model=model, dataset=dataset, backbone=backbone, tasks=tasks, aux_tasks=aux_tasks)
+    device = resolve_device(cfg.run.device)
+    exp = resolve_experiment(cfg)
+    cfg = cfg.model_copy(deep=True)
+    cfg.model.pretrained = None
+    net = build_model(cfg, exp)
+    on_cuda = device.type == "cuda"
+    res = profile_model(net, exp.eval_size, device, gmacs=not by_module, memory=on_cuda, latency=on_cuda)
+    res.update(model=cfg.model.name, dataset=cfg.data.dataset, backbone=cfg.model.backbone, tasks=exp.tasks,
+               aux_tasks=exp.aux_tasks)
     if by_module:
-        res["gmacs"], res["unsupported_ops"], res["gmacs_by_module"] = count_gmacs(net, input_hw, "cpu", True)
+        res["gmacs"], res["unsupported_ops"], res["gmacs_by_module"] = count_gmacs(net, exp.eval_size, "cpu", True)
         res["params_by_module"] = {n: count_params(m) for n, m in net.named_children()}
     return res
 
 
 def format_profile(res: dict[str, Any]) -> str:
-    """Human-readable lines for one profile_by_name result."""
+    """Human-readable lines for one profile_config result."""
     h, w = res["input_size"]
     lines = [f"{res['model']} / {res['backbone']} on {res['dataset']}: tasks {','.join(res['tasks'])}"
              + (f" + aux {','.join(res['aux_tasks'])}" if res["aux_tasks"] else "") + f", input {h}x{w}",

@@ -11,8 +11,8 @@ import torch.nn as nn
 from mtbench.cli import main
 from mtbench.data.spec import get_dataset_spec
 from mtbench.errors import UsageError
-from mtbench.profile import (count_gmacs, count_params, measure_latency, measure_train_peak_memory,
-                             parse_input, parse_model_sets, profile_model)
+from mtbench.profiling import (count_gmacs, count_params, measure_latency, measure_train_peak_memory, parse_input,
+                               peak_memory_mb, profile_model)
 from mtbench.registry import create_model
 from mtbench.results import Cost
 
@@ -87,9 +87,6 @@ def test_parsers():
         parse_input("480")
     with pytest.raises(UsageError, match="not divisible by 32.*--input"):
         parse_input("100x64")
-    assert parse_model_sets(["model.fpm=false", "model.fpm_softmax=official"]) == {"fpm": False, "fpm_softmax": "official"}
-    with pytest.raises(UsageError, match="model.<option>"):
-        parse_model_sets(["train.lr=1"])
 
 
 def test_cli_profile_json(capsys):
@@ -101,16 +98,18 @@ def test_cli_profile_json(capsys):
 
 
 def test_cli_profile_by_module(capsys):
-    main(["profile", "--model", "mtl", "--input", "64x64", "--by-module", "--device", "cpu"])
+    main(["profile", "--model", "mtl", "--dataset", "nyud", "--input", "64x64", "--by-module", "--device", "cpu"])
     out = capsys.readouterr().out
     assert "4,019,251" in out and "one multiply-add = one MAC" in out and "backbone" in out and "heads" in out
 
 
 @pytest.mark.parametrize("args,msg", [
     (["--backbone", "hrnet19"], "Unknown backbone 'hrnet19'"),
-    (["--tasks", "semseg,human_parts"], "not provided by dataset 'nyud'"),
+    (["--dataset", "nyud", "--tasks", "semseg,human_parts"], "not provided by dataset 'nyud'"),
     (["--input", "100x64"], "not divisible by 32"),
-    (["--set", "model.nope=1"], "no option 'nope'"),
+    (["--set", "model.kwargs.nope=1"], "no option 'nope'"),
+    (["--set", "model.fpm=false"], "unknown config key 'model.fpm'"),  # model options are model.kwargs.<key>
+    (["--device", "tpu"], "--device tpu"),
 ])
 def test_cli_profile_errors_are_one_line(capsys, args, msg):
     with pytest.raises(SystemExit) as e:
@@ -120,8 +119,64 @@ def test_cli_profile_errors_are_one_line(capsys, args, msg):
     assert msg in err and "\n" not in err
 
 
-def test_profile_uses_the_models_default_backbone():
-    from mtbench.profile import profile_by_name
+def test_cpu_peak_memory_is_rss_in_mib(monkeypatch):
+    import resource
+    import sys
+    from types import SimpleNamespace
 
-    res = profile_by_name("mtan", "nyud", input_hw=(64, 64), device="cpu")
+    monkeypatch.setattr(resource, "getrusage", lambda who: SimpleNamespace(ru_maxrss=3 * 2**20))
+    monkeypatch.setattr(sys, "platform", "linux")  # ru_maxrss in KiB
+    assert peak_memory_mb("cpu", "eval") == (3 * 1024.0, "cpu_peak_rss")
+    monkeypatch.setattr(sys, "platform", "darwin")  # ru_maxrss in bytes
+    assert peak_memory_mb("cpu", "train") == (3.0, "cpu_peak_rss")
+
+
+def test_profile_builds_the_run_config(tmp_path, capsys, monkeypatch):
+    """`mtbench profile` takes run's options (--config, --set with model.kwargs.<key>) and profiles the model
+    that `mtbench run` trains with them: the same params and GMACs at the same input size as the run's record."""
+    import mtbench.profiling as profiling
+    from conftest import tiny_overrides
+
+    from mtbench.config import build_config
+    from mtbench.engine.run import run_experiment
+
+    monkeypatch.setattr(profiling, "measure_latency", lambda *args, **kwargs: 1.0)  # not compared: time only
+    sets = tiny_overrides(tmp_path, **{"model.kwargs.fpm": "false", "data.aux_tasks": "[edge]",
+                                       "train.max_iters": 0, "run.profile": "true", "run.device": "cpu"})
+    (record, _), = run_experiment(build_config(None, sets))
+    main(["profile", "--json", *(a for s in sets for a in ("--set", s))])
+    res = json.loads(capsys.readouterr().out)
+    assert (res["params"], res["gmacs"], res["input_size"]) == (record.cost.params, record.cost.gmacs, [64, 64])
+    assert (res["model"], res["tasks"], res["aux_tasks"]) == ("mtinet", ["semseg", "depth"], ["edge"])
+    assert record.config["model"]["kwargs"] == {"fpm": False}
+
+
+def test_profile_backbone_default_is_the_runs(capsys):
+    """No --backbone: the config's (hrnet18), as for `mtbench run`; a ResNet-only model says what to pass."""
+    with pytest.raises(SystemExit) as e:
+        main(["profile", "--model", "mtan", "--device", "cpu"])
+    assert e.value.code == 2 and "pass --backbone resnet18" in capsys.readouterr().err
+    main(["profile", "--model", "mtan", "--backbone", "resnet18", "--input", "64x64", "--device", "cpu", "--json"])
+    res = json.loads(capsys.readouterr().out)
     assert res["backbone"] == "resnet18" and res["params"] > 0 and res["peak_mem_mb"] is None
+    assert res["aux_tasks"] == []  # the recipe's auxiliary tasks are dropped for a model that takes none, as in run
+
+
+def test_peak_memory_kind_names_what_ran(tmp_path, monkeypatch):
+    """One peak-memory helper: CUDA kinds name the phase; a run records 'train', `mtbench eval` 'eval'."""
+    import mtbench.profiling as profiling
+    from conftest import tiny_overrides
+
+    from mtbench.config import build_config
+    from mtbench.engine.run import eval_run, run_experiment
+
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: 5 * 2**20)
+    assert peak_memory_mb("cuda", "eval") == (5.0, "cuda_max_allocated_eval")
+    monkeypatch.setattr(profiling, "peak_memory_mb", lambda device, phase: (1.0, f"test_{phase}"))
+    monkeypatch.setattr(profiling, "profile_model", lambda *args, **kwargs: {})  # params etc.: not asked here
+    sets = tiny_overrides(tmp_path, **{"model.name": "mtl", "train.max_iters": 0, "run.profile": "true",
+                                       "run.device": "cpu"})
+    (record, _), = run_experiment(build_config(None, sets))
+    assert record.cost.mem_kind == "test_train"
+    evaluated, _ = eval_run(tmp_path / "runs" / record.id)
+    assert evaluated.cost.mem_kind == "test_eval"

@@ -14,10 +14,10 @@ Three named protocols (``PROTOCOLS``), which differ in the ground truth, the bin
   ``seism`` but ``pred >= t``. The default of the edge task's metric in ``mtbench run``/``eval``.
 
 Pipeline for one image, in every protocol:
-1. optional edge NMS of the soft map (``boundary_nms``; off unless asked, recorded in ``describe``);
+1. optional edge NMS of the soft map (``nms``; off unless asked, recorded in ``describe``);
 2. ground truth thinned once or used as given (the protocol);
 3. for each threshold t: binarise (``>=`` or ``>``), thin (``bwmorph 'thin'``), match one-to-one within
-   ``max_dist × diagonal`` (``boundary_match``, an exact maximum matching), count.
+   ``max_dist × diagonal`` (``match``, an exact maximum matching), count.
 Shortcuts that do not change the result: thresholds above the maximum give empty maps; consecutive
 thresholds that select the same number of pixels select the same (nested) set, so the counts are reused.
 """
@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from mtbench.errors import UsageError
-from mtbench.metrics.boundary_match import BoundaryMatcher
-from mtbench.metrics.boundary_nms import edge_nms
-from mtbench.metrics.boundary_thin import thin
+from mtbench.metrics.boundary.match import BoundaryMatcher
+from mtbench.metrics.boundary.nms import edge_nms
+from mtbench.metrics.boundary.thin import thin
 
 # The thresholds of SEISM's parameters/HED.txt (used by ATRC, InvPT and others): 0.001, 0.01..0.99, 0.999.
 SEISM_THRESHOLDS = tuple([0.001] + [round(0.01 * i, 2) for i in range(1, 100)] + [0.999])

@@ -18,8 +18,8 @@ import numpy as np
 
 from mtbench.data.common import read_mat, read_npy
 from mtbench.errors import DataError, UsageError
-from mtbench.metrics.boundary_eval import EdgeEvalConfig, crop_valid, evaluate_image, seg_to_boundary
-from mtbench.metrics.boundary_scores import best_index, f_measure, precision_recall, summarize
+from mtbench.metrics.boundary.evaluate import EdgeEvalConfig, crop_valid, evaluate_image, seg_to_boundary
+from mtbench.metrics.boundary.scores import best_index, f_measure, precision_recall, summarize
 
 log = logging.getLogger(__name__)
 PRED_EXTS = (".png", ".npy")
