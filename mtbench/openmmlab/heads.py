@@ -50,21 +50,21 @@ def _inputs(cfg: dict[str, Any], channels: Sequence[int]) -> dict[str, Any]:
         try:
             in_channels: Any = [int(channels[i]) for i in index]
         except IndexError:
-            raise UsageError(f"--head: in_index {index} outside the backbone's 4 maps") from None
+            raise UsageError(f"model.kwargs.head: in_index {index} outside the backbone's 4 maps") from None
         index = list(index)
     else:
         if not multi and not -len(channels) <= int(index) < len(channels):
-            raise UsageError(f"--head: in_index {index} outside the backbone's 4 maps")
+            raise UsageError(f"model.kwargs.head: in_index {index} outside the backbone's 4 maps")
         in_channels = int(channels[int(index)])
     return {"in_index": index, "in_channels": in_channels}
 
 
 def mmseg_head_cfg(spec: str, channels: Sequence[int], num_outputs: int) -> dict[str, Any]:
     """The mmseg decode-head config for ``spec`` on a backbone with ``channels``, ``num_outputs`` outputs."""
-    target, overrides = parse_spec(spec, "--head")
-    path = resolve_config(target, "--head")
+    target, overrides = parse_spec(spec, "model.kwargs.head")
+    path = resolve_config(target, "model.kwargs.head")
     if path:
-        cfg = config_section(path, "decode_head", "--head")
+        cfg = config_section(path, "decode_head", "model.kwargs.head")
         cfg.pop("in_channels", None)  # sized for the config's backbone; mtbench's is used instead
     else:
         cfg = {"type": target, "channels": 256, "norm_cfg": {"type": "BN", "requires_grad": True}}
@@ -79,7 +79,7 @@ def mmseg_head_cfg(spec: str, channels: Sequence[int], num_outputs: int) -> dict
 
 def build_mmseg_head(spec: str, channels: Sequence[int], num_outputs: int) -> MmsegHead:
     """Build an mmseg decode head through mmseg's registry (see the module docstring)."""
-    require_openmmlab(f"--head {spec}")
+    require_openmmlab(f"model.kwargs.head={spec}")
     from mmseg.registry import MODELS
 
     cfg = mmseg_head_cfg(spec, channels, num_outputs)
@@ -88,7 +88,7 @@ def build_mmseg_head(spec: str, channels: Sequence[int], num_outputs: int) -> Mm
             warnings.filterwarnings("ignore", category=UserWarning, module=r"mmseg\.")
             head = MODELS.build(copy.deepcopy(cfg))
     except Exception as e:
-        raise UsageError(f"--head {spec}: mmseg could not build {cfg.get('type')!r} ({type(e).__name__}: {e})") from e
+        raise UsageError(f"model.kwargs.head={spec}: mmseg could not build {cfg.get('type')!r} ({type(e).__name__}: {e})") from e
     quiet_init_weights(head)
     return MmsegHead(head, cfg)
 
