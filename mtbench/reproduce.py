@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mtbench.config import build_config
-from mtbench.delta_m import delta_m
+from mtbench.reporting.delta_m import delta_m
 from mtbench.errors import UsageError
 from mtbench.paper_tables import PaperRow, PaperTable, get_table
 from mtbench.protocol import differences
-from mtbench.results import RunRecord, load_records
+from mtbench.reporting.results import RunRecord, load_records
 from mtbench.sweep import Entry, Preset, record_keys, run_sweep
 
 DM = "Δm (%)"
@@ -39,7 +39,7 @@ class RowResult:
     protocol_notes: list[str] = field(default_factory=list)
 
     def values(self, task: str) -> dict[int, float]:
-        from mtbench.delta_m import primary_metric
+        from mtbench.reporting.delta_m import primary_metric
 
         out = {}
         for seed, r in self.records.get(task, {}).items():

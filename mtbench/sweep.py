@@ -60,7 +60,7 @@ PRESETS: dict[str, Preset] = {
 
 
 def _existing(results: Path) -> set[tuple[str, int | None, str]]:
-    from mtbench.results import load_records
+    from mtbench.reporting.results import load_records
 
     if not results.exists():
         return set()

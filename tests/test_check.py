@@ -5,8 +5,8 @@ import pytest
 
 from mtbench.cli import main
 from mtbench.errors import RecordError, UsageError
-from mtbench.regression import compare, match_key, parse_overrides, run_check
-from mtbench.results import RunRecord, save_record
+from mtbench.reporting.regression import compare, match_key, parse_overrides, run_check
+from mtbench.reporting.results import RunRecord, save_record
 
 
 def rec(id="r", sem=40.0, rmse=0.5, seed=0, **kw) -> RunRecord:
@@ -85,7 +85,7 @@ def test_directions_and_improvements():
 
 
 def test_direction_lookup():
-    from mtbench.regression import metric_direction
+    from mtbench.reporting.regression import metric_direction
 
     assert metric_direction("depth", "rmse") is False and metric_direction("depth", "delta1") is True
     assert metric_direction("semseg", "IoU_17") is True  # per-class IoU beyond the 2 classes built
@@ -139,7 +139,7 @@ def test_malformed_reference_is_one_line_error(dirs, capsys):
 
 def test_reference_tolerances_file_with_patterns(tmp_path):
     """tolerances.yaml beside the references sets defaults; shell patterns cover per-class metrics."""
-    from mtbench.regression import _override, reference_tolerances
+    from mtbench.reporting.regression import _override, reference_tolerances
 
     (tmp_path / "tolerances.yaml").write_text("rel_tol: 0.05\noverrides:\n  semseg.IoU_*: 4.0\n")
     tol = reference_tolerances(tmp_path)

@@ -6,9 +6,9 @@ import statistics
 
 import pytest
 
-from mtbench.delta_m import annotate_delta_m, delta_m, group_delta_m, record_delta_m, write_delta_m
+from mtbench.reporting.delta_m import annotate_delta_m, delta_m, group_delta_m, record_delta_m, write_delta_m
 from mtbench.errors import RecordError
-from mtbench.results import Cost, RunRecord, save_record
+from mtbench.reporting.results import Cost, RunRecord, save_record
 
 CITE = "Vandenhende et al., MTI-Net, ECCV 2020, Table 2a"
 
@@ -121,7 +121,7 @@ def test_single_task_zero_and_reported_published(baselines):
 
 def test_unknown_task_names_the_file(tmp_path, baselines):
     p = save_record(rec("bad", "mtinet", {"semsge": {"mIoU": 1.0}}), tmp_path)
-    from mtbench.results import load_record
+    from mtbench.reporting.results import load_record
 
     with pytest.raises(RecordError, match=rf"{p}: Unknown task 'semsge'; did you mean 'semseg'"):
         record_delta_m(load_record(p), baselines)

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from mtbench.cli import main
-from mtbench.leaderboard import DM_COL, build_frame, leaderboard
-from mtbench.results import RunRecord, load_records, save_record
+from mtbench.reporting.leaderboard import DM_COL, build_frame, leaderboard
+from mtbench.reporting.results import RunRecord, load_records, save_record
 
 CITE = "Vandenhende et al., MTI-Net, ECCV 2020, Table 2a"
 SEM, DEP = "semseg mIoU (%) ↑", "depth rmse (m) ↓"
@@ -149,7 +149,7 @@ def test_measured_rows_whose_protocol_differs_from_the_reported_rows_get_a_footn
     assert "protocol differs" not in notes["mtl"]  # same choices as every reported row it shares keys with
     assert "protocol differs" not in notes["rep"]  # reported rows are the reference
     out = build_frame(recs, dataset="nyud")
-    from mtbench.leaderboard import render
+    from mtbench.reporting.leaderboard import render
 
     text = render(out, "github")
     assert "fpm=softmax=paper (reported: softmax=release)" in text

@@ -7,8 +7,8 @@ import os
 import pytest
 
 from mtbench.errors import RecordError
-from mtbench.results import (RunRecord, atomic_write_text, iter_record_paths, load_record, load_records,
-                             save_record, write_record)
+from mtbench.reporting.results import (RunRecord, atomic_write_text, iter_record_paths, load_record,
+                                       load_records, save_record, write_record)
 
 
 def make(id="r1", model="mtinet", **kw) -> RunRecord:

@@ -5,7 +5,7 @@ import pytest
 
 from mtbench import sweep
 from mtbench.errors import MtbenchError
-from mtbench.results import load_records
+from mtbench.reporting.results import load_records
 
 _TINY = ("data.n_train=4", "data.n_val=4", "data.train_size=[64,96]", "train.epochs=1", "train.batch_size=2",
          "train.max_iters=0", "eval.batch_size=4", "run.profile=false")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mtbench.errors import MtbenchError, RecordError, UsageError
-from mtbench.results import RunRecord, load_records
+from mtbench.reporting.results import RunRecord, load_records
 
 FORMATS = ("text", "github")
 FAILING = ("REGRESSED", "CHANGED", "MISSING")

@@ -3,7 +3,7 @@
 Rows group records by (dataset, split, source, model, backbone, tasks, aux tasks, input size, model
 options, citation); single_task records of one configuration form one row covering all their tasks
 (cost columns summed over the per-task networks, peak memory the maximum). Metric columns hold each
-task's primary metric (mean, and sample std over seeds), Δm comes from :mod:`mtbench.delta_m`.
+task's primary metric (mean, and sample std over seeds), Δm comes from :mod:`mtbench.reporting.delta_m`.
 Rows sort by Δm descending (n/a last). Formats: github markdown, LaTeX (booktabs), CSV, HTML, JSON;
 github/LaTeX/HTML bold the best value per column among measured rows (among reported rows when there
 are no measured rows) and list footnotes (citations, Δm notes, unsupported ops, memory kind).
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from mtbench.delta_m import SINGLE_TASK, group_delta_m, primary_metric
+from mtbench.reporting.delta_m import SINGLE_TASK, group_delta_m, primary_metric
 from mtbench.errors import MtbenchError, UsageError
-from mtbench.results import RunRecord, atomic_write_text, load_records
+from mtbench.reporting.results import RunRecord, atomic_write_text, load_records
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mtbench.errors import MtbenchError, RecordError
-from mtbench.results import DeltaM, RunRecord, load_records, write_record
+from mtbench.reporting.results import DeltaM, RunRecord, load_records, write_record
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mtbench.errors import MtbenchError
-from mtbench.leaderboard import leaderboard
-from mtbench.results import atomic_write_text, load_records
+from mtbench.reporting.leaderboard import leaderboard
+from mtbench.reporting.results import atomic_write_text, load_records
 
 if TYPE_CHECKING:
     from mtbench.config import TrainCfg
@@ -97,7 +97,7 @@ def render_page(results: Path | str, out: Path | str = "results/LEADERBOARD.md")
 def write_page(results: Path | str = "results", out: Path | str = "results/LEADERBOARD.md",
                plots: bool = True) -> list[Path]:
     """Write LEADERBOARD.md (atomically) and, with ``plots``, one Pareto PNG per dataset with measured rows."""
-    from mtbench.plots import pareto_plot
+    from mtbench.reporting.plots import pareto_plot
 
     out = Path(out)
     text = render_page(results, out)
