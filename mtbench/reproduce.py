@@ -53,7 +53,7 @@ def collect(table: PaperTable, seeds: list[int], results: Path, extra_sets: list
     """The records of every row and seed (matched by model, seed and config hash, as ``sweep`` skips)."""
     preset = table_preset(table, seeds)
     records = load_records(results) if results.exists() else []
-    index = {(r.model, r.seed, r.config_hash): r for r in records if r.status == "complete" and r.source == "measured"}
+    index = {r.key.run: r for r in records if r.status == "complete" and r.source == "measured"}
     reported = {r.id: r for r in records if r.source == "reported"}
     out = []
     for row, entry in zip(table.rows, preset.entries):

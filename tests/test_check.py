@@ -5,7 +5,7 @@ import pytest
 
 from mtbench.cli import main
 from mtbench.errors import RecordError, UsageError
-from mtbench.reporting.regression import compare, match_key, parse_overrides, run_check
+from mtbench.reporting.regression import compare, parse_overrides, run_check
 from mtbench.reporting.results import RunRecord, save_record
 
 
@@ -113,7 +113,7 @@ def test_missing_reference_and_missing_measured(dirs, capsys):
 def test_key_includes_model_options_and_single_file_reference(dirs, capsys):
     ref, res = dirs
     a = rec("x", config={"model": {"kwargs": {"fpm": False}}})
-    assert match_key(a) != match_key(rec("y")) and match_key(rec("y", config_hash="h")) != match_key(rec("z"))
+    assert a.key != rec("y").key and rec("y", config_hash="h").key != rec("z").key
     save_record(rec("new0", seed=0, sem=30.0), res)
     one = ref / "synthetic" / "mtinet" / "ref0.json"
     code, out, _ = _run(capsys, "--reference", str(one), "--results", str(res), "--format", "github")
