@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mtbench.config import build_config
-from mtbench.reporting.delta_m import delta_m
 from mtbench.errors import UsageError
 from mtbench.paper_tables import PaperRow, PaperTable, get_table
 from mtbench.protocol import differences
+from mtbench.reporting.delta_m import delta_m
 from mtbench.reporting.results import RunRecord, load_records
 from mtbench.sweep import Entry, Preset, record_keys, run_sweep
 

@@ -148,3 +148,14 @@ def test_reference_tolerances_file_with_patterns(tmp_path):
     (tmp_path / "tolerances.yaml").write_text("rel_tol: 0.05\nbogus: 1\n")
     with pytest.raises(RecordError, match="unexpected: bogus"):
         reference_tolerances(tmp_path)
+
+
+def test_floor_records_take_no_part(dirs, capsys):
+    """A constant-predictor floor record (model constant) beside the measured runs is neither checked nor missing."""
+    ref, res = dirs
+    for seed in (0, 1):
+        save_record(rec(f"new{seed}", seed=seed), res)
+    save_record(rec("floor", model="constant", sem=4.0, rmse=1.6), res)
+    save_record(rec("ref-floor", model="constant", sem=4.0, rmse=1.6, seed=5), ref)
+    code, out, _ = _run(capsys, "--reference", str(ref), "--results", str(res))
+    assert code == 0 and out.startswith("OK: 2 record(s), 8 metric(s) compared")

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from mtbench.reporting.delta_m import SINGLE_TASK, group_delta_m, primary_metric
 from mtbench.errors import MtbenchError, UsageError
+from mtbench.reporting.delta_m import SINGLE_TASK, group_delta_m, primary_metric
 from mtbench.reporting.results import RunRecord, atomic_write_text, load_records
 
 log = logging.getLogger(__name__)
@@ -132,8 +132,10 @@ def _cost(group: list[RunRecord]) -> dict[str, float | None]:
 def build_frame(records: Sequence[RunRecord], *, dataset: str | None = None, backbone: str | None = None,
                 baseline_pool: Sequence[RunRecord] | None = None) -> pd.DataFrame:
     """One row per configuration (seeds aggregated). Numeric columns hold means, ``<col> std`` the std;
-    ``df.attrs['columns']`` lists the numeric :class:`Column` specs, ``df.attrs['notes']`` per-row notes."""
-    pool = list(baseline_pool if baseline_pool is not None else records)
+    ``df.attrs['columns']`` lists the numeric :class:`Column` specs, ``df.attrs['notes']`` per-row notes.
+    Constant-predictor floor records (``RunRecord.is_floor``) are neither rows nor baselines."""
+    records = [r for r in records if not r.is_floor]
+    pool = [r for r in (baseline_pool if baseline_pool is not None else records) if not r.is_floor]
     chosen = [r for r in records if r.status == "complete"
               and (dataset is None or r.dataset == dataset) and (backbone is None or r.backbone == backbone)]
     skipped = [r.where for r in records if r.status != "complete"]

@@ -1,16 +1,28 @@
-"""results/LEADERBOARD.md: one generated section per dataset (``mtbench table --format github``), each
-with a header saying how to reproduce it, plus a Pareto plot per dataset with measured rows."""
+"""results/LEADERBOARD.md: one generated section per dataset (``mtbench table --format github``), each with a
+header saying how its rows were measured, plus a Pareto plot per dataset with measured rows.
+
+A function of the records under ``results/`` only: the header describes the measured rows from their own stored
+configs (listing the distinct ones when they differ) and quotes the constant-predictor floor from its record
+(``model: constant``, written by ``scripts/constant_baseline.py``); nothing is read from the current default
+config and nothing is recomputed.
+"""
 from __future__ import annotations
 
+import copy
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
+# The fields that the config hash leaves out (paths, device, verbosity): records differing only there ran the
+# same experiment.
+from mtbench.config import _NOT_HASHED
 from mtbench.errors import MtbenchError
-from mtbench.reporting.leaderboard import leaderboard
-from mtbench.reporting.results import atomic_write_text, load_records
-
-if TYPE_CHECKING:
-    from mtbench.config import TrainCfg
+from mtbench.registry import get_task
+from mtbench.reporting.delta_m import SINGLE_TASK, primary_metric
+from mtbench.reporting.leaderboard import build_frame, render
+from mtbench.reporting.results import RunRecord, atomic_write_text, load_records
 
 DATASET_ORDER = ("synthetic", "nyud", "pascal_context")
 REPRODUCE = {
@@ -29,46 +41,175 @@ better); Δm is the mean relative gain over the single-task baselines of the sam
 input size (see README). Values are mean ± std over seeds; bold marks the best measured value per
 column. GMACs: fvcore counts, one multiply-add = one MAC, batch 1, at the input size of the run.
 """
+SYNTHETIC_REPRODUCE = ("Reproduce with `make leaderboard` (= `mtbench sweep --preset default --seeds 0,1,2` then "
+                       "`mtbench leaderboard`).")
+FLOOR_SCRIPT = "`python scripts/constant_baseline.py`"
+# Stored config fields that name a run's model and seed rather than the benchmark it ran: left out, with the fields
+# the config hash leaves out, when records' configs are compared.
+RUN_FIELDS = (("model", "name"), ("model", "kwargs"), ("run", "seed"))
+UNSET = "default"  # how a config value left to the dataset's default (null, or absent from an older record) reads
 
 
-def _optim(t: TrainCfg) -> str:
-    """The optimiser and schedule of a train config in words, e.g. 'adam lr 0.001, poly(0.9), 40-iteration warm-up'."""
-    sched = f"poly({t.poly_power:g})" if t.schedule == "poly" else t.schedule
-    warm = f", {t.warmup_iters}-iteration warm-up" if t.warmup_iters else ""
-    return f"{t.optimizer} lr {t.lr:g}, {sched}{warm}"
+@dataclass
+class Benchmark:
+    """One distinct configuration of a dataset's measured records (:func:`benchmark_config`) and its records."""
+
+    config: dict[str, Any]
+    records: list[RunRecord]
+
+    @property
+    def models(self) -> list[str]:
+        return list(dict.fromkeys(r.model for r in self.records))
 
 
-def synthetic_reproduce() -> str:
-    """How the synthetic rows were measured, read off the default config (so the text cannot go stale)."""
-    from mtbench.config import build_config
-
-    cfg = build_config(None, [])
-    (h, w), d, t = cfg.data.train_size, cfg.data, cfg.train
-    seen = "fresh scenes seen once" if t.epochs == 1 else f"scenes × {t.epochs} epochs"
-    return (f"Measured rows: the default benchmark (`mtbench run` defaults: synthetic scenes at {h}×{w}, "
-            f"{cfg.model.backbone} from scratch trained on {d.n_train} {seen} (batch {t.batch_size}, {_optim(t)}), "
-            f"{d.n_val} val scenes, {' + '.join(d.tasks)} main, {' + '.join(d.aux_tasks)} auxiliary for the models "
-            "that take auxiliary tasks), seeds 0, 1, 2 per model (the Seeds column counts those recorded), on CPU, "
-            "timings on a shared machine. Reproduce with `make leaderboard` (= `mtbench sweep --preset default "
-            "--seeds 0,1,2` then `mtbench leaderboard`).")
+def benchmark_config(r: RunRecord) -> dict[str, Any]:
+    """``r.config`` without the fields naming its model and seed (RUN_FIELDS) and those the config hash leaves out."""
+    cfg = copy.deepcopy(r.config)
+    for sec, key in (*RUN_FIELDS, *sorted(_NOT_HASHED)):
+        section = cfg.get(sec)
+        if isinstance(section, dict):
+            section.pop(key, None)
+    return cfg
 
 
-def floor_line(dataset: str) -> str:
-    """For the embedded dataset: what a constant predictor scores on the default benchmark's seed-0 data,
-    so that readers can tell learned from not learned (computed: one pass over the default's training and val scenes, ~20 s; other datasets: empty)."""
-    if dataset != "synthetic":
-        return ""
-    from mtbench.config import build_config
-    from mtbench.constant import constant_scores
-    from mtbench.registry import get_task
+def _without_tasks(cfg: dict[str, Any]) -> dict[str, Any]:
+    data = {k: v for k, v in (cfg.get("data") or {}).items() if k not in ("tasks", "aux_tasks")}
+    return {**cfg, "data": data}
 
-    scores = constant_scores(build_config(None, []))
+
+def benchmarks(records: Sequence[RunRecord]) -> list[Benchmark]:
+    """The distinct configurations of ``records`` (a dataset's complete measured rows), first seen first. A
+    single_task record (one network of one main task, no auxiliary tasks: ``mtbench run`` splits a multi-task
+    config so) joins a configuration equal to its own but for those tasks; single_task records joining none form
+    configurations of their own, their tasks together."""
+    out: list[Benchmark] = []
+    singles: list[RunRecord] = []
+    for r in records:
+        if r.model == SINGLE_TASK:
+            singles.append(r)
+            continue
+        cfg = benchmark_config(r)
+        same = next((b for b in out if b.config == cfg), None)
+        if same is None:
+            out.append(Benchmark(cfg, [r]))
+        else:
+            same.records.append(r)
+    own: list[Benchmark] = []
+    for r in singles:
+        cfg = benchmark_config(r)
+        rest, tasks = _without_tasks(cfg), (cfg.get("data") or {}).get("tasks") or r.tasks
+        home = next((b for b in out if _without_tasks(b.config) == rest
+                     and set(tasks) <= set((b.config.get("data") or {}).get("tasks") or [])), None)
+        home = home or next((b for b in own if _without_tasks(b.config) == rest), None)
+        if home is None:
+            own.append(Benchmark({**rest, "data": {**rest["data"], "tasks": list(tasks), "aux_tasks": []}}, [r]))
+        else:
+            home.records.append(r)
+            if any(home is b for b in own):
+                home.config["data"]["tasks"] = list(dict.fromkeys([*home.config["data"]["tasks"], *tasks]))
+    return out + own
+
+
+def _fmt(v: Any) -> str:
+    """A config value in words: floats as ``:g``, unset values as UNSET."""
+    if v is None:
+        return UNSET
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def _optim(t: dict[str, Any]) -> str:
+    """The optimiser and schedule of a stored train config in words, e.g. 'adam lr 0.001, poly(0.9), 40-iteration
+    warm-up'."""
+    schedule = t.get("schedule")
+    sched = f"poly({_fmt(t.get('poly_power'))})" if schedule == "poly" else _fmt(schedule)
+    warm = f", {_fmt(t['warmup_iters'])}-iteration warm-up" if t.get("warmup_iters") else ""
+    return f"{_fmt(t.get('optimizer'))} lr {_fmt(t.get('lr'))}, {sched}{warm}"
+
+
+def _init(pretrained: Any) -> str:
+    if pretrained is None or pretrained is False:
+        return "from scratch"
+    return "pretrained" if pretrained is True else f"initialised from {pretrained}"
+
+
+def describe_synthetic(b: Benchmark) -> str:
+    """One configuration of synthetic records in words (scenes, backbone, training, tasks)."""
+    cfg = b.config
+    d, t, m = cfg.get("data") or {}, cfg.get("train") or {}, cfg.get("model") or {}
+    size = d.get("train_size")
+    size = "×".join(map(str, size)) if size else f"the {UNSET} size"
+    epochs = t.get("epochs")
+    seen = "fresh scenes seen once" if epochs == 1 else f"scenes × {_fmt(epochs)} epochs"
+    tasks = d.get("tasks") or list(dict.fromkeys(x for r in b.records for x in r.tasks))
+    aux = d.get("aux_tasks")
+    if aux is None:
+        aux = list(dict.fromkeys(x for r in b.records for x in r.aux_tasks))
+    aux_text = f"{' + '.join(aux)} auxiliary for the models that take auxiliary tasks" if aux else "no auxiliary tasks"
+    return (f"synthetic scenes at {size}, {_fmt(m.get('backbone'))} {_init(m.get('pretrained'))} trained on "
+            f"{_fmt(d.get('n_train'))} {seen} (batch {_fmt(t.get('batch_size'))}, {_optim(t)}), "
+            f"{_fmt(d.get('n_val'))} val scenes, {' + '.join(tasks)} main, {aux_text}")
+
+
+def _flat(cfg: Any, prefix: str = "") -> dict[str, str]:
+    if isinstance(cfg, dict) and cfg:
+        return {k: v for key, sub in cfg.items() for k, v in _flat(sub, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): json.dumps(cfg, sort_keys=True, default=str)}
+
+
+def differences(benches: Sequence[Benchmark]) -> str:
+    """The config keys in which several configurations differ, with each one's value, e.g.
+    '`train.lr` 0.001 (1), 0.0001 (2)'."""
+    flat = [_flat(b.config) for b in benches]
+    keys = sorted({k for f in flat for k in f if len({g.get(k, "absent") for g in flat}) > 1})
+    return "; ".join(f"`{k}` " + ", ".join(f"{f.get(k, 'absent')} ({i})" for i, f in enumerate(flat, 1))
+                     for k in keys)
+
+
+def _device(records: Sequence[RunRecord]) -> str:
+    devices = sorted({r.cost.device for r in records if r.cost.device})
+    if devices and all(x.startswith("cpu") for x in devices):
+        return "on CPU"
+    return f"on {', '.join(devices)}" if devices else "on unrecorded devices"
+
+
+def synthetic_reproduce(benches: Sequence[Benchmark]) -> str:
+    """How the synthetic rows were measured, read off their records' stored configs."""
+    if not benches:
+        return f"No measured rows. {SYNTHETIC_REPRODUCE}"
+    where = f"{_device([r for b in benches for r in b.records])}, timings on a shared machine"
+    seeds = "seeds 0, 1, 2 per model (the Seeds column counts those recorded)"
+    if len(benches) == 1:
+        return (f"Measured rows: the default benchmark (`mtbench run` defaults: {describe_synthetic(benches[0])}), "
+                f"{seeds}, {where}. {SYNTHETIC_REPRODUCE}")
+    items = " ".join(f"({i}) {', '.join(b.models)}: {describe_synthetic(b)}." for i, b in enumerate(benches, 1))
+    return (f"Measured rows: their records hold {len(benches)} different configurations. {items} They differ in "
+            f"{differences(benches)}. {seeds[0].upper()}{seeds[1:]}, {where}. {SYNTHETIC_REPRODUCE}")
+
+
+def _floor_data(cfg: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """What a floor depends on: the data section but its tasks, and the evaluation split."""
+    return _without_tasks(cfg)["data"], (cfg.get("eval") or {}).get("split")
+
+
+def floor_line(floors: Sequence[RunRecord], benches: Sequence[Benchmark]) -> str:
+    """What a constant predictor scores on the data of a dataset's measured rows, from the floor records computed
+    on that data (same data section but tasks, same split; any seed), or a plain sentence that none is recorded."""
+    wanted = [_floor_data(b.config) for b in benches]
+    found = [f for f in floors if _floor_data(benchmark_config(f)) in wanted]
+    if not found:
+        return (f" No constant-predictor floor is recorded for the data of these rows ({FLOOR_SCRIPT} writes one, a "
+                "record with model `constant`).")
     parts = []
-    for task, metrics in scores.items():
-        p = get_task(task).primary
-        parts.append(f"{task} {p.name} {metrics[p.name]:.4g} {p.unit}".rstrip())
+    for f in sorted(found, key=lambda r: (r.seed is None, r.seed or 0, r.id)):
+        scores = []
+        for task in f.tasks:
+            p, v = get_task(task).primary, primary_metric(f, task)
+            scores.append(f"{task} {p.name} {'n/a' if v is None else f'{v:.4g}'} {p.unit}".rstrip())
+        parts.append(f"{', '.join(scores)} on seed {f.seed}'s {f.split} split")
     return (" For scale, a constant predictor (the training split's majority class / mean depth everywhere, "
-            f"`python scripts/constant_baseline.py`) scores {', '.join(parts)} on seed 0's val split.")
+            f"{FLOOR_SCRIPT}) scores {'; '.join(parts)}.")
 
 
 def plot_path(out: Path, dataset: str) -> Path:
@@ -78,17 +219,20 @@ def plot_path(out: Path, dataset: str) -> Path:
 def render_page(results: Path | str, out: Path | str = "results/LEADERBOARD.md") -> str:
     """The whole page as markdown (deterministic: no timestamps)."""
     records = load_records(results)
-    datasets = sorted({r.dataset for r in records},
+    rows = [r for r in records if not r.is_floor]
+    datasets = sorted({r.dataset for r in rows},
                       key=lambda d: (DATASET_ORDER.index(d) if d in DATASET_ORDER else len(DATASET_ORDER), d))
     if not datasets:
         raise MtbenchError(f"{results}: no records to render")
     parts = [HEADER]
     for d in datasets:
-        measured = any(r.dataset == d and r.source == "measured" for r in records)
-        floor = floor_line(d) if measured else ""
-        intro = synthetic_reproduce() if d == "synthetic" else REPRODUCE.get(d, "")
+        measured = any(r.dataset == d and r.source == "measured" for r in rows)
+        benches = benchmarks([r for r in rows if r.dataset == d and r.source == "measured" and r.status == "complete"])
+        floors = [r for r in records if r.is_floor and r.dataset == d and r.status == "complete"]
+        floor = floor_line(floors, benches) if measured else ""
+        intro = synthetic_reproduce(benches) if d == "synthetic" else REPRODUCE.get(d, "")
         parts.append(f"## {d}\n\n{intro}{floor}\n")
-        parts.append(leaderboard(results, dataset=d, fmt="github"))
+        parts.append(render(build_frame(records, dataset=d), "github"))
         if measured:
             parts.append(f"\n![Δm vs GMACs on {d}]({plot_path(Path(out), d).name})\n")
     return "\n".join(parts).rstrip() + "\n"
@@ -104,7 +248,7 @@ def write_page(results: Path | str = "results", out: Path | str = "results/LEADE
     atomic_write_text(out, text)
     written = [out]
     if plots:
-        for d in sorted({r.dataset for r in load_records(results) if r.source == "measured"}):
+        for d in sorted({r.dataset for r in load_records(results) if r.source == "measured" and not r.is_floor}):
             try:
                 written.append(pareto_plot(results, d, plot_path(out, d)))
             except MtbenchError:

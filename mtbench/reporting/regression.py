@@ -3,7 +3,7 @@
 Matching key: the record's identity ``RunRecord.key`` (model, seed, ``config_hash``, model options, dataset,
 split, backbone, tasks, aux tasks, input size); the config hash leaves out paths, device and verbosity, so
 the same experiment run elsewhere matches, while a changed recipe needs a new reference.
-Only ``source == "measured"`` records take part on both sides.
+Only measured runs take part on both sides (``source == "measured"``; not constant-predictor floor records).
 
 Every metric of every task in the reference is compared with its direction (``MetricSpec``): a
 regression is a worse value by more than ``max(abs_tol, rel_tol * |reference|)`` (or a per-metric
@@ -238,8 +238,9 @@ def run_check(reference: Path | str, results: Path | str = "results", *, rel_tol
         raise UsageError(f"Tolerances must be >= 0 (got --rel-tol {rel_tol}, --abs-tol {abs_tol}).")
     if not Path(reference).exists():
         raise RecordError(f"{reference}: reference folder or file does not exist")
-    refs = _index([r for r in load_records(reference, exclude=()) if r.source == "measured"], "reference")
-    measured = [r for r in load_records(results) if r.source == "measured"]
+    refs = _index([r for r in load_records(reference, exclude=()) if r.source == "measured" and not r.is_floor],
+                  "reference")
+    measured = [r for r in load_records(results) if r.source == "measured" and not r.is_floor]
     if not refs and not measured:
         raise MtbenchError(f"nothing to check: no measured records in {results} and none in {reference}")
     result = CheckResult(rel_tol=rel_tol, abs_tol=abs_tol)

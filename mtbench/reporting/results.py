@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
 
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, ValidationError, field_validator,
@@ -100,6 +100,12 @@ class DeltaM(BaseModel):
     baselines: dict[Name, Annotated[list[Name], Field(max_length=MAX_METRICS)]] = Field(default_factory=dict,
                                                                                        max_length=MAX_ITEMS)
     note: Text = ""
+
+
+FLOOR_MODEL = "constant"
+"""``model`` of a constant-predictor floor record (written by ``scripts/constant_baseline.py``, see
+``mtbench.constant``): the page quotes it beside its dataset's measured rows; it is never a leaderboard row, a
+Δm baseline or a run that ``mtbench check`` compares."""
 
 
 class RunKey(NamedTuple):
@@ -210,6 +216,11 @@ class RunRecord(BaseModel):
         model = self.config.get("model") if isinstance(self.config, dict) else None
         kwargs = model.get("kwargs") if isinstance(model, dict) else None
         return dict(kwargs) if isinstance(kwargs, dict) else {}
+
+    @property
+    def is_floor(self) -> bool:
+        """True for a constant-predictor floor record (``model == FLOOR_MODEL``), not a model's run."""
+        return self.model == FLOOR_MODEL
 
     @property
     def key(self) -> RecordKey:
