@@ -218,7 +218,7 @@ def table_cmd(results: Path = typer.Option(Path("results"), "--results", help="R
               fmt: TableFormat = typer.Option("github", "--format", help="Output format."),
               out: Optional[Path] = typer.Option(None, "--out", help="Write to FILE (atomically) instead of stdout.")) -> None:
     """Leaderboard from result records: metrics, Δm vs single-task baselines, cost; sorted by Δm."""
-    from mtbench.leaderboard import leaderboard
+    from mtbench.reporting.leaderboard import leaderboard
 
     text = leaderboard(results, dataset=dataset, backbone=backbone, fmt=fmt.value, out=out)
     typer.echo(f"wrote {out}" if out else text, nl=bool(out))
@@ -232,7 +232,7 @@ def check_cmd(reference: Path = typer.Option(..., "--reference", help="Reference
               tol: Optional[list[str]] = typer.Option(None, "--tol", help="Per-metric absolute tolerance TASK.METRIC=TOL."),
               fmt: CheckFormat = typer.Option("text", "--format", help="text or github (markdown for a PR).")) -> None:
     """Compare measured records with reference records; exit 1 on a regression or an unmatched record."""
-    from mtbench.regression import run_check
+    from mtbench.reporting.regression import run_check
 
     result = run_check(reference, results, rel_tol=rel_tol, abs_tol=abs_tol, overrides=tol)
     typer.echo(result.render(fmt.value), nl=False)
@@ -241,7 +241,7 @@ def check_cmd(reference: Path = typer.Option(..., "--reference", help="Reference
 
 
 def _print_run_summary(record, path: Path) -> None:
-    from mtbench.report import run_summary
+    from mtbench.reporting.report import run_summary
 
     console.print(run_summary(record, path), soft_wrap=True, highlight=False)
 
@@ -283,7 +283,7 @@ def leaderboard_cmd(results: Path = typer.Option(Path("results"), help="Results 
                     check: bool = typer.Option(False, "--check", help="Only verify the page is up to date (CI)."),
                     plots: bool = typer.Option(True, "--plots/--no-plots", help="Also write the Pareto PNGs.")) -> None:
     """Write results/LEADERBOARD.md (one table per dataset) and its Pareto plots, or --check it is current."""
-    from mtbench.leaderboard_page import check_page, write_page
+    from mtbench.reporting.page import check_page, write_page
 
     if check:
         check_page(results, out)
@@ -299,7 +299,7 @@ def plot_cmd(dataset: str = typer.Option("synthetic", help="Dataset whose rows t
              backbone: Optional[str] = typer.Option(None, help="Only this backbone."),
              out: Optional[Path] = typer.Option(None, help="PNG path (default results/pareto_<dataset>.png).")) -> None:
     """Pareto plot: Δm vs GMACs, marker size = params, measured rows."""
-    from mtbench.plots import pareto_plot
+    from mtbench.reporting.plots import pareto_plot
 
     console.print(f"wrote {pareto_plot(results, dataset, out or results / f'pareto_{dataset}.png', backbone=backbone)}")
 

@@ -4,16 +4,20 @@ metrics: the floor that a trained model must be far from.
 Convention: the constant is estimated on the un-augmented training split of the same data (the same
 seed, size and counts as the run): semseg / human_parts / saliency predict the most frequent label
 everywhere, depth the mean valid depth, normals the normalised mean normal. Tasks without a meaningful
-constant (edge) are left out. Returns ``{task: metrics}`` like a record's ``metrics``.
+constant (edge) are left out. ``constant_scores`` returns ``{task: metrics}`` like a record's ``metrics``;
+``floor_record`` stores them as a result record (``model: constant``) that the leaderboard page quotes, so the
+page never recomputes them (``scripts/constant_baseline.py`` writes it).
 """
 from __future__ import annotations
 
 import torch
 
-from mtbench.config import RunConfig
+from mtbench.config import RunConfig, validate_config
 from mtbench.data import build_dataset
+from mtbench.errors import UsageError
 from mtbench.metrics.depth import valid_depth
 from mtbench.registry import get_task
+from mtbench.reporting.results import FLOOR_MODEL, RunRecord
 
 _MAJORITY = ("semseg", "human_parts", "saliency")
 SUPPORTED = (*_MAJORITY, "depth", "normals")
@@ -83,3 +87,40 @@ def constant_scores(cfg: RunConfig) -> dict[str, dict[str, float]]:
         for t in tasks:
             metrics[t].update(_constant_like(t, values[t], sample[t]), sample[t][None])
     return {t: m.compute() for t, m in metrics.items()}
+
+
+HOW = ("constant predictor: the training split's majority class (semseg, human_parts, saliency), mean valid depth "
+       "or normalised mean normal everywhere, estimated on the un-augmented training split (mtbench.constant)")
+
+
+def floor_config(cfg: RunConfig) -> RunConfig:
+    """``cfg`` as a floor record stores it: model ``constant`` without backbone or options and no auxiliary tasks;
+    data, seed and evaluation split as given."""
+    d = cfg.model_dump(mode="json")
+    d["model"] = {"name": FLOOR_MODEL, "backbone": "none"}
+    d["data"]["aux_tasks"] = []
+    return validate_config(d)
+
+
+def floor_record(cfg: RunConfig) -> RunRecord:
+    """The constant predictor's scores on ``cfg``'s data as a result record (``model: constant``): metrics of each
+    supported main task, the stored config (:func:`floor_config`), its hash and the environment. The id holds the
+    config hash, so writing the floor of the same config again replaces its file."""
+    from mtbench.engine.run import resolve_experiment
+    from mtbench.engine.runtime import environment
+
+    cfg = floor_config(cfg)
+    scores = constant_scores(cfg)
+    if not scores:
+        raise UsageError(f"no main task of this config has a constant predictor (supported: {', '.join(SUPPORTED)})")
+    tasks = list(scores)
+    notes = [HOW]
+    left_out = [t for t in resolve_experiment(cfg).tasks if t not in scores]
+    if left_out:
+        notes.append(f"no constant predictor for {', '.join(left_out)}: left out")
+    return RunRecord(
+        id=f"{FLOOR_MODEL}-{'+'.join(tasks)}-s{cfg.run.seed}-{cfg.hash()}", model=FLOOR_MODEL,
+        backbone=cfg.model.backbone, dataset=cfg.data.dataset, split=cfg.eval.split, tasks=tasks,
+        config=cfg.model_dump(mode="json"), config_hash=cfg.hash(), seed=cfg.run.seed, metrics=scores,
+        primary={t: scores[t].get(get_task(t).primary) for t in tasks},
+        env=environment(torch.device("cpu")), notes=notes)

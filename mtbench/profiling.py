@@ -183,7 +183,7 @@ def measure_train_peak_memory(model: nn.Module, input_hw: tuple[int, int], batch
 def profile_model(model: nn.Module, input_hw: tuple[int, int], device: str | torch.device = "cpu", *,
                   gmacs: bool = True, memory: bool = True, latency: bool = True, batch_size: int = 2,
                   warmup: int = 5, iters: int = 20) -> dict[str, Any]:
-    """All costs of one model; keys match mtbench.results.Cost. GMACs are counted on CPU (fvcore)."""
+    """All costs of one model; keys match mtbench.reporting.results.Cost. GMACs are counted on CPU (fvcore)."""
     input_hw = (int(input_hw[0]), int(input_hw[1]))
     check_input_hw(*input_hw)
     device = torch.device(device)

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mtbench.config import build_config
-from mtbench.delta_m import delta_m
 from mtbench.errors import UsageError
 from mtbench.paper_tables import PaperRow, PaperTable, get_table
 from mtbench.protocol import differences
-from mtbench.results import RunRecord, load_records
+from mtbench.reporting.delta_m import delta_m
+from mtbench.reporting.results import RunRecord, load_records
 from mtbench.sweep import Entry, Preset, record_keys, run_sweep
 
 DM = "Δm (%)"
@@ -39,7 +39,7 @@ class RowResult:
     protocol_notes: list[str] = field(default_factory=list)
 
     def values(self, task: str) -> dict[int, float]:
-        from mtbench.delta_m import primary_metric
+        from mtbench.reporting.delta_m import primary_metric
 
         out = {}
         for seed, r in self.records.get(task, {}).items():
@@ -53,7 +53,7 @@ def collect(table: PaperTable, seeds: list[int], results: Path, extra_sets: list
     """The records of every row and seed (matched by model, seed and config hash, as ``sweep`` skips)."""
     preset = table_preset(table, seeds)
     records = load_records(results) if results.exists() else []
-    index = {(r.model, r.seed, r.config_hash): r for r in records if r.status == "complete" and r.source == "measured"}
+    index = {r.key.run: r for r in records if r.status == "complete" and r.source == "measured"}
     reported = {r.id: r for r in records if r.source == "reported"}
     out = []
     for row, entry in zip(table.rows, preset.entries):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mtbench.config import build_config
 from mtbench.errors import MtbenchError, UsageError, unknown_name
+from mtbench.reporting.results import RunKey, load_records
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +60,10 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def _existing(results: Path) -> set[tuple[str, int | None, str]]:
-    from mtbench.results import load_records
-
+def _existing(results: Path) -> set[RunKey]:
     if not results.exists():
         return set()
-    return {(r.model, r.seed, r.config_hash) for r in load_records(results) if r.status == "complete"}
+    return {r.key.run for r in load_records(results) if r.status == "complete"}
 
 
 def get_preset(preset: str | Preset) -> Preset:
@@ -81,14 +80,13 @@ def entry_sets(p: Preset, e: Entry, seed: int, results: Path, extra_sets: list[s
     return [*p.sets, *e.sets, *extra_sets, f"run.seed={seed}", f"run.results={results}", "run.quiet=true"]
 
 
-def record_keys(p: Preset, e: Entry, seed: int, results: Path, extra_sets: list[str]
-                ) -> list[tuple[str, int, str]]:
-    """(model, seed, config hash) of the record(s) one run of a preset writes (one per task for single_task):
-    how ``plan`` recognises finished runs and ``mtbench reproduce`` finds their records."""
+def record_keys(p: Preset, e: Entry, seed: int, results: Path, extra_sets: list[str]) -> list[RunKey]:
+    """The run keys (model, seed, config hash) of the record(s) one run of a preset writes (one per task for
+    single_task): how ``plan`` recognises finished runs and ``mtbench reproduce`` finds their records."""
     from mtbench.engine.run import split_single_task
 
     cfg = build_config(p.config, [*entry_sets(p, e, seed, results, extra_sets), f"model.name={e.model}"])
-    return [(c.model.name, seed, c.hash()) for c in split_single_task(cfg)]
+    return [RunKey.of_config(c) for c in split_single_task(cfg)]
 
 
 def plan(preset: str | Preset, seeds: list[int] | None, results: Path, extra_sets: list[str]) -> list[list[str]]:

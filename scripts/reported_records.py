@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from mtbench.paper_tables import CITATION, NYUD_TABLE_2A, PaperRow, PaperTable
-from mtbench.results import Cost, DeltaM, RunRecord, save_record
+from mtbench.reporting.results import Cost, DeltaM, RunRecord, save_record
 
 ST_PARAMS, ST_GFLOPS = 8.0e6, 22.0  # Table 7: single-task (2 tasks), HRNet-18
 

@@ -19,7 +19,7 @@ from PIL import Image
 from conftest import one_line_error, tiny_overrides
 from mtbench.cli import main
 from mtbench.data import write_synthetic
-from mtbench.results import RunRecord, save_record
+from mtbench.reporting.results import RunRecord, save_record
 
 
 @dataclass

@@ -5,8 +5,8 @@ import pytest
 
 from mtbench.cli import main
 from mtbench.errors import RecordError, UsageError
-from mtbench.regression import compare, match_key, parse_overrides, run_check
-from mtbench.results import RunRecord, save_record
+from mtbench.reporting.regression import compare, parse_overrides, run_check
+from mtbench.reporting.results import RunRecord, save_record
 
 
 def rec(id="r", sem=40.0, rmse=0.5, seed=0, **kw) -> RunRecord:
@@ -85,7 +85,7 @@ def test_directions_and_improvements():
 
 
 def test_direction_lookup():
-    from mtbench.regression import metric_direction
+    from mtbench.reporting.regression import metric_direction
 
     assert metric_direction("depth", "rmse") is False and metric_direction("depth", "delta1") is True
     assert metric_direction("semseg", "IoU_17") is True  # per-class IoU beyond the 2 classes built
@@ -113,7 +113,7 @@ def test_missing_reference_and_missing_measured(dirs, capsys):
 def test_key_includes_model_options_and_single_file_reference(dirs, capsys):
     ref, res = dirs
     a = rec("x", config={"model": {"kwargs": {"fpm": False}}})
-    assert match_key(a) != match_key(rec("y")) and match_key(rec("y", config_hash="h")) != match_key(rec("z"))
+    assert a.key != rec("y").key and rec("y", config_hash="h").key != rec("z").key
     save_record(rec("new0", seed=0, sem=30.0), res)
     one = ref / "synthetic" / "mtinet" / "ref0.json"
     code, out, _ = _run(capsys, "--reference", str(one), "--results", str(res), "--format", "github")
@@ -139,7 +139,7 @@ def test_malformed_reference_is_one_line_error(dirs, capsys):
 
 def test_reference_tolerances_file_with_patterns(tmp_path):
     """tolerances.yaml beside the references sets defaults; shell patterns cover per-class metrics."""
-    from mtbench.regression import _override, reference_tolerances
+    from mtbench.reporting.regression import _override, reference_tolerances
 
     (tmp_path / "tolerances.yaml").write_text("rel_tol: 0.05\noverrides:\n  semseg.IoU_*: 4.0\n")
     tol = reference_tolerances(tmp_path)
@@ -148,3 +148,14 @@ def test_reference_tolerances_file_with_patterns(tmp_path):
     (tmp_path / "tolerances.yaml").write_text("rel_tol: 0.05\nbogus: 1\n")
     with pytest.raises(RecordError, match="unexpected: bogus"):
         reference_tolerances(tmp_path)
+
+
+def test_floor_records_take_no_part(dirs, capsys):
+    """A constant-predictor floor record (model constant) beside the measured runs is neither checked nor missing."""
+    ref, res = dirs
+    for seed in (0, 1):
+        save_record(rec(f"new{seed}", seed=seed), res)
+    save_record(rec("floor", model="constant", sem=4.0, rmse=1.6), res)
+    save_record(rec("ref-floor", model="constant", sem=4.0, rmse=1.6, seed=5), ref)
+    code, out, _ = _run(capsys, "--reference", str(ref), "--results", str(res))
+    assert code == 0 and out.startswith("OK: 2 record(s), 8 metric(s) compared")

@@ -1,12 +1,19 @@
-"""The constant-predictor floor (mtbench.constant) against an independent NumPy computation."""
+"""The constant-predictor floor (mtbench.constant) against an independent NumPy computation, and its record."""
 from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mtbench.config import build_config
+from mtbench.config import RunConfig, build_config
 from mtbench.constant import constant_scores
 from mtbench.data import build_dataset
+from mtbench.registry import get_task
+from mtbench.reporting.results import RunKey, load_record
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "constant_baseline.py"
 
 SETS = ["data.n_train=6", "data.n_val=3", "data.train_size=[64,96]", "run.seed=4",
         "data.tasks=[semseg,depth,normals,saliency]"]
@@ -58,3 +65,34 @@ def test_constant_scores_match_numpy():
     no_fg = [not np.any(s["saliency"] == 1) for s in val]
     assert got["saliency"]["maxF"] == 0.0
     assert got["saliency"]["mIoU"] == pytest.approx(100 * np.mean(no_fg))
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("constant_baseline", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_floor_record_stores_a_fresh_computation(tmp_path, capsys):
+    """scripts/constant_baseline.py writes the floor once as a normal record (model constant, its own config and
+    provenance) holding exactly what a fresh computation gives; written again for the same config it is replaced."""
+    results = tmp_path / "results"
+    args = [x for s in SETS for x in ("--set", s)] + ["--results", str(results)]
+    _script().main(args)
+    [path] = (results / "synthetic" / "constant").iterdir()
+    assert capsys.readouterr().out.splitlines()[-1] == f"wrote {path}"
+    rec = load_record(path)
+    assert rec.is_floor and rec.source == "measured" and rec.status == "complete" and rec.seed == 4
+    assert rec.tasks == ["semseg", "depth", "normals", "saliency"] and rec.aux_tasks == [] and rec.split == "val"
+    cfg = RunConfig.model_validate(rec.config)
+    assert cfg.model.name == "constant" and cfg.data.aux_tasks == [] and (cfg.data.n_train, cfg.data.n_val) == (6, 3)
+    assert rec.config_hash == cfg.hash() and rec.key.run == RunKey.of_config(cfg) and rec.env.torch
+    fresh = constant_scores(build_config(None, SETS))
+    assert rec.metrics == fresh == constant_scores(cfg)
+    assert rec.primary == {t: fresh[t][get_task(t).primary] for t in rec.tasks}
+    _script().main(args)
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # same config: the same file, replaced
+    capsys.readouterr()
+    _script().main([*args[:-2], "--no-record"])
+    assert len(list(path.parent.iterdir())) == 1 and "wrote" not in capsys.readouterr().out

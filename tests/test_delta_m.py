@@ -6,9 +6,9 @@ import statistics
 
 import pytest
 
-from mtbench.delta_m import annotate_delta_m, delta_m, group_delta_m, record_delta_m, write_delta_m
 from mtbench.errors import RecordError
-from mtbench.results import Cost, RunRecord, save_record
+from mtbench.reporting.delta_m import annotate_delta_m, delta_m, group_delta_m, record_delta_m, write_delta_m
+from mtbench.reporting.results import Cost, RunRecord, save_record
 
 CITE = "Vandenhende et al., MTI-Net, ECCV 2020, Table 2a"
 
@@ -121,7 +121,7 @@ def test_single_task_zero_and_reported_published(baselines):
 
 def test_unknown_task_names_the_file(tmp_path, baselines):
     p = save_record(rec("bad", "mtinet", {"semsge": {"mIoU": 1.0}}), tmp_path)
-    from mtbench.results import load_record
+    from mtbench.reporting.results import load_record
 
     with pytest.raises(RecordError, match=rf"{p}: Unknown task 'semsge'; did you mean 'semseg'"):
         record_delta_m(load_record(p), baselines)
@@ -139,3 +139,16 @@ def test_write_delta_m_records_ids(tmp_path, baselines):
     assert write_delta_m(tmp_path) == []  # unchanged: nothing rewritten
     annotated = annotate_delta_m(baselines)
     assert [a.delta_m.value for a in annotated] == [0.0] * 4
+
+
+def test_floor_record_has_no_delta_m_and_is_never_a_baseline(tmp_path, baselines):
+    floor = rec("floor", "constant", {"semseg": {"mIoU": 4.1}, "depth": {"rmse": 1.6}})
+    res = record_delta_m(floor, baselines)
+    assert res.value is None and res.reason == "n/a (constant-predictor floor)"
+    mti = rec("mti", "mtinet", {"semseg": {"mIoU": 35.12}, "depth": {"rmse": 0.62}})
+    assert record_delta_m(mti, [*baselines, floor]) == record_delta_m(mti, baselines)
+    for b in baselines:
+        save_record(b, tmp_path)
+    path = save_record(floor, tmp_path)
+    text = path.read_text()
+    assert path not in write_delta_m(tmp_path) and path.read_text() == text  # the floor record is never rewritten

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import tiny_overrides
 from mtbench.engine.run import eval_run
-from mtbench.results import load_records
+from mtbench.reporting.results import load_records
 
 
 def _free_port() -> int:

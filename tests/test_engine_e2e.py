@@ -13,7 +13,7 @@ from mtbench.config import build_config
 from mtbench.engine.losses import NonFiniteLoss
 from mtbench.engine.run import run_experiment
 from mtbench.engine.trainer import Interrupted, Trainer
-from mtbench.results import load_record, load_records
+from mtbench.reporting.results import load_record, load_records
 
 MODELS = [("single_task", "semseg"), ("mtl", "semseg,depth"), ("padnet", "semseg,depth"),
           ("mtinet", "semseg,depth")]

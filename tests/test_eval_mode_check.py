@@ -11,7 +11,7 @@ import torch
 
 from conftest import tiny_overrides
 from mtbench.cli import main as mtbench_main
-from mtbench.results import load_records
+from mtbench.reporting.results import load_records
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "eval_mode_check.py"
 

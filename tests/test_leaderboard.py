@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from mtbench.cli import main
-from mtbench.leaderboard import DM_COL, build_frame, leaderboard
-from mtbench.results import RunRecord, load_records, save_record
+from mtbench.reporting.leaderboard import DM_COL, build_frame, leaderboard
+from mtbench.reporting.results import RunRecord, load_records, save_record
 
 CITE = "Vandenhende et al., MTI-Net, ECCV 2020, Table 2a"
 SEM, DEP = "semseg mIoU (%) ↑", "depth rmse (m) ↓"
@@ -149,7 +149,22 @@ def test_measured_rows_whose_protocol_differs_from_the_reported_rows_get_a_footn
     assert "protocol differs" not in notes["mtl"]  # same choices as every reported row it shares keys with
     assert "protocol differs" not in notes["rep"]  # reported rows are the reference
     out = build_frame(recs, dataset="nyud")
-    from mtbench.leaderboard import render
+    from mtbench.reporting.leaderboard import render
 
     text = render(out, "github")
     assert "fpm=softmax=paper (reported: softmax=release)" in text
+
+
+def test_floor_record_is_neither_row_nor_baseline(results, capsys):
+    """A constant-predictor floor record (model constant) leaves every table unchanged, even one that looks like a
+    single-task baseline's configuration: no row, no Δm baseline, no seed counted."""
+    before = {f: leaderboard(results, fmt=f) for f in ("github", "csv", "json")}
+    main(["table", "--results", str(results), "--format", "csv"])
+    cli_before = capsys.readouterr().out
+    for seed in (0, 5):
+        save_record(rec(f"floor-{seed}", "constant", 4.1, 1.6, seed, config={"model": {"name": "constant"}}), results)
+    assert {f: leaderboard(results, fmt=f) for f in ("github", "csv", "json")} == before
+    main(["table", "--results", str(results), "--format", "csv"])
+    assert capsys.readouterr().out == cli_before
+    with pytest.raises(Exception, match=r"no complete records match .* \(present: none\)"):
+        build_frame([r for r in load_records(results) if r.is_floor])

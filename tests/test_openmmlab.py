@@ -198,7 +198,7 @@ def test_config_file_and_mmseg_checkpoint(tmp_path):
 @pytest.mark.parametrize("backbone", ["mmseg:HRNet", TINY_MIT])
 def test_mtinet_trains_on_synthetic_with_mmseg_backbones(tmp_path, backbone):
     from mtbench.cli import main
-    from mtbench.results import load_records
+    from mtbench.reporting.results import load_records
 
     main(["run", "--model", "mtinet", "--backbone", backbone,
           *sum((["--set", s] for s in tiny_overrides(tmp_path, **{"data.n_train": 4, "data.n_val": 2})), [])])
@@ -254,7 +254,7 @@ def test_real_format_mmseg_checkpoint_loads_as_data_and_with_trust(tmp_path, cap
     from mmengine.logging import HistoryBuffer, MessageHub
 
     from mtbench.cli import main
-    from mtbench.results import load_records
+    from mtbench.reporting.results import load_records
     from test_untrusted_inputs import mmseg_style_checkpoint
 
     src = build_backbone("mmseg:HRNet")

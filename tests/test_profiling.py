@@ -14,7 +14,7 @@ from mtbench.errors import UsageError
 from mtbench.profiling import (count_gmacs, count_params, measure_latency, measure_train_peak_memory, parse_input,
                                peak_memory_mb, profile_model)
 from mtbench.registry import create_model
-from mtbench.results import Cost
+from mtbench.reporting.results import Cost
 
 NYUD = get_dataset_spec("nyud")
 T2 = ["semseg", "depth"]

@@ -9,8 +9,8 @@ import torch
 
 from mtbench.config import build_config
 from mtbench.engine.run import run_experiment
-from mtbench.leaderboard_page import check_page
-from mtbench.regression import run_check
+from mtbench.reporting.page import check_page
+from mtbench.reporting.regression import run_check
 from mtbench.sweep import PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ from pathlib import Path
 from conftest import tiny_overrides
 from mtbench.config import build_config
 from mtbench.engine import run as engine_run
-from mtbench.results import load_records
+from mtbench.reporting.results import load_records
 
 WRITERS, PER_WRITER, NOTES = 4, 15, 1000  # records of ~40 kB: a non-atomic write would be seen half done
 
@@ -23,7 +23,7 @@ WRITER = textwrap.dedent("""
     from pathlib import Path
     from mtbench.config import build_config
     from mtbench.engine.run import make_run_dir
-    from mtbench.results import RunRecord, save_record
+    from mtbench.reporting.results import RunRecord, save_record
 
     results, runs = Path(sys.argv[1]), sys.argv[2]
     index, n, notes = (int(v) for v in sys.argv[3:6])
@@ -45,8 +45,8 @@ WRITER = textwrap.dedent("""
 READER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from mtbench.leaderboard import leaderboard
-    from mtbench.results import load_records
+    from mtbench.reporting.leaderboard import leaderboard
+    from mtbench.reporting.results import load_records
 
     results, done, notes, index = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     (results.parent / f"ready-r{index}").touch()
@@ -121,7 +121,7 @@ def test_run_folder_ids_are_redrawn_on_collision(tmp_path, monkeypatch):
 
 def test_record_writes_leave_no_temp_and_readers_skip_hidden_files(tmp_path):
     """A temp file left by a killed writer (hidden, ``.tmp``) is never loaded as a record."""
-    from mtbench.results import RunRecord, save_record
+    from mtbench.reporting.results import RunRecord, save_record
 
     rec = RunRecord(id="a", model="mtl", backbone="hrnet18", dataset="synthetic", tasks=["semseg"])
     path = save_record(rec, tmp_path)

@@ -18,7 +18,7 @@ from mtbench.config import build_config
 from mtbench.engine.checkpoint import load_checkpoint
 from mtbench.engine.run import run_experiment
 from mtbench.engine.trainer import Trainer
-from mtbench.results import load_record, load_records
+from mtbench.reporting.results import load_record, load_records
 
 # mtl on 8 training images, batch 4: 2 steps per epoch, 4 in all; checkpoints at both epoch ends and
 # after global step 3 (mid-epoch 2).

@@ -9,7 +9,7 @@ import pytest
 
 from mtbench.cli import main
 from mtbench.paper_tables import NYUD_TABLE_2A
-from mtbench.results import load_records
+from mtbench.reporting.results import load_records
 
 SHRINK = ["model.pretrained=false", "data.train_size=[64,96]", "train.epochs=1", "train.max_iters=1",
           "train.batch_size=2", "eval.batch_size=2", "run.profile=false", "data.workers=0"]

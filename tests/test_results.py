@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
+from mtbench.config import RunConfig
 from mtbench.errors import RecordError
-from mtbench.results import (RunRecord, atomic_write_text, iter_record_paths, load_record, load_records,
-                             save_record, write_record)
+from mtbench.reporting.results import (RunKey, RunRecord, atomic_write_text, iter_record_paths, load_record,
+                                       load_records, save_record, write_record)
 
 
 def make(id="r1", model="mtinet", **kw) -> RunRecord:
@@ -105,3 +107,23 @@ def test_model_kwargs_robust_to_absence():
     assert make().model_kwargs == {}
     assert make(config={"model": "mtinet"}).model_kwargs == {}
     assert make(config={"model": {"kwargs": {"fpm": False}}}).model_kwargs == {"fpm": False}
+
+
+def test_record_key_and_its_run_part():
+    """One identity: ``key`` tells apart what a hash-less record measured; ``key.run`` is (model, seed, hash)."""
+    a = make(config_hash="h1")
+    assert a.key.run == RunKey("mtinet", 0, "h1") and a.key == make(id="other", config_hash="h1").key
+    for changed in (make(config_hash="h2"), make(seed=1), make(model="padnet"), make(split="train"),
+                    make(aux_tasks=["edge"]), make(cost={"input_size": [64, 96]}), make(backbone="hrnet48"),
+                    make(config={"model": {"kwargs": {"fpm": False}}})):
+        assert changed.key != make().key
+    assert make(split="train", config_hash="h1").key.run == a.key.run  # the run part ignores the split
+
+
+def test_run_key_of_config_is_what_a_run_records():
+    """``RunKey.of_config`` predicts the key of a record from its config: checked on every committed record."""
+    root = Path(__file__).resolve().parents[1] / "results"
+    measured = [r for r in load_records(root) if r.source == "measured"]
+    assert measured
+    for r in measured:
+        assert RunKey.of_config(RunConfig.model_validate(r.config)) == r.key.run, r.where

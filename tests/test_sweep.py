@@ -5,7 +5,7 @@ import pytest
 
 from mtbench import sweep
 from mtbench.errors import MtbenchError
-from mtbench.results import load_records
+from mtbench.reporting.results import load_records
 
 _TINY = ("data.n_train=4", "data.n_val=4", "data.train_size=[64,96]", "train.epochs=1", "train.batch_size=2",
          "train.max_iters=0", "eval.batch_size=4", "run.profile=false")
@@ -41,3 +41,21 @@ def test_sweep_failure_names_the_log(tiny_preset, caplog):
     with pytest.raises(MtbenchError, match=r"1 of 1 runs failed; logs in runs/sweep-logs"):
         sweep.run_sweep("tiny", seeds=[0], results=tiny_preset / "results", extra_sets=["data.root=/nonexistent-mtbench-data"])
     assert "exit" in caplog.text and "tiny-000.log" in caplog.text
+
+
+def test_floor_record_is_not_a_finished_run(tmp_path):
+    """Sweep skips by the record's run key (model, seed, config hash): a constant-predictor floor record, even one
+    carrying a planned run's hash, skips nothing, while a record of that run does."""
+    from mtbench.reporting.results import RunRecord, save_record
+
+    results = tmp_path / "results"
+    before = sweep.plan("default", [0], results, [])
+    preset = sweep.PRESETS["default"]
+    key = sweep.record_keys(preset, preset.entries[3], 0, results, [])[0]
+    assert key.model == "mtinet" and len(before) == len(preset.entries)
+    common = dict(backbone="hrnet18", dataset="synthetic", tasks=["semseg", "depth"], seed=0,
+                  config_hash=key.config_hash)
+    save_record(RunRecord(id="floor", model="constant", **common), results)
+    assert sweep.plan("default", [0], results, []) == before
+    save_record(RunRecord(id="done", model="mtinet", **common), results)
+    assert len(sweep.plan("default", [0], results, [])) == len(before) - 1

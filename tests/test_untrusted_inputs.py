@@ -30,7 +30,7 @@ from mtbench.cli import main
 from mtbench.config import build_config, dump_yaml
 from mtbench.engine.checkpoint import (load_checkpoint, numpy_rng_from_plain, python_rng_from_plain,
                                        save_checkpoint)
-from mtbench.results import RunRecord, load_records, save_record
+from mtbench.reporting.results import RunRecord, load_records, save_record
 
 
 # ---- payloads ------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import csv
 import io
 from pathlib import Path
 
-from mtbench.results import atomic_write_text
+from mtbench.reporting.results import atomic_write_text
 
 
 class EpochBar:

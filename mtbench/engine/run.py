@@ -21,7 +21,7 @@ from mtbench.engine.runtime import (DistInfo, environment, init_distributed, res
 from mtbench.engine.trainer import BEST, LAST, Trainer, reported_checkpoint
 from mtbench.errors import MtbenchError, RecordError, UsageError
 from mtbench.registry import create_model, get_task, model_info
-from mtbench.results import RunRecord, atomic_write_text, check_writable, remove_stale_temps, save_record
+from mtbench.reporting.results import RunRecord, atomic_write_text, check_writable, remove_stale_temps, save_record
 from mtbench.safeload import trust_notes, trust_scope
 
 log = logging.getLogger(__name__)

@@ -4,16 +4,19 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
 
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, ValidationError, field_validator,
                       model_validator)
 
 from mtbench._testhooks import kill_point
 from mtbench.errors import RecordError
+
+if TYPE_CHECKING:
+    from mtbench.config import RunConfig
 
 SCHEMA_VERSION = 1
 
@@ -99,6 +102,49 @@ class DeltaM(BaseModel):
     note: Text = ""
 
 
+FLOOR_MODEL = "constant"
+"""``model`` of a constant-predictor floor record (written by ``scripts/constant_baseline.py``, see
+``mtbench.constant``): the page quotes it beside its dataset's measured rows; it is never a leaderboard row, a
+Δm baseline or a run that ``mtbench check`` compares."""
+
+
+class RunKey(NamedTuple):
+    """Which run wrote a record: model, seed and config hash ("" when the record has none). The hash covers the
+    whole experiment (recipe, model options, data, tasks, seed; not paths, device or verbosity), so the same
+    experiment run elsewhere has the same key, and a planned run's key is known before it runs (``of_config``)."""
+
+    model: str
+    seed: int | None
+    config_hash: str
+
+    @classmethod
+    def of_config(cls, cfg: RunConfig) -> RunKey:
+        """The key of the record that a run of ``cfg`` writes (as ``mtbench run`` fills model, seed and hash)."""
+        return cls(cfg.model.name, cfg.run.seed, cfg.hash())
+
+
+class RecordKey(NamedTuple):
+    """A record's identity (``RunRecord.key``): the run that wrote it (:class:`RunKey`) and what it measured.
+    With a config hash the run part fixes everything here but the split (``mtbench eval --split`` evaluates a
+    checkpoint on another one); without one (hand-written or older records) the other fields tell runs apart."""
+
+    model: str
+    seed: int | None
+    config_hash: str
+    model_options: str            # config['model']['kwargs'] as sorted JSON
+    dataset: str
+    split: str
+    backbone: str
+    tasks: tuple[str, ...]
+    aux_tasks: tuple[str, ...]
+    input_size: tuple[int, int] | None
+
+    @property
+    def run(self) -> RunKey:
+        """The run part, what ``sweep`` skips by and ``reproduce`` looks records up by."""
+        return RunKey(self.model, self.seed, self.config_hash)
+
+
 class RunRecord(BaseModel):
     """One run's result. ``source='reported'`` records copy a paper's numbers and need ``citation``."""
 
@@ -170,6 +216,19 @@ class RunRecord(BaseModel):
         model = self.config.get("model") if isinstance(self.config, dict) else None
         kwargs = model.get("kwargs") if isinstance(model, dict) else None
         return dict(kwargs) if isinstance(kwargs, dict) else {}
+
+    @property
+    def is_floor(self) -> bool:
+        """True for a constant-predictor floor record (``model == FLOOR_MODEL``), not a model's run."""
+        return self.model == FLOOR_MODEL
+
+    @property
+    def key(self) -> RecordKey:
+        """This record's identity (:class:`RecordKey`): what ``mtbench check`` matches a measured record with its
+        reference by; its ``run`` part what ``sweep`` and ``reproduce`` look finished runs up by."""
+        options = json.dumps(self.model_kwargs, sort_keys=True, default=str)
+        return RecordKey(self.model, self.seed, self.config_hash, options, self.dataset, self.split, self.backbone,
+                         tuple(self.tasks), tuple(self.aux_tasks), self.cost.input_size)
 
 
 def record_path(root: Path, record: RunRecord) -> Path:

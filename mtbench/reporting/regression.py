@@ -1,9 +1,9 @@
 """Regression check of measured records against reference records: what CI calls (``mtbench check``).
 
-Matching key: model, model options (``config['model']['kwargs']``), dataset, split, backbone, tasks,
-aux tasks, input size (``cost.input_size``), seed and ``config_hash`` (which leaves out paths, device and
-verbosity, so the same experiment run elsewhere matches, while a changed recipe needs a new reference).
-Only ``source == "measured"`` records take part on both sides.
+Matching key: the record's identity ``RunRecord.key`` (model, seed, ``config_hash``, model options, dataset,
+split, backbone, tasks, aux tasks, input size); the config hash leaves out paths, device and verbosity, so
+the same experiment run elsewhere matches, while a changed recipe needs a new reference.
+Only measured runs take part on both sides (``source == "measured"``; not constant-predictor floor records).
 
 Every metric of every task in the reference is compared with its direction (``MetricSpec``): a
 regression is a worse value by more than ``max(abs_tol, rel_tol * |reference|)`` (or a per-metric
@@ -22,16 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mtbench.errors import MtbenchError, RecordError, UsageError
-from mtbench.results import RunRecord, load_records
+from mtbench.reporting.results import RunRecord, load_records
 
 FORMATS = ("text", "github")
 FAILING = ("REGRESSED", "CHANGED", "MISSING")
-
-
-def match_key(r: RunRecord) -> tuple:
-    """The key under which a measured record meets its reference (module docstring)."""
-    return (r.model, json.dumps(r.model_kwargs, sort_keys=True, default=str), r.dataset, r.split, r.backbone,
-            tuple(r.tasks), tuple(r.aux_tasks), r.cost.input_size, r.seed, r.config_hash or None)
 
 
 def describe(r: RunRecord) -> str:
@@ -210,7 +204,7 @@ def _fmt(v: float | None, signed: bool = False) -> str:
 def _index(records: Sequence[RunRecord], what: str) -> dict[tuple, RunRecord]:
     out: dict[tuple, RunRecord] = {}
     for r in records:
-        k = match_key(r)
+        k = r.key
         if k in out:
             raise RecordError(f"{r.where}: two {what} records for {describe(r)} (also {out[k].where})")
         out[k] = r
@@ -232,8 +226,9 @@ def run_check(reference: Path | str, results: Path | str = "results", *, rel_tol
         raise UsageError(f"Tolerances must be >= 0 (got --rel-tol {rel_tol}, --abs-tol {abs_tol}).")
     if not Path(reference).exists():
         raise RecordError(f"{reference}: reference folder or file does not exist")
-    refs = _index([r for r in load_records(reference, exclude=()) if r.source == "measured"], "reference")
-    measured = [r for r in load_records(results) if r.source == "measured"]
+    refs = _index([r for r in load_records(reference, exclude=()) if r.source == "measured" and not r.is_floor],
+                  "reference")
+    measured = [r for r in load_records(results) if r.source == "measured" and not r.is_floor]
     if not refs and not measured:
         raise MtbenchError(f"nothing to check: no measured records in {results} and none in {reference}")
     result = CheckResult(rel_tol=rel_tol, abs_tol=abs_tol)
@@ -246,7 +241,7 @@ def run_check(reference: Path | str, results: Path | str = "results", *, rel_tol
         else:
             result.compared += 1
             result.diffs += compare(new, ref, rel_tol, abs_tol, overrides)
-    seen = {match_key(r) for r in measured}
+    seen = {r.key for r in measured}
     for key, ref in refs.items():
         if key not in seen:
             result.problems.append(f"no measured record for reference {ref.where} ({describe(ref)}) in {results}")

@@ -13,7 +13,8 @@ single_task record bundling one network per task also qualifies).
 
 Special rows: single_task records have Δm 0.00 by definition; a reported record that carries its
 published ``delta_m.value`` keeps it; a record with a missing baseline gets
-``n/a (no single-task baseline for depth)``. Several seeds: Δm per seed, then mean ± sample std.
+``n/a (no single-task baseline for depth)``; a constant-predictor floor record (``RunRecord.is_floor``) has
+none and is never a baseline. Several seeds: Δm per seed, then mean ± sample std.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mtbench.errors import MtbenchError, RecordError
-from mtbench.results import DeltaM, RunRecord, load_records, write_record
+from mtbench.reporting.results import DeltaM, RunRecord, load_records, write_record
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,8 @@ def is_baseline_for(candidate: RunRecord, record: RunRecord, task: str) -> bool:
 
 def record_delta_m(record: RunRecord, records: Sequence[RunRecord]) -> DeltaMResult:
     """Δm of one record against the single-task baselines found in ``records``."""
+    if record.is_floor:
+        return DeltaMResult(None, reason="n/a (constant-predictor floor)")
     if record.model == SINGLE_TASK:
         return DeltaMResult(0.0, per_record={record.id: 0.0}, kind="baseline",
                             notes=["single-task baseline: Δm 0 by definition"])
@@ -184,11 +187,11 @@ def annotate_delta_m(records: Iterable[RunRecord]) -> list[RunRecord]:
 
 def write_delta_m(root: Path | str) -> list[Path]:
     """Recompute Δm of every measured record under ``root`` and rewrite (atomically) those whose Δm
-    changed; reported records are left as published. Returns the paths written."""
+    changed; reported records are left as published, floor records untouched. Returns the paths written."""
     records = load_records(root)
     written = []
     for old, new in zip(records, annotate_delta_m(records)):
-        if old.source == "measured" and old.delta_m != new.delta_m and old.path is not None:
+        if old.source == "measured" and not old.is_floor and old.delta_m != new.delta_m and old.path is not None:
             written.append(write_record(new, old.path))
             log.info("Δm of %s: %s", old.path, new.delta_m.value if new.delta_m else None)
     return written

@@ -3,7 +3,7 @@
 Rows group records by (dataset, split, source, model, backbone, tasks, aux tasks, input size, model
 options, citation); single_task records of one configuration form one row covering all their tasks
 (cost columns summed over the per-task networks, peak memory the maximum). Metric columns hold each
-task's primary metric (mean, and sample std over seeds), Δm comes from :mod:`mtbench.delta_m`.
+task's primary metric (mean, and sample std over seeds), Δm comes from :mod:`mtbench.reporting.delta_m`.
 Rows sort by Δm descending (n/a last). Formats: github markdown, LaTeX (booktabs), CSV, HTML, JSON;
 github/LaTeX/HTML bold the best value per column among measured rows (among reported rows when there
 are no measured rows) and list footnotes (citations, Δm notes, unsupported ops, memory kind).
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from mtbench.delta_m import SINGLE_TASK, group_delta_m, primary_metric
 from mtbench.errors import MtbenchError, UsageError
-from mtbench.results import RunRecord, atomic_write_text, load_records
+from mtbench.reporting.delta_m import SINGLE_TASK, group_delta_m, primary_metric
+from mtbench.reporting.results import RunRecord, atomic_write_text, load_records
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +132,10 @@ def _cost(group: list[RunRecord]) -> dict[str, float | None]:
 def build_frame(records: Sequence[RunRecord], *, dataset: str | None = None, backbone: str | None = None,
                 baseline_pool: Sequence[RunRecord] | None = None) -> pd.DataFrame:
     """One row per configuration (seeds aggregated). Numeric columns hold means, ``<col> std`` the std;
-    ``df.attrs['columns']`` lists the numeric :class:`Column` specs, ``df.attrs['notes']`` per-row notes."""
-    pool = list(baseline_pool if baseline_pool is not None else records)
+    ``df.attrs['columns']`` lists the numeric :class:`Column` specs, ``df.attrs['notes']`` per-row notes.
+    Constant-predictor floor records (``RunRecord.is_floor``) are neither rows nor baselines."""
+    records = [r for r in records if not r.is_floor]
+    pool = [r for r in (baseline_pool if baseline_pool is not None else records) if not r.is_floor]
     chosen = [r for r in records if r.status == "complete"
               and (dataset is None or r.dataset == dataset) and (backbone is None or r.backbone == backbone)]
     skipped = [r.where for r in records if r.status != "complete"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mtbench.registry import get_task
-from mtbench.results import RunRecord
+from mtbench.reporting.results import RunRecord
 
 
 def run_summary(record: RunRecord, path: Path) -> str:
@@ -31,7 +31,7 @@ def run_summary(record: RunRecord, path: Path) -> str:
 def leaderboard_row(record: RunRecord, path: Path) -> str:
     """The leaderboard table of this record's dataset and backbone, if the leaderboard module is present."""
     try:
-        from mtbench.leaderboard import leaderboard
+        from mtbench.reporting.leaderboard import leaderboard
     except ImportError:
         return ""
     results_root = Path(path).parents[2]

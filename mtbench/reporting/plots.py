@@ -5,8 +5,8 @@ import math
 from pathlib import Path
 
 from mtbench.errors import MtbenchError
-from mtbench.leaderboard import DM_COL, build_frame
-from mtbench.results import load_records
+from mtbench.reporting.leaderboard import DM_COL, build_frame
+from mtbench.reporting.results import load_records
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
