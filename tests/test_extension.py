@@ -126,7 +126,8 @@ def _cli(capsys, *argv: str) -> tuple[int, str]:
         code = 0
     except SystemExit as e:
         code = int(e.code or 0)
-    return code, capsys.readouterr().out
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
 
 
 def test_toy_model_dataset_and_task_run_table_and_check(toy_extension, tmp_path, capsys):
@@ -134,12 +135,10 @@ def test_toy_model_dataset_and_task_run_table_and_check(toy_extension, tmp_path,
     assert model_info("tiny_net").aux_tasks is False and task.primary_spec == MetricSpec("mae", "", False)
     sets = tiny_overrides(tmp_path, **{"data.train_size": "[32,32]", "train.lr": "0.01"})
     for model in ("tiny_net", "single_task"):
-        argv = ["run", "--model", model, "--dataset", "colour_fields", "--tasks", "brightness,depth",
+        argv = ["run", "--model", model, "--dataset", "colour_fields", "--tasks", "brightness,depth", "--aux-tasks", "none",
                 "--backbone", "resnet18", *sum((["--set", s] for s in sets), [])]
-        if model == "tiny_net":
-            argv = [a for a in argv if a not in ("--backbone", "resnet18")]
-        code, _ = _cli(capsys, *argv)
-        assert code == 0
+        code, out = _cli(capsys, *argv)
+        assert code == 0, out
     records = load_records(tmp_path / "results")
     assert sorted((r.model, tuple(r.tasks)) for r in records) == [
         ("single_task", ("brightness",)), ("single_task", ("depth",)), ("tiny_net", ("brightness", "depth"))]
@@ -152,18 +151,25 @@ def test_toy_model_dataset_and_task_run_table_and_check(toy_extension, tmp_path,
     # table: the toy row with its primary metrics and a Δm against the two single-task records
     code, out = _cli(capsys, "table", "--results", str(tmp_path / "results"), "--format", "json")
     assert code == 0
-    rows = json.loads(out)
-    row = next(r for r in rows if r["model"] == "tiny_net")
-    assert row["dataset"] == "colour_fields" and row["delta_m"] is not None
+    table = json.loads(out)
+    assert [c["name"] for c in table["columns"][:3]] == ["brightness mae ↓", "depth rmse (m) ↓", "Δm (%) ↑"]
+    row = next(r for r in table["rows"] if r["Model"] == "tiny_net")
+    assert row["Dataset"] == "colour_fields" and row["brightness mae ↓"] == pytest.approx(toy.primary["brightness"])
+    st = {r.tasks[0]: r.primary[r.tasks[0]] for r in records if r.model == "single_task"}
+    expect = -50.0 * sum((toy.primary[t] - st[t]) / st[t] for t in ("brightness", "depth"))  # both lower-better
+    assert row["Δm (%) ↑"] == pytest.approx(expect, abs=1e-6)
 
-    # check: the toy record against itself passes; against a reference that was 50% better, it fails
+    # check: the records against copies of themselves pass; against a reference where the toy model's mae
+    # was half as large (lower is better, read from the toy metric's spec), the toy record regressed
     ref = tmp_path / "reference"
     ref.mkdir()
-    data = json.loads(toy.model_dump_json())
-    (ref / "toy.json").write_text(json.dumps(data))
+    for r in records:
+        (ref / f"{r.id}.json").write_text(r.model_dump_json())
     code, out = _cli(capsys, "check", "--reference", str(ref), "--results", str(tmp_path / "results"))
     assert code == 0, out
-    data["metrics"]["brightness"]["mae"] *= 0.5  # lower is better: the measured mae is now a regression
-    (ref / "toy.json").write_text(json.dumps(data))
+    data = json.loads(toy.model_dump_json())
+    data["metrics"]["brightness"]["mae"] *= 0.5
+    (ref / f"{toy.id}.json").write_text(json.dumps(data))
     code, out = _cli(capsys, "check", "--reference", str(ref), "--results", str(tmp_path / "results"))
-    assert code == 1 and "brightness" in out and "mae" in out
+    assert code == 1 and "1 regression(s)" in out
+    assert next(ln for ln in out.splitlines() if ln.startswith("tiny_net") and " mae " in ln).split()[-1] == "REGRESSED"

@@ -155,7 +155,7 @@ def test_profile_backbone_default_is_the_runs(capsys):
     """No --backbone: the config's (hrnet18), as for `mtbench run`; a ResNet-only model says what to pass."""
     with pytest.raises(SystemExit) as e:
         main(["profile", "--model", "mtan", "--device", "cpu"])
-    assert e.value.code == 2 and "pass --backbone resnet18" in capsys.readouterr().err
+    assert e.value.code == 2 and "--backbone resnet18" in capsys.readouterr().err
     main(["profile", "--model", "mtan", "--backbone", "resnet18", "--input", "64x64", "--device", "cpu", "--json"])
     res = json.loads(capsys.readouterr().out)
     assert res["backbone"] == "resnet18" and res["params"] > 0 and res["peak_mem_mb"] is None
