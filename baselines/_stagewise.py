@@ -6,6 +6,7 @@ single-task model (``init_from``), and the fusion units learn at ``unit_lr_mult`
 learning rate. (The release builds that optimiser group, then its per-epoch ``adjust_learning_rate`` sets
 every group to the scheduled base lr, so there the 100× lasts only until the first epoch begins;
 ``unit_lr_mult=1`` reproduces that.)"""
+
 from __future__ import annotations
 
 import copy
@@ -22,8 +23,17 @@ from mtbench.nn import MultiScaleHead, check_image, resize
 class StagewiseMultiNet(nn.Module):
     """Per-task ResNets whose stage outputs are fused across tasks by ``make_unit(tasks, channels)``."""
 
-    def __init__(self, model: str, backbone: str, pretrained, tasks: list[str], out_channels: dict[str, int],
-                 make_unit, init_from: str | list[str] | None = None, unit_lr_mult: float = 100.0) -> None:
+    def __init__(
+        self,
+        model: str,
+        backbone: str,
+        pretrained,
+        tasks: list[str],
+        out_channels: dict[str, int],
+        make_unit,
+        init_from: str | list[str] | None = None,
+        unit_lr_mult: float = 100.0,
+    ) -> None:
         super().__init__()
         self.tasks, self.aux_tasks = list(tasks), []
         if init_from and pretrained:
@@ -37,7 +47,9 @@ class StagewiseMultiNet(nn.Module):
         if unit_lr_mult <= 0:
             raise UsageError(f"model.kwargs.unit_lr_mult={unit_lr_mult}: must be > 0")
         self.lr_multipliers = {"units.": float(unit_lr_mult)}  # read by mtbench.engine.optim.build_optimizer
-        self.init_source = "single-task checkpoints" if init_from else ("pretrained backbone" if pretrained else "random")
+        self.init_source = (
+            "single-task checkpoints" if init_from else ("pretrained backbone" if pretrained else "random")
+        )
         if init_from:
             self._load_single_task(init_from, backbone)
 

@@ -3,6 +3,7 @@ each task's feature becomes a channel-wise weighted sum of all tasks' features (
 ``alpha`` for the own task and ``beta`` for the others, as in the MTI-Net release: 0.9 / 0.1).
 Two-stage recipe: ``--set model.kwargs.init_from=<single-task runs>``, stitch units at 100× the lr.
 mtbench adaptation: the heads are the multi-scale head on the four stitched stage outputs."""
+
 from __future__ import annotations
 
 import torch
@@ -29,10 +30,26 @@ class CrossStitchUnit(nn.Module):
 
 
 @register_model("cross_stitch", aux_tasks=False, backbones=RESNET_BACKBONES)
-def cross_stitch(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int],
-                 backbone: str = "resnet18", pretrained: str | bool | None = None,
-                 alpha: float = 0.9, beta: float = 0.1, init_from: str | list[str] | None = None,
-                 unit_lr_mult: float = 100.0) -> StagewiseMultiNet:
+def cross_stitch(
+    *,
+    tasks: list[str],
+    aux_tasks: list[str],
+    out_channels: dict[str, int],
+    backbone: str = "resnet18",
+    pretrained: str | bool | None = None,
+    alpha: float = 0.9,
+    beta: float = 0.1,
+    init_from: str | list[str] | None = None,
+    unit_lr_mult: float = 100.0,
+) -> StagewiseMultiNet:
     """Cross-stitch networks: per-task ResNets mixed channel-wise after every stage (ResNet only)."""
-    return StagewiseMultiNet("cross_stitch", backbone, pretrained, tasks, out_channels,
-                             lambda ts, c: CrossStitchUnit(ts, c, alpha, beta), init_from, unit_lr_mult)
+    return StagewiseMultiNet(
+        "cross_stitch",
+        backbone,
+        pretrained,
+        tasks,
+        out_channels,
+        lambda ts, c: CrossStitchUnit(ts, c, alpha, beta),
+        init_from,
+        unit_lr_mult,
+    )

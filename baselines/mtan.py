@@ -2,6 +2,7 @@
 the stage's features before its last block, concatenated with the task's previous attended feature)
 applied to the stage output; shared refinement bottlenecks (+ 2×2 max-pool) between stages, as in the
 MTI-Net release. mtbench adaptation: the heads are the multi-scale head on the four attended features."""
+
 from __future__ import annotations
 
 import torch
@@ -15,8 +16,14 @@ from mtbench.registry import RESNET_BACKBONES, register_model
 
 def attention_mask(in_ch: int, mid: int, out_ch: int) -> nn.Sequential:
     """1×1 conv (bias) in→mid, BN, ReLU, 1×1 conv (bias) mid→out, BN, sigmoid."""
-    return nn.Sequential(nn.Conv2d(in_ch, mid, 1), nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
-                         nn.Conv2d(mid, out_ch, 1), nn.BatchNorm2d(out_ch), nn.Sigmoid())
+    return nn.Sequential(
+        nn.Conv2d(in_ch, mid, 1),
+        nn.BatchNorm2d(mid),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(mid, out_ch, 1),
+        nn.BatchNorm2d(out_ch),
+        nn.Sigmoid(),
+    )
 
 
 class MTAN(nn.Module):
@@ -28,13 +35,16 @@ class MTAN(nn.Module):
         stages = resnet_stages(backbone, "mtan")
         ch = self.channels = list(backbone.channels)
         # split every stage into (all but its last residual block, its last block)
-        self.pre = nn.ModuleList([nn.Sequential(stages[0][:-1], stages[0][-1][:-1])]
-                                 + [stages[s][:-1] for s in range(1, 4)])
+        self.pre = nn.ModuleList(
+            [nn.Sequential(stages[0][:-1], stages[0][-1][:-1])] + [stages[s][:-1] for s in range(1, 4)]
+        )
         self.last = nn.ModuleList([stages[0][-1][-1]] + [stages[s][-1] for s in range(1, 4)])
-        self.attn = nn.ModuleList([
-            nn.ModuleDict({t: attention_mask(ch[s] * (1 if s == 0 else 2), ch[s] // 4, ch[s]) for t in tasks})
-            for s in range(4)
-        ])
+        self.attn = nn.ModuleList(
+            [
+                nn.ModuleDict({t: attention_mask(ch[s] * (1 if s == 0 else 2), ch[s] // 4, ch[s]) for t in tasks})
+                for s in range(4)
+            ]
+        )
         self.refine = nn.ModuleList([nn.Sequential(Bottleneck(ch[s], ch[s + 1]), nn.MaxPool2d(2)) for s in range(3)])
         self.heads = nn.ModuleDict({t: MultiScaleHead(ch, out_channels[t]) for t in tasks})
 
@@ -55,7 +65,13 @@ class MTAN(nn.Module):
 
 
 @register_model("mtan", aux_tasks=False, backbones=RESNET_BACKBONES)
-def mtan(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int],
-         backbone: str = "resnet18", pretrained: str | bool | None = None) -> MTAN:
+def mtan(
+    *,
+    tasks: list[str],
+    aux_tasks: list[str],
+    out_channels: dict[str, int],
+    backbone: str = "resnet18",
+    pretrained: str | bool | None = None,
+) -> MTAN:
     """MTAN: shared ResNet with task-specific attention masks at every stage (ResNet only)."""
     return MTAN(build_backbone(backbone, pretrained), tasks, out_channels)

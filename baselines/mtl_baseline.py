@@ -2,6 +2,7 @@
 
 Auxiliary tasks are rejected (UsageError): without deep supervision they would only be extra heads.
 """
+
 from __future__ import annotations
 
 import torch
@@ -16,8 +17,9 @@ from mtbench.registry import register_model
 class HardSharingNet(nn.Module):
     """Shared backbone -> per-task head (MultiScaleHead, or an mmseg decode head) -> bilinear to input size."""
 
-    def __init__(self, backbone: nn.Module, tasks: list[str], out_channels: dict[str, int],
-                 head: str = "hrnet") -> None:
+    def __init__(
+        self, backbone: nn.Module, tasks: list[str], out_channels: dict[str, int], head: str = "hrnet"
+    ) -> None:
         super().__init__()
         self.tasks = list(tasks)
         self.aux_tasks: list[str] = []
@@ -31,8 +33,15 @@ class HardSharingNet(nn.Module):
 
 
 @register_model("mtl", aux_tasks=False)
-def mtl(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int],
-        backbone: str = "hrnet18", pretrained: str | bool | None = None, head: str = "hrnet") -> HardSharingNet:
+def mtl(
+    *,
+    tasks: list[str],
+    aux_tasks: list[str],
+    out_channels: dict[str, int],
+    backbone: str = "hrnet18",
+    pretrained: str | bool | None = None,
+    head: str = "hrnet",
+) -> HardSharingNet:
     """Multi-task baseline: shared backbone, one head per task (hard parameter sharing).
 
     ``head``: "hrnet" (the MTI-Net release's multi-scale head) or "mmseg:TYPE[,key=value...]" (an mmseg decode

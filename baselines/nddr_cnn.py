@@ -3,6 +3,7 @@ a 1×1 conv (no bias) over the concatenation of all tasks' features, BN, ReLU; t
 to ``alpha``·I on the task's own block and ``beta``·I on the others (0.9 / 0.1 as in the MTI-Net release),
 BN momentum 0.05. Two-stage recipe: ``--set model.kwargs.init_from=<single-task runs>``, units at 100× lr.
 mtbench adaptation: the heads are the multi-scale head on the four fused stage outputs."""
+
 from __future__ import annotations
 
 import torch
@@ -34,10 +35,26 @@ class NDDRLayer(nn.Module):
 
 
 @register_model("nddr_cnn", aux_tasks=False, backbones=RESNET_BACKBONES)
-def nddr_cnn(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int],
-             backbone: str = "resnet18", pretrained: str | bool | None = None,
-             alpha: float = 0.9, beta: float = 0.1, init_from: str | list[str] | None = None,
-             unit_lr_mult: float = 100.0) -> StagewiseMultiNet:
+def nddr_cnn(
+    *,
+    tasks: list[str],
+    aux_tasks: list[str],
+    out_channels: dict[str, int],
+    backbone: str = "resnet18",
+    pretrained: str | bool | None = None,
+    alpha: float = 0.9,
+    beta: float = 0.1,
+    init_from: str | list[str] | None = None,
+    unit_lr_mult: float = 100.0,
+) -> StagewiseMultiNet:
     """NDDR-CNN: per-task ResNets fused by 1×1 conv + BN + ReLU after every stage (ResNet only)."""
-    return StagewiseMultiNet("nddr_cnn", backbone, pretrained, tasks, out_channels,
-                             lambda ts, c: NDDRLayer(ts, c, alpha, beta), init_from, unit_lr_mult)
+    return StagewiseMultiNet(
+        "nddr_cnn",
+        backbone,
+        pretrained,
+        tasks,
+        out_channels,
+        lambda ts, c: NDDRLayer(ts, c, alpha, beta),
+        init_from,
+        unit_lr_mult,
+    )

@@ -5,6 +5,7 @@ two bottleneck blocks to ``channels`` and a 1×1 conv (initial predictions, deep
 ``aux["initial"]``); spatial-attention distillation into each main task; per main task two bottleneck
 blocks and a 1×1 conv, bilinear to the input size.
 """
+
 from __future__ import annotations
 
 import torch
@@ -22,8 +23,14 @@ def _two_bottlenecks(in_ch: int, out_ch: int) -> nn.Sequential:
 class PADNet(nn.Module):
     """Forward: ``{task: B×C×H×W}`` for main tasks; in training also ``aux={"initial": {task: ...}}``."""
 
-    def __init__(self, backbone: nn.Module, tasks: list[str], aux_tasks: list[str],
-                 out_channels: dict[str, int], channels: int = 256) -> None:
+    def __init__(
+        self,
+        backbone: nn.Module,
+        tasks: list[str],
+        aux_tasks: list[str],
+        out_channels: dict[str, int],
+        channels: int = 256,
+    ) -> None:
         super().__init__()
         self.tasks, self.aux_tasks = list(tasks), list(aux_tasks)
         all_tasks = self.tasks + self.aux_tasks
@@ -33,10 +40,12 @@ class PADNet(nn.Module):
         self.initial = nn.ModuleDict({t: _two_bottlenecks(fused, channels) for t in all_tasks})
         self.initial_out = nn.ModuleDict({t: nn.Conv2d(channels, out_channels[t], 1) for t in all_tasks})
         self.distill = MultiTaskDistillation(self.tasks, all_tasks, channels)
-        self.heads = nn.ModuleDict({
-            t: nn.Sequential(_two_bottlenecks(channels, channels), nn.Conv2d(channels, out_channels[t], 1))
-            for t in self.tasks
-        })
+        self.heads = nn.ModuleDict(
+            {
+                t: nn.Sequential(_two_bottlenecks(channels, channels), nn.Conv2d(channels, out_channels[t], 1))
+                for t in self.tasks
+            }
+        )
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor | dict]:
         check_image(x)
@@ -53,7 +62,14 @@ class PADNet(nn.Module):
 
 
 @register_model("padnet", aux_tasks=True)
-def padnet(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int],
-           backbone: str = "hrnet18", pretrained: str | bool | None = None, channels: int = 256) -> PADNet:
+def padnet(
+    *,
+    tasks: list[str],
+    aux_tasks: list[str],
+    out_channels: dict[str, int],
+    backbone: str = "hrnet18",
+    pretrained: str | bool | None = None,
+    channels: int = 256,
+) -> PADNet:
     """PAD-Net: fused backbone, per-task initial predictions, one-scale attention distillation."""
     return PADNet(build_backbone(backbone, pretrained), tasks, list(aux_tasks), out_channels, channels)

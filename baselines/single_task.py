@@ -2,6 +2,7 @@
 
 Auxiliary tasks are rejected (UsageError): a single-task model has no deep supervision to use them.
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,8 +30,15 @@ class SingleTaskNet(nn.Module):
 
 
 @register_model("single_task", aux_tasks=False, one_net_per_task=True)
-def single_task(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int],
-                backbone: str = "hrnet18", pretrained: str | bool | None = None, head: str = "hrnet") -> SingleTaskNet:
+def single_task(
+    *,
+    tasks: list[str],
+    aux_tasks: list[str],
+    out_channels: dict[str, int],
+    backbone: str = "hrnet18",
+    pretrained: str | bool | None = None,
+    head: str = "hrnet",
+) -> SingleTaskNet:
     """Single-task baseline: backbone + head for exactly one task (the Δm reference).
 
     ``head``: "hrnet" (the MTI-Net release's multi-scale head) or "mmseg:TYPE[,key=value...]" (an mmseg decode

@@ -10,6 +10,7 @@ KILL) the ``n``-th time (default 1) it reaches ``<phase>``:
 
 When the variable is unset (always, outside these tests) ``kill_point`` returns at once.
 """
+
 from __future__ import annotations
 
 import os

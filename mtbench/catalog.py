@@ -1,4 +1,5 @@
 """What is registered: models, tasks, datasets, backbones (for ``mtbench list``)."""
+
 from __future__ import annotations
 
 
@@ -8,8 +9,10 @@ def catalog(what: str | None = None) -> dict[str, list[tuple[str, str]]]:
     if what in (None, "models"):
         from mtbench.registry import list_models, model_entrypoint
 
-        out["models"] = [(n, (model_entrypoint(n).__doc__ or "").strip().splitlines()[0] if model_entrypoint(n).__doc__ else "")
-                         for n in list_models()]
+        out["models"] = [
+            (n, (model_entrypoint(n).__doc__ or "").strip().splitlines()[0] if model_entrypoint(n).__doc__ else "")
+            for n in list_models()
+        ]
     if what in (None, "tasks"):
         from mtbench.registry import get_task, list_tasks
 
@@ -25,5 +28,6 @@ def catalog(what: str | None = None) -> dict[str, list[tuple[str, str]]]:
             BACKBONES = {}
         out["backbones"] = [(n, d) for n, d in BACKBONES.items()] + [
             ("timm:<name>", "any timm features_only backbone"),
-            ("mmseg:<type|config.py>[,k=v]", "any mmsegmentation backbone (the OpenMMLab extra)")]
+            ("mmseg:<type|config.py>[,k=v]", "any mmsegmentation backbone (the OpenMMLab extra)"),
+        ]
     return out

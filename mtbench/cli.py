@@ -3,12 +3,12 @@
 Errors derived from MtbenchError print as one line (exit 1; usage errors exit 2); ``--debug``
 shows the traceback instead.
 """
+
 from __future__ import annotations
 
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -26,9 +26,11 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 _state = {"debug": False}
-TRUST_HELP = ("Allow a full unpickle of checkpoints that the safe loader refuses (old-format mtbench checkpoints, "
-              "foreign checkpoints with unknown objects). It runs any code in the file: only for files you trust; "
-              "the record notes it.")
+TRUST_HELP = (
+    "Allow a full unpickle of checkpoints that the safe loader refuses (old-format mtbench checkpoints, "
+    "foreign checkpoints with unknown objects). It runs any code in the file: only for files you trust; "
+    "the record notes it."
+)
 
 
 @app.callback()
@@ -47,7 +49,7 @@ class ListWhat(str, Enum):
 
 
 @app.command("list")
-def list_cmd(what: Optional[ListWhat] = typer.Argument(None, help="models, tasks, datasets or backbones")) -> None:
+def list_cmd(what: ListWhat | None = typer.Argument(None, help="models, tasks, datasets or backbones")) -> None:
     """List registered models, tasks, datasets and backbones."""
     from mtbench.catalog import catalog
     from mtbench.registry import model_info
@@ -57,18 +59,20 @@ def list_cmd(what: Optional[ListWhat] = typer.Argument(None, help="models, tasks
         for name, desc in rows:
             console.print(f"  {name:<22} {desc}", soft_wrap=True, highlight=False)
             if section == "models":  # the model's descriptor, under its description
-                console.print(f"  {'':<22} {model_info(name).facts()}", soft_wrap=True, highlight=False,
-                              markup=False)
+                console.print(f"  {'':<22} {model_info(name).facts()}", soft_wrap=True, highlight=False, markup=False)
 
 
-config_app = typer.Typer(help="Experiment configs: recipes in mtbench/configs/ plus --set overrides.",
-                         no_args_is_help=True)
+config_app = typer.Typer(
+    help="Experiment configs: recipes in mtbench/configs/ plus --set overrides.", no_args_is_help=True
+)
 app.add_typer(config_app, name="config")
 
 
 @config_app.command("show")
-def config_show(config: Optional[str] = typer.Argument(None, help="Recipe name or YAML path."),
-                set_: Optional[list[str]] = typer.Option(None, "--set", help="Override, e.g. train.lr=1e-3.")) -> None:
+def config_show(
+    config: str | None = typer.Argument(None, help="Recipe name or YAML path."),
+    set_: list[str] | None = typer.Option(None, "--set", help="Override, e.g. train.lr=1e-3."),
+) -> None:
     """Print the resolved config (YAML) and its hash."""
     from mtbench.config import build_config, dump_yaml
 
@@ -90,21 +94,28 @@ app.add_typer(data_app, name="data")
 
 
 @data_app.command("synth")
-def data_synth(out: Path = typer.Option(..., "--out", help="Folder to write (NYUD layout + contact_sheet.png)."),
-               n: int = typer.Option(16, "--n", help="Number of scenes (the last quarter is the val split)."),
-               size: str = typer.Option("128x160", "--size", help="Image size HxW."),
-               seed: int = typer.Option(0, "--seed", help="Seed of the scene generator.")) -> None:
+def data_synth(
+    out: Path = typer.Option(..., "--out", help="Folder to write (NYUD layout + contact_sheet.png)."),
+    n: int = typer.Option(16, "--n", help="Number of scenes (the last quarter is the val split)."),
+    size: str = typer.Option("128x160", "--size", help="Image size HxW."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the scene generator."),
+) -> None:
     """Write synthetic scenes to disk in the NYUD layout, plus a PNG contact sheet."""
     from mtbench.data import parse_size, write_synthetic
 
     s = write_synthetic(out, n=n, size=parse_size(size), seed=seed)
-    console.print(f"wrote {s.counts['train']} train + {s.counts['val']} val scenes "
-                  f"({s.size[0]}x{s.size[1]}) to {s.out}; contact sheet {s.contact_sheet}", highlight=False)
+    console.print(
+        f"wrote {s.counts['train']} train + {s.counts['val']} val scenes "
+        f"({s.size[0]}x{s.size[1]}) to {s.out}; contact sheet {s.contact_sheet}",
+        highlight=False,
+    )
 
 
 @data_app.command("check")
-def data_check(path: Path = typer.Argument(..., help="Dataset root folder."),
-               dataset: str = typer.Option("nyud", "--dataset", help="nyud, pascal_context or synthetic.")) -> None:
+def data_check(
+    path: Path = typer.Argument(..., help="Dataset root folder."),
+    dataset: str = typer.Option("nyud", "--dataset", help="nyud, pascal_context or synthetic."),
+) -> None:
     """Validate a dataset folder (files, sizes, label ranges, depth, normals); exit 1 on problems."""
     from rich.table import Table
 
@@ -123,7 +134,7 @@ def data_check(path: Path = typer.Argument(..., help="Dataset root folder."),
         raise DataError(f"{len(report.problems)} problem(s) found in '{path}'.")
 
 
-def _task_list(values: Optional[list[str]]) -> Optional[list[str]]:
+def _task_list(values: list[str] | None) -> list[str] | None:
     """'--tasks semseg,depth' or repeated '--tasks semseg --tasks depth'; 'none' means an empty list."""
     if values is None:
         return None
@@ -133,20 +144,23 @@ def _task_list(values: Optional[list[str]]) -> Optional[list[str]]:
 
 @app.command("run")
 def run_cmd(
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Registered model (mtbench list models)."),
-    dataset: Optional[str] = typer.Option(None, help="synthetic (default), nyud or pascal_context."),
-    data_root: Optional[str] = typer.Option(None, help="Dataset folder (nyud, pascal_context)."),
-    backbone: Optional[str] = typer.Option(
-        None, help="hrnet18, hrnet48, resnet18, resnet50, timm:<name> or mmseg:<type|config> (OpenMMLab extra)."),
-    pretrained: Optional[str] = typer.Option(None, help="'true' (timm hub/cache) or a checkpoint path."),
-    tasks: Optional[list[str]] = typer.Option(None, help="Main tasks, comma-separated."),
-    aux_tasks: Optional[list[str]] = typer.Option(None, help="Auxiliary tasks, comma-separated ('none' for none)."),
-    epochs: Optional[int] = typer.Option(None), batch_size: Optional[int] = typer.Option(None),
-    seed: Optional[int] = typer.Option(None), device: Optional[str] = typer.Option(None, help="cpu, cuda or auto."),
-    config: Optional[str] = typer.Option(None, help="Recipe name (mtbench/configs) or YAML path."),
-    set_: Optional[list[str]] = typer.Option(None, "--set", help="Override, e.g. --set train.lr=1e-3."),
-    results: Optional[str] = typer.Option(None, help="Results folder (default results/)."),
-    resume: Optional[Path] = typer.Option(None, help="Continue the run in this run folder."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Registered model (mtbench list models)."),
+    dataset: str | None = typer.Option(None, help="synthetic (default), nyud or pascal_context."),
+    data_root: str | None = typer.Option(None, help="Dataset folder (nyud, pascal_context)."),
+    backbone: str | None = typer.Option(
+        None, help="hrnet18, hrnet48, resnet18, resnet50, timm:<name> or mmseg:<type|config> (OpenMMLab extra)."
+    ),
+    pretrained: str | None = typer.Option(None, help="'true' (timm hub/cache) or a checkpoint path."),
+    tasks: list[str] | None = typer.Option(None, help="Main tasks, comma-separated."),
+    aux_tasks: list[str] | None = typer.Option(None, help="Auxiliary tasks, comma-separated ('none' for none)."),
+    epochs: int | None = typer.Option(None),
+    batch_size: int | None = typer.Option(None),
+    seed: int | None = typer.Option(None),
+    device: str | None = typer.Option(None, help="cpu, cuda or auto."),
+    config: str | None = typer.Option(None, help="Recipe name (mtbench/configs) or YAML path."),
+    set_: list[str] | None = typer.Option(None, "--set", help="Override, e.g. --set train.lr=1e-3."),
+    results: str | None = typer.Option(None, help="Results folder (default results/)."),
+    resume: Path | None = typer.Option(None, help="Continue the run in this run folder."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars (CI)."),
     trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint", help=TRUST_HELP),
 ) -> None:
@@ -155,21 +169,38 @@ def run_cmd(
     from mtbench.engine.run import run_experiment
 
     pre = {"true": True, "false": False}.get(pretrained.lower(), pretrained) if pretrained else None
-    cfg = build_config(config, set_, **{"model.name": model, "data.dataset": dataset, "data.root": data_root,
-        "model.backbone": backbone, "model.pretrained": pre, "data.tasks": _task_list(tasks),
-        "data.aux_tasks": _task_list(aux_tasks), "train.epochs": epochs, "train.batch_size": batch_size,
-        "run.seed": seed, "run.device": device, "run.results": results, "run.quiet": quiet or None,
-        "run.trust_checkpoint": trust_checkpoint or None})
+    cfg = build_config(
+        config,
+        set_,
+        **{
+            "model.name": model,
+            "data.dataset": dataset,
+            "data.root": data_root,
+            "model.backbone": backbone,
+            "model.pretrained": pre,
+            "data.tasks": _task_list(tasks),
+            "data.aux_tasks": _task_list(aux_tasks),
+            "train.epochs": epochs,
+            "train.batch_size": batch_size,
+            "run.seed": seed,
+            "run.device": device,
+            "run.results": results,
+            "run.quiet": quiet or None,
+            "run.trust_checkpoint": trust_checkpoint or None,
+        },
+    )
     for record, path in run_experiment(cfg, resume):
         if record is not None:
             _print_run_summary(record, path)
 
 
 @app.command("eval")
-def eval_cmd(run_dir: Path = typer.Argument(..., help="A run folder (runs/<id>)."),
-             split: str = typer.Option("val", help="Split to evaluate."),
-             results: Optional[str] = typer.Option(None, help="Results folder (default: the run's)."),
-             trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint", help=TRUST_HELP)) -> None:
+def eval_cmd(
+    run_dir: Path = typer.Argument(..., help="A run folder (runs/<id>)."),
+    split: str = typer.Option("val", help="Split to evaluate."),
+    results: str | None = typer.Option(None, help="Results folder (default: the run's)."),
+    trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint", help=TRUST_HELP),
+) -> None:
     """Evaluate a saved checkpoint and write (or update) its result record."""
     from mtbench.engine.run import eval_run
 
@@ -183,9 +214,12 @@ app.add_typer(checkpoint_app, name="checkpoint")
 @checkpoint_app.command("convert")
 def checkpoint_convert(
     paths: list[Path] = typer.Argument(..., help="Checkpoint files or run folders (their checkpoint.pt and best.pt)."),
-    trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint",
-                                          help="Required for an old-format file: it is read with a full unpickle, "
-                                               "which runs any code in it (only for files you trust)."),
+    trust_checkpoint: bool = typer.Option(
+        False,
+        "--trust-checkpoint",
+        help="Required for an old-format file: it is read with a full unpickle, "
+        "which runs any code in it (only for files you trust).",
+    ),
 ) -> None:
     """Rewrite checkpoints of the old format in the current one (atomically), so they load without
     --trust-checkpoint; files already in the current format are left unchanged."""
@@ -212,11 +246,13 @@ CheckFormat = Enum("CheckFormat", {f: f for f in ("text", "github")}, type=str)
 
 
 @app.command("table")
-def table_cmd(results: Path = typer.Option(Path("results"), "--results", help="Results folder (reference/ skipped)."),
-              dataset: Optional[str] = typer.Option(None, help="Only this dataset."),
-              backbone: Optional[str] = typer.Option(None, help="Only this backbone."),
-              fmt: TableFormat = typer.Option("github", "--format", help="Output format."),
-              out: Optional[Path] = typer.Option(None, "--out", help="Write to FILE (atomically) instead of stdout.")) -> None:
+def table_cmd(
+    results: Path = typer.Option(Path("results"), "--results", help="Results folder (reference/ skipped)."),
+    dataset: str | None = typer.Option(None, help="Only this dataset."),
+    backbone: str | None = typer.Option(None, help="Only this backbone."),
+    fmt: TableFormat = typer.Option("github", "--format", help="Output format."),
+    out: Path | None = typer.Option(None, "--out", help="Write to FILE (atomically) instead of stdout."),
+) -> None:
     """Leaderboard from result records: metrics, Δm vs single-task baselines, cost; sorted by Δm."""
     from mtbench.reporting.leaderboard import leaderboard
 
@@ -225,12 +261,20 @@ def table_cmd(results: Path = typer.Option(Path("results"), "--results", help="R
 
 
 @app.command("check")
-def check_cmd(reference: Path = typer.Option(..., "--reference", help="Reference record folder or file."),
-              results: Path = typer.Option(Path("results"), "--results", help="Measured records (reference/ skipped)."),
-              rel_tol: Optional[float] = typer.Option(None, "--rel-tol", help="Relative tolerance (fraction of |reference|; default: the reference's tolerances.yaml, else 0.02)."),
-              abs_tol: Optional[float] = typer.Option(None, "--abs-tol", help="Absolute tolerance (default: tolerances.yaml, else 0)."),
-              tol: Optional[list[str]] = typer.Option(None, "--tol", help="Per-metric absolute tolerance TASK.METRIC=TOL."),
-              fmt: CheckFormat = typer.Option("text", "--format", help="text or github (markdown for a PR).")) -> None:
+def check_cmd(
+    reference: Path = typer.Option(..., "--reference", help="Reference record folder or file."),
+    results: Path = typer.Option(Path("results"), "--results", help="Measured records (reference/ skipped)."),
+    rel_tol: float | None = typer.Option(
+        None,
+        "--rel-tol",
+        help="Relative tolerance (fraction of |reference|; default: the reference's tolerances.yaml, else 0.02).",
+    ),
+    abs_tol: float | None = typer.Option(
+        None, "--abs-tol", help="Absolute tolerance (default: tolerances.yaml, else 0)."
+    ),
+    tol: list[str] | None = typer.Option(None, "--tol", help="Per-metric absolute tolerance TASK.METRIC=TOL."),
+    fmt: CheckFormat = typer.Option("text", "--format", help="text or github (markdown for a PR)."),
+) -> None:
     """Compare measured records with reference records; exit 1 on a regression or an unmatched record."""
     from mtbench.reporting.regression import run_check
 
@@ -248,17 +292,19 @@ def _print_run_summary(record, path: Path) -> None:
 
 @app.command("profile")
 def profile_cmd(
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Registered model (mtbench list models)."),
-    dataset: Optional[str] = typer.Option(None, help="synthetic (default), nyud or pascal_context (no files needed)."),
-    backbone: Optional[str] = typer.Option(
-        None, help="hrnet18, hrnet48, resnet18, resnet50, timm:<name> or mmseg:<type|config> (OpenMMLab extra)."),
-    tasks: Optional[list[str]] = typer.Option(None, help="Main tasks, comma-separated."),
-    aux_tasks: Optional[list[str]] = typer.Option(None, help="Auxiliary tasks, comma-separated ('none' for none)."),
-    input_: Optional[str] = typer.Option(None, "--input", help="HxW, multiples of 32 (data.train_size, the "
-                                         "evaluation input; default: the config's)."),
-    device: Optional[str] = typer.Option(None, help="cpu, cuda or auto."),
-    config: Optional[str] = typer.Option(None, help="Recipe name (mtbench/configs) or YAML path."),
-    set_: Optional[list[str]] = typer.Option(None, "--set", help="Override, e.g. --set model.kwargs.fpm=false."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Registered model (mtbench list models)."),
+    dataset: str | None = typer.Option(None, help="synthetic (default), nyud or pascal_context (no files needed)."),
+    backbone: str | None = typer.Option(
+        None, help="hrnet18, hrnet48, resnet18, resnet50, timm:<name> or mmseg:<type|config> (OpenMMLab extra)."
+    ),
+    tasks: list[str] | None = typer.Option(None, help="Main tasks, comma-separated."),
+    aux_tasks: list[str] | None = typer.Option(None, help="Auxiliary tasks, comma-separated ('none' for none)."),
+    input_: str | None = typer.Option(
+        None, "--input", help="HxW, multiples of 32 (data.train_size, the evaluation input; default: the config's)."
+    ),
+    device: str | None = typer.Option(None, help="cpu, cuda or auto."),
+    config: str | None = typer.Option(None, help="Recipe name (mtbench/configs) or YAML path."),
+    set_: list[str] | None = typer.Option(None, "--set", help="Override, e.g. --set model.kwargs.fpm=false."),
     by_module: bool = typer.Option(False, "--by-module", help="GMACs and params per top-level module."),
     json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
@@ -270,18 +316,30 @@ def profile_cmd(
     from mtbench.profiling import format_profile, parse_input, profile_config
 
     hw = parse_input(input_) if input_ else None
-    cfg = build_config(config, set_, **{"model.name": model, "data.dataset": dataset, "model.backbone": backbone,
-        "data.tasks": _task_list(tasks), "data.aux_tasks": _task_list(aux_tasks),
-        "data.train_size": list(hw) if hw else None, "run.device": device})
+    cfg = build_config(
+        config,
+        set_,
+        **{
+            "model.name": model,
+            "data.dataset": dataset,
+            "model.backbone": backbone,
+            "data.tasks": _task_list(tasks),
+            "data.aux_tasks": _task_list(aux_tasks),
+            "data.train_size": list(hw) if hw else None,
+            "run.device": device,
+        },
+    )
     res = profile_config(cfg, by_module=by_module)
     console.print(json.dumps(res) if json_ else format_profile(res), soft_wrap=True, highlight=False)
 
 
 @app.command("leaderboard")
-def leaderboard_cmd(results: Path = typer.Option(Path("results"), help="Results folder."),
-                    out: Path = typer.Option(Path("results/LEADERBOARD.md"), help="Page to write."),
-                    check: bool = typer.Option(False, "--check", help="Only verify the page is up to date (CI)."),
-                    plots: bool = typer.Option(True, "--plots/--no-plots", help="Also write the Pareto PNGs.")) -> None:
+def leaderboard_cmd(
+    results: Path = typer.Option(Path("results"), help="Results folder."),
+    out: Path = typer.Option(Path("results/LEADERBOARD.md"), help="Page to write."),
+    check: bool = typer.Option(False, "--check", help="Only verify the page is up to date (CI)."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Also write the Pareto PNGs."),
+) -> None:
     """Write results/LEADERBOARD.md (one table per dataset) and its Pareto plots, or --check it is current."""
     from mtbench.reporting.page import check_page, write_page
 
@@ -294,10 +352,12 @@ def leaderboard_cmd(results: Path = typer.Option(Path("results"), help="Results 
 
 
 @app.command("plot")
-def plot_cmd(dataset: str = typer.Option("synthetic", help="Dataset whose rows to plot."),
-             results: Path = typer.Option(Path("results"), help="Results folder."),
-             backbone: Optional[str] = typer.Option(None, help="Only this backbone."),
-             out: Optional[Path] = typer.Option(None, help="PNG path (default results/pareto_<dataset>.png).")) -> None:
+def plot_cmd(
+    dataset: str = typer.Option("synthetic", help="Dataset whose rows to plot."),
+    results: Path = typer.Option(Path("results"), help="Results folder."),
+    backbone: str | None = typer.Option(None, help="Only this backbone."),
+    out: Path | None = typer.Option(None, help="PNG path (default results/pareto_<dataset>.png)."),
+) -> None:
     """Pareto plot: Δm vs GMACs, marker size = params, measured rows."""
     from mtbench.reporting.plots import pareto_plot
 
@@ -305,34 +365,46 @@ def plot_cmd(dataset: str = typer.Option("synthetic", help="Dataset whose rows t
 
 
 @app.command("sweep")
-def sweep_cmd(preset: str = typer.Option("default", help="default (leaderboard benchmark) or ci."),
-              seeds: Optional[str] = typer.Option(None, help="Comma-separated seeds (default: the preset's)."),
-              results: Path = typer.Option(Path("results"), help="Results root (records land in <root>/<dataset>/<model>/)."),
-              jobs: int = typer.Option(1, help="Runs in parallel (the CPU cores are shared among them)."),
-              set_: Optional[list[str]] = typer.Option(None, "--set", help="Extra override for every run."),
-              dry_run: bool = typer.Option(False, "--dry-run", help="Only list the runs still to do.")) -> None:
+def sweep_cmd(
+    preset: str = typer.Option("default", help="default (leaderboard benchmark) or ci."),
+    seeds: str | None = typer.Option(None, help="Comma-separated seeds (default: the preset's)."),
+    results: Path = typer.Option(Path("results"), help="Results root (records land in <root>/<dataset>/<model>/)."),
+    jobs: int = typer.Option(1, help="Runs in parallel (the CPU cores are shared among them)."),
+    set_: list[str] | None = typer.Option(None, "--set", help="Extra override for every run."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only list the runs still to do."),
+) -> None:
     """Run a preset of models × seeds, skipping runs whose record already exists."""
     from mtbench.sweep import run_sweep
 
     seed_list = [int(s) for s in seeds.split(",")] if seeds else None
-    todo = run_sweep(preset, seeds=seed_list, results=results, jobs=jobs, extra_sets=set_, dry_run=dry_run,
-                     on_done=lambda line: typer.echo(line, err=True))
+    todo = run_sweep(
+        preset,
+        seeds=seed_list,
+        results=results,
+        jobs=jobs,
+        extra_sets=set_,
+        dry_run=dry_run,
+        on_done=lambda line: typer.echo(line, err=True),
+    )
     for args in todo:
-        console.print(("to run: " if dry_run else "ran: ") + "mtbench " + " ".join(args), highlight=False, soft_wrap=True)
+        console.print(
+            ("to run: " if dry_run else "ran: ") + "mtbench " + " ".join(args), highlight=False, soft_wrap=True
+        )
     console.print(f"{len(todo)} run(s) {'to do' if dry_run else 'done'}")
 
 
 @app.command("reproduce")
-def reproduce_cmd(table: str = typer.Argument(..., help="Paper table: nyud-table2a."),
-                  data_root: Optional[str] = typer.Option(None, "--data-root", help="Dataset folder."),
-                  device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N or auto."),
-                  seeds: str = typer.Option("0,1,2", help="Comma-separated seeds."),
-                  results: Path = typer.Option(Path("results"), help="Results root (rows already recorded are skipped)."),
-                  jobs: int = typer.Option(1, help="Runs in parallel."),
-                  set_: Optional[list[str]] = typer.Option(None, "--set", help="Extra override for every run."),
-                  fmt: str = typer.Option("github", "--format", help="github, csv or json."),
-                  dry_run: bool = typer.Option(False, "--dry-run", help="Only list the runs still to do, then compare.")
-                  ) -> None:
+def reproduce_cmd(
+    table: str = typer.Argument(..., help="Paper table: nyud-table2a."),
+    data_root: str | None = typer.Option(None, "--data-root", help="Dataset folder."),
+    device: str | None = typer.Option(None, help="cpu, cuda, cuda:N or auto."),
+    seeds: str = typer.Option("0,1,2", help="Comma-separated seeds."),
+    results: Path = typer.Option(Path("results"), help="Results root (rows already recorded are skipped)."),
+    jobs: int = typer.Option(1, help="Runs in parallel."),
+    set_: list[str] | None = typer.Option(None, "--set", help="Extra override for every run."),
+    fmt: str = typer.Option("github", "--format", help="github, csv or json."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only list the runs still to do, then compare."),
+) -> None:
     """Run every row of a paper table with the release's protocol; print measured beside reported."""
     from mtbench.errors import UsageError
     from mtbench.reproduce import render, reproduce
@@ -343,9 +415,17 @@ def reproduce_cmd(table: str = typer.Argument(..., help="Paper table: nyud-table
         raise UsageError(f"--seeds {seeds}: expected comma-separated integers, e.g. 0,1,2") from None
     if fmt not in ("github", "csv", "json"):
         raise UsageError(f"--format {fmt}: choose github, csv or json")
-    spec, todo, lines = reproduce(table, seeds=seed_list, results=results, data_root=data_root, device=device,
-                                  extra_sets=set_, jobs=jobs, dry_run=dry_run,
-                                  on_done=lambda line: typer.echo(line, err=True))
+    spec, todo, lines = reproduce(
+        table,
+        seeds=seed_list,
+        results=results,
+        data_root=data_root,
+        device=device,
+        extra_sets=set_,
+        jobs=jobs,
+        dry_run=dry_run,
+        on_done=lambda line: typer.echo(line, err=True),
+    )
     if dry_run:
         for args in todo:
             typer.echo("to run: mtbench " + " ".join(args), err=True)
@@ -354,44 +434,64 @@ def reproduce_cmd(table: str = typer.Argument(..., help="Paper table: nyud-table
 
 
 @app.command("edges")
-def edges_cmd(pred_dir: Path = typer.Argument(..., help="Soft boundary maps in [0, 1] (.png or .npy)."),
-              gt_dir: Path = typer.Argument(..., help="Ground truth (.png/.npy boundary maps, or .mat LabelMap)."),
-              protocol: Optional[str] = typer.Option(
-                  None, "--protocol", help="bsds, seism or release (default: bsds for .png/.npy boundary maps, "
-                  "seism for .mat label maps)."),
-              max_dist: float = typer.Option(0.0075, "--max-dist", help="Tolerance × image diagonal (NYUD: 0.011)."),
-              thresholds: str = typer.Option("99", help="Count K (0.01..0.99 for 99), 'seism' (101) or a list."),
-              nms: bool = typer.Option(False, "--nms/--no-nms", help="Edge NMS of the predictions before "
-                                       "thresholding (off by default in every protocol)."),
-              workers: int = typer.Option(1, help="Processes evaluating images in parallel."),
-              out: Optional[Path] = typer.Option(None, help="Folder for pr_curve.csv/png (default <PRED_DIR>_eval)."),
-              json_: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+def edges_cmd(
+    pred_dir: Path = typer.Argument(..., help="Soft boundary maps in [0, 1] (.png or .npy)."),
+    gt_dir: Path = typer.Argument(..., help="Ground truth (.png/.npy boundary maps, or .mat LabelMap)."),
+    protocol: str | None = typer.Option(
+        None,
+        "--protocol",
+        help="bsds, seism or release (default: bsds for .png/.npy boundary maps, seism for .mat label maps).",
+    ),
+    max_dist: float = typer.Option(0.0075, "--max-dist", help="Tolerance × image diagonal (NYUD: 0.011)."),
+    thresholds: str = typer.Option("99", help="Count K (0.01..0.99 for 99), 'seism' (101) or a list."),
+    nms: bool = typer.Option(
+        False,
+        "--nms/--no-nms",
+        help="Edge NMS of the predictions before thresholding (off by default in every protocol).",
+    ),
+    workers: int = typer.Option(1, help="Processes evaluating images in parallel."),
+    out: Path | None = typer.Option(None, help="Folder for pr_curve.csv/png (default <PRED_DIR>_eval)."),
+    json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
     """Boundary detection scores of a prediction folder: ODS-F, OIS-F, AP under a named protocol
     (bsds / seism / release, printed with the scores), no MATLAB."""
     import json
 
     from rich.progress import Progress
 
-    from mtbench.metrics.boundary import (EdgeEvalConfig, check_protocol, default_protocol, evaluate_folder,
-                                          make_thresholds, write_pr_curve)
+    from mtbench.metrics.boundary import (
+        EdgeEvalConfig,
+        check_protocol,
+        default_protocol,
+        evaluate_folder,
+        make_thresholds,
+        write_pr_curve,
+    )
 
     name = check_protocol(protocol, "--protocol") if protocol is not None else default_protocol(pred_dir, gt_dir)
-    cfg = EdgeEvalConfig(max_dist=max_dist, thresholds=tuple(make_thresholds(thresholds).tolist()), nms=nms,
-                         protocol=name)
+    cfg = EdgeEvalConfig(
+        max_dist=max_dist, thresholds=tuple(make_thresholds(thresholds).tolist()), nms=nms, protocol=name
+    )
     with Progress(console=err_console, transient=True, disable=json_) as bar:
         job = bar.add_task("evaluating boundaries", total=None)
         res = evaluate_folder(pred_dir, gt_dir, cfg, workers, lambda i, n: bar.update(job, completed=i, total=n))
     files = write_pr_curve(res, out or pred_dir.parent / f"{pred_dir.name}_eval")
     s = res.summary()
     if json_:
-        console.print(json.dumps(s | {"protocol": cfg.describe(), "files": [str(f) for f in files]}),
-                      soft_wrap=True, highlight=False)
+        console.print(
+            json.dumps(s | {"protocol": cfg.describe(), "files": [str(f) for f in files]}),
+            soft_wrap=True,
+            highlight=False,
+        )
         return
     console.print(_edges_protocol_line(cfg, protocol is None), soft_wrap=True, highlight=False)
-    other = (f"plain max {s['odsF_max']:.2f}" if cfg.spec.ods_interpolated else f"interp {s['odsF_interp']:.2f}")
-    console.print(f"ODS-F {s['odsF']:.2f} (t={s['ods_threshold']:.2f}; {other})  OIS-F {s['oisF']:.2f}  "
-                  f"AP {s['AP']:.2f}  [{s['n_images']} images]\nwrote {files[0]}, {files[1]}",
-                  soft_wrap=True, highlight=False)
+    other = f"plain max {s['odsF_max']:.2f}" if cfg.spec.ods_interpolated else f"interp {s['odsF_interp']:.2f}"
+    console.print(
+        f"ODS-F {s['odsF']:.2f} (t={s['ods_threshold']:.2f}; {other})  OIS-F {s['oisF']:.2f}  "
+        f"AP {s['AP']:.2f}  [{s['n_images']} images]\nwrote {files[0]}, {files[1]}",
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
 def _edges_protocol_line(cfg, defaulted: bool) -> str:
@@ -400,8 +500,10 @@ def _edges_protocol_line(cfg, defaulted: bool) -> str:
     gt = "GT thinned" if cfg.thin_gt else "GT as given"
     ods = "ODS interpolated max" if cfg.spec.ods_interpolated else "ODS plain max"
     why = " (default for this ground truth)" if defaulted else ""
-    return (f"protocol {d['protocol']}{why}: {gt}, {d['binarise']}, {ods}, NMS {'on' if cfg.nms else 'off'}, "
-            f"{len(t)} thresholds in [{t[0]:.4g}, {t[-1]:.4g}], max_dist {cfg.max_dist}")
+    return (
+        f"protocol {d['protocol']}{why}: {gt}, {d['binarise']}, {ods}, NMS {'on' if cfg.nms else 'off'}, "
+        f"{len(t)} thresholds in [{t[0]:.4g}, {t[-1]:.4g}], max_dist {cfg.max_dist}"
+    )
 
 
 def _one_line(msg: str) -> str:
@@ -426,25 +528,32 @@ def main(argv: list[str] | None = None) -> None:
             raise
         label = "interrupted:" if e.exit_code == 130 else "[red]error:[/red]"
         err_console.print(f"{label} {escape(_one_line(str(e)))}", highlight=False, soft_wrap=True)
-        raise SystemExit(e.exit_code)
+        raise SystemExit(e.exit_code) from None
     except typer.Abort:
         err_console.print("aborted")
-        raise SystemExit(130)
+        raise SystemExit(130) from None
     except KeyboardInterrupt:
         err_console.print("interrupted")
-        raise SystemExit(130)
+        raise SystemExit(130) from None
     except Exception as e:
         # typer vendors click: its usage errors (exit 2) and Exit carry ``exit_code``.
         if hasattr(e, "exit_code") and not debug:
             if getattr(e, "format_message", lambda: "")():  # a usage error: one line naming the option
-                err_console.print(f"[red]error:[/red] {escape(_one_line(e.format_message()))} (see --help)",
-                                  highlight=False, soft_wrap=True)
-            raise SystemExit(e.exit_code)
+                err_console.print(
+                    f"[red]error:[/red] {escape(_one_line(e.format_message()))} (see --help)",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+            raise SystemExit(e.exit_code) from None
         if debug:
             raise
-        err_console.print(f"[red]error:[/red] {type(e).__name__}: {escape(_one_line(str(e)))} "
-                          "(run with --debug for the traceback)", highlight=False, soft_wrap=True)
-        raise SystemExit(1)
+        err_console.print(
+            f"[red]error:[/red] {type(e).__name__}: {escape(_one_line(str(e)))} (run with --debug for the traceback)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise SystemExit(1) from None
+
 
 if __name__ == "__main__":
     main()

@@ -3,6 +3,7 @@
 The resolved config is stored whole in every record, with a hash of the fields that define the
 experiment (paths, device and verbosity excluded).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,9 +22,17 @@ TRUST_KEY = "run.trust_checkpoint"
 CONFIG_DIR = Path(__file__).parent / "configs"
 DEFAULT_CONFIG = "synthetic_default"
 # Fields that do not change the experiment's outcome: excluded from the config hash.
-_NOT_HASHED = {("data", "root"), ("data", "workers"), ("run", "results"), ("run", "runs_dir"),
-               ("run", "quiet"), ("run", "device"), ("run", "tensorboard"), ("run", "name"),
-               ("run", "trust_checkpoint")}
+_NOT_HASHED = {
+    ("data", "root"),
+    ("data", "workers"),
+    ("run", "results"),
+    ("run", "runs_dir"),
+    ("run", "quiet"),
+    ("run", "device"),
+    ("run", "tensorboard"),
+    ("run", "name"),
+    ("run", "trust_checkpoint"),
+}
 
 
 class _Section(BaseModel):
@@ -40,10 +49,10 @@ class ModelCfg(_Section):
 class DataCfg(_Section):
     dataset: str = "synthetic"
     root: str | None = None
-    tasks: list[str] | None = None          # None: the dataset's default main tasks
-    aux_tasks: list[str] | None = None      # None: the dataset's default auxiliary tasks
+    tasks: list[str] | None = None  # None: the dataset's default main tasks
+    aux_tasks: list[str] | None = None  # None: the dataset's default auxiliary tasks
     train_size: tuple[int, int] | None = None
-    n_train: int | None = None              # synthetic only: images per split
+    n_train: int | None = None  # synthetic only: images per split
     n_val: int | None = None
     workers: int = 0
     options: dict[str, Any] = Field(default_factory=dict)
@@ -66,15 +75,15 @@ class TrainCfg(_Section):
     nesterov: bool = False
     schedule: Literal["poly", "constant"] = "poly"
     poly_power: float = 0.9
-    poly_step: Literal["iter", "epoch"] = "iter"   # epoch: decay once per epoch, as the MTI-Net release
+    poly_step: Literal["iter", "epoch"] = "iter"  # epoch: decay once per epoch, as the MTI-Net release
     warmup_iters: int = 0
     task_weights: dict[str, float] = Field(default_factory=dict)
-    amp: Literal["none", "bf16", "fp16"] = "none"     # CUDA only
-    channels_last: bool = True                          # CUDA only
+    amp: Literal["none", "bf16", "fp16"] = "none"  # CUDA only
+    channels_last: bool = True  # CUDA only
     sync_bn: bool = False
     grad_clip: float | None = None
-    checkpoint_every_iters: int = 0                      # 0: at epoch ends only
-    max_iters: int | None = None                         # stop after this many iterations (0: evaluate the initialised model)
+    checkpoint_every_iters: int = 0  # 0: at epoch ends only
+    max_iters: int | None = None  # stop after this many iterations (0: evaluate the initialised model)
 
     @field_validator("epochs", "batch_size")
     @classmethod
@@ -92,12 +101,12 @@ class TrainCfg(_Section):
 
 
 class EvalCfg(_Section):
-    every: int = 0                                   # evaluate every N epochs (0: only at the end)
+    every: int = 0  # evaluate every N epochs (0: only at the end)
     checkpoint: Literal["last", "best"] = "last"
-    select: str | None = None                        # 'task.metric' for checkpoint=best (default: first task's primary)
+    select: str | None = None  # 'task.metric' for checkpoint=best (default: first task's primary)
     batch_size: int = 8
     split: str = "val"
-    options: dict[str, Any] = Field(default_factory=dict)   # metric options, e.g. {"edge": {"max_dist": 0.011}}
+    options: dict[str, Any] = Field(default_factory=dict)  # metric options, e.g. {"edge": {"max_dist": 0.011}}
 
 
 class RunCfg(_Section):
@@ -132,8 +141,8 @@ class RunConfig(_Section):
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
-MAX_CONFIG_BYTES = 1 << 20      # recipes and run folders' config.yaml are a few KiB
-MAX_CONFIG_VALUES = 100_000     # after expanding YAML aliases (a crafted file can nest them exponentially)
+MAX_CONFIG_BYTES = 1 << 20  # recipes and run folders' config.yaml are a few KiB
+MAX_CONFIG_VALUES = 100_000  # after expanding YAML aliases (a crafted file can nest them exponentially)
 
 
 def _count_values(data: Any, budget: int) -> int:
@@ -155,8 +164,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     """A YAML config as plain data: yaml.safe_load (no Python tags, no code), size-limited; one-line errors."""
     try:
         if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise UsageError(f"{path}: config file too large ({path.stat().st_size} bytes; at most "
-                             f"{MAX_CONFIG_BYTES})")
+            raise UsageError(f"{path}: config file too large ({path.stat().st_size} bytes; at most {MAX_CONFIG_BYTES})")
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as e:
         raise UsageError(f"{path}: cannot read config ({e.strerror or e})") from e
@@ -165,8 +173,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except yaml.constructor.ConstructorError as e:  # e.g. !!python/object: refused, never constructed
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise UsageError(f"{path}: YAML tag refused{where}: {e.problem} (a config holds plain data only: "
-                         "mappings, lists, strings, numbers)") from e
+        raise UsageError(
+            f"{path}: YAML tag refused{where}: {e.problem} (a config holds plain data only: "
+            "mappings, lists, strings, numbers)"
+        ) from e
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -174,8 +184,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UsageError(f"{path}: a config must be a mapping of sections, got {type(data).__name__}")
     if _count_values(data, MAX_CONFIG_VALUES) > MAX_CONFIG_VALUES:
-        raise UsageError(f"{path}: config too large (more than {MAX_CONFIG_VALUES} values once YAML aliases are "
-                         "expanded)")
+        raise UsageError(
+            f"{path}: config too large (more than {MAX_CONFIG_VALUES} values once YAML aliases are expanded)"
+        )
     return data
 
 
@@ -266,8 +277,7 @@ def apply_model_section(data: dict[str, Any], origin: str = "config") -> dict[st
     return _deep_update(data, per_model[name]) if name in per_model else data
 
 
-def build_config(config: str | None = None, overrides: list[str] | None = None,
-                 **direct: Any) -> RunConfig:
+def build_config(config: str | None = None, overrides: list[str] | None = None, **direct: Any) -> RunConfig:
     """Recipe (default: synthetic_default), its per-model section for the chosen model, then ``--set``
     overrides and direct options ('section.key': value, None values dropped so unset CLI options keep the
     recipe's value)."""
@@ -287,8 +297,11 @@ def build_config(config: str | None = None, overrides: list[str] | None = None,
     overridden = {".".join(keys) for _, keys, _ in parsed} | {k for k, v in direct.items() if v is not None}
     run = data.get("run")
     if TRUST_KEY not in overridden and isinstance(run, dict) and run.pop("trust_checkpoint", None):
-        log.warning("%s: run.trust_checkpoint ignored: only --trust-checkpoint on the command line allows a full "
-                    "unpickle of checkpoints", origin)
+        log.warning(
+            "%s: run.trust_checkpoint ignored: only --trust-checkpoint on the command line allows a full "
+            "unpickle of checkpoints",
+            origin,
+        )
     return validate_config(data, origin=origin, overridden=overridden)
 
 

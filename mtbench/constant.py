@@ -8,6 +8,7 @@ constant (edge) are left out. ``constant_scores`` returns ``{task: metrics}`` li
 ``floor_record`` stores them as a result record (``model: constant``) that the leaderboard page quotes, so the
 page never recomputes them (``scripts/constant_baseline.py`` writes it).
 """
+
 from __future__ import annotations
 
 import torch
@@ -71,10 +72,12 @@ def constant_scores(cfg: RunConfig) -> dict[str, dict[str, float]]:
     tasks = [t for t in exp.tasks if t in SUPPORTED]
     common = dict(root=cfg.data.root, seed=cfg.run.seed, tasks=tasks, train=False)
     at_run_size = exp.spec.renders_at_run_size
-    train = build_dataset(cfg.data.dataset, "train", size=exp.train_size if at_run_size else None,
-                          n=cfg.data.n_train, **common)
-    val = build_dataset(cfg.data.dataset, cfg.eval.split, size=exp.eval_size if at_run_size else None,
-                        n=cfg.data.n_val, **common)
+    train = build_dataset(
+        cfg.data.dataset, "train", size=exp.train_size if at_run_size else None, n=cfg.data.n_train, **common
+    )
+    val = build_dataset(
+        cfg.data.dataset, cfg.eval.split, size=exp.eval_size if at_run_size else None, n=cfg.data.n_val, **common
+    )
     estimates = {t: _Estimate(t, exp.spec.num_classes.get(t)) for t in tasks}
     for i in range(len(train)):  # one streaming pass per split: nothing held, each sample read once
         sample = train[i]
@@ -89,8 +92,10 @@ def constant_scores(cfg: RunConfig) -> dict[str, dict[str, float]]:
     return {t: m.compute() for t, m in metrics.items()}
 
 
-HOW = ("constant predictor: the training split's majority class (semseg, human_parts, saliency), mean valid depth "
-       "or normalised mean normal everywhere, estimated on the un-augmented training split (mtbench.constant)")
+HOW = (
+    "constant predictor: the training split's majority class (semseg, human_parts, saliency), mean valid depth "
+    "or normalised mean normal everywhere, estimated on the un-augmented training split (mtbench.constant)"
+)
 
 
 def floor_config(cfg: RunConfig) -> RunConfig:
@@ -119,8 +124,17 @@ def floor_record(cfg: RunConfig) -> RunRecord:
     if left_out:
         notes.append(f"no constant predictor for {', '.join(left_out)}: left out")
     return RunRecord(
-        id=f"{FLOOR_MODEL}-{'+'.join(tasks)}-s{cfg.run.seed}-{cfg.hash()}", model=FLOOR_MODEL,
-        backbone=cfg.model.backbone, dataset=cfg.data.dataset, split=cfg.eval.split, tasks=tasks,
-        config=cfg.model_dump(mode="json"), config_hash=cfg.hash(), seed=cfg.run.seed, metrics=scores,
+        id=f"{FLOOR_MODEL}-{'+'.join(tasks)}-s{cfg.run.seed}-{cfg.hash()}",
+        model=FLOOR_MODEL,
+        backbone=cfg.model.backbone,
+        dataset=cfg.data.dataset,
+        split=cfg.eval.split,
+        tasks=tasks,
+        config=cfg.model_dump(mode="json"),
+        config_hash=cfg.hash(),
+        seed=cfg.run.seed,
+        metrics=scores,
         primary={t: scores[t].get(get_task(t).primary) for t in tasks},
-        env=environment(torch.device("cpu")), notes=notes)
+        env=environment(torch.device("cpu")),
+        notes=notes,
+    )

@@ -1,4 +1,5 @@
 """Errors that reach the user as one line (the CLI prints ``str(exc)`` and exits with ``exit_code``)."""
+
 from __future__ import annotations
 
 import difflib

@@ -6,6 +6,7 @@ FlopCountAnalysis total / 1e9 for one forward pass at batch 1 in eval() mode (fv
 multiply-add as one flop, so this is GMACs; BN, upsampling and pooling are counted as fvcore does,
 elementwise adds are not); peak memory in MiB; latency in milliseconds, median of ``iters`` runs.
 """
+
 from __future__ import annotations
 
 import resource
@@ -73,8 +74,9 @@ def _flop_analysis(model: nn.Module, input_hw: tuple[int, int], device: str | to
     return fa
 
 
-def count_gmacs(model: nn.Module, input_hw: tuple[int, int], device: str | torch.device = "cpu",
-                by_module: bool = False) -> tuple[float, dict[str, int]] | tuple[float, dict[str, int], dict[str, float]]:
+def count_gmacs(
+    model: nn.Module, input_hw: tuple[int, int], device: str | torch.device = "cpu", by_module: bool = False
+) -> tuple[float, dict[str, int]] | tuple[float, dict[str, int], dict[str, float]]:
     """Convention: GMACs (one multiply-add = one MAC = fvcore's 'flop') / 1e9, batch 1, eval() mode.
 
     Returns (gmacs, unsupported ops {op: count}); with ``by_module`` also {top-level module: GMACs}.
@@ -91,8 +93,9 @@ def count_gmacs(model: nn.Module, input_hw: tuple[int, int], device: str | torch
             per_mod = None
             if by_module:
                 bm = fa.by_module()
-                per_mod = {k[len("model."):]: v / 1e9 for k, v in bm.items()
-                           if k.startswith("model.") and k.count(".") == 1}
+                per_mod = {
+                    k[len("model.") :]: v / 1e9 for k, v in bm.items() if k.startswith("model.") and k.count(".") == 1
+                }
     finally:
         model.train(was_training)
     return (total, unsupported, per_mod) if by_module else (total, unsupported)
@@ -103,8 +106,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure_latency(model: nn.Module, input_hw: tuple[int, int], device: str | torch.device = "cpu",
-                    warmup: int = 5, iters: int = 20) -> float:
+def measure_latency(
+    model: nn.Module, input_hw: tuple[int, int], device: str | torch.device = "cpu", warmup: int = 5, iters: int = 20
+) -> float:
     """Convention: milliseconds per forward pass (batch 1, eval(), no_grad), median of ``iters`` runs
     after ``warmup`` runs; CUDA events on CUDA, time.perf_counter on CPU. Lower is better."""
     device = torch.device(device)
@@ -163,8 +167,9 @@ def peak_memory_mb(device: str | torch.device, phase: str) -> tuple[float, str]:
     return peak_rss_mb(), "cpu_peak_rss"
 
 
-def measure_train_peak_memory(model: nn.Module, input_hw: tuple[int, int], batch_size: int = 2,
-                              device: str | torch.device = "cpu") -> tuple[float, str]:
+def measure_train_peak_memory(
+    model: nn.Module, input_hw: tuple[int, int], batch_size: int = 2, device: str | torch.device = "cpu"
+) -> tuple[float, str]:
     """Convention: MiB, lower is better. ``peak_memory_mb`` after one fwd+bwd step at ``batch_size``: on CUDA
     the step's own peak (kind 'cuda_max_allocated_train'), on CPU the process's peak RSS ('cpu_peak_rss')."""
     device = torch.device(device)
@@ -180,16 +185,32 @@ def measure_train_peak_memory(model: nn.Module, input_hw: tuple[int, int], batch
     return peak_memory_mb(device, "train")
 
 
-def profile_model(model: nn.Module, input_hw: tuple[int, int], device: str | torch.device = "cpu", *,
-                  gmacs: bool = True, memory: bool = True, latency: bool = True, batch_size: int = 2,
-                  warmup: int = 5, iters: int = 20) -> dict[str, Any]:
+def profile_model(
+    model: nn.Module,
+    input_hw: tuple[int, int],
+    device: str | torch.device = "cpu",
+    *,
+    gmacs: bool = True,
+    memory: bool = True,
+    latency: bool = True,
+    batch_size: int = 2,
+    warmup: int = 5,
+    iters: int = 20,
+) -> dict[str, Any]:
     """All costs of one model; keys match mtbench.reporting.results.Cost. GMACs are counted on CPU (fvcore)."""
     input_hw = (int(input_hw[0]), int(input_hw[1]))
     check_input_hw(*input_hw)
     device = torch.device(device)
-    out: dict[str, Any] = {"params": count_params(model), "gmacs": None, "input_size": input_hw,
-                           "peak_mem_mb": None, "mem_kind": None, "latency_ms": None,
-                           "device": _device_name(device), "unsupported_ops": {}}
+    out: dict[str, Any] = {
+        "params": count_params(model),
+        "gmacs": None,
+        "input_size": input_hw,
+        "peak_mem_mb": None,
+        "mem_kind": None,
+        "latency_ms": None,
+        "device": _device_name(device),
+        "unsupported_ops": {},
+    }
     if gmacs:
         out["gmacs"], out["unsupported_ops"] = count_gmacs(model, input_hw, "cpu")
     if memory:
@@ -225,8 +246,13 @@ def profile_config(cfg: RunConfig, by_module: bool = False) -> dict[str, Any]:
     net = build_model(cfg, exp)
     on_cuda = device.type == "cuda"
     res = profile_model(net, exp.eval_size, device, gmacs=not by_module, memory=on_cuda, latency=on_cuda)
-    res.update(model=cfg.model.name, dataset=cfg.data.dataset, backbone=cfg.model.backbone, tasks=exp.tasks,
-               aux_tasks=exp.aux_tasks)
+    res.update(
+        model=cfg.model.name,
+        dataset=cfg.data.dataset,
+        backbone=cfg.model.backbone,
+        tasks=exp.tasks,
+        aux_tasks=exp.aux_tasks,
+    )
     if by_module:
         res["gmacs"], res["unsupported_ops"], res["gmacs_by_module"] = count_gmacs(net, exp.eval_size, "cpu", True)
         res["params_by_module"] = {n: count_params(m) for n, m in net.named_children()}
@@ -236,10 +262,13 @@ def profile_config(cfg: RunConfig, by_module: bool = False) -> dict[str, Any]:
 def format_profile(res: dict[str, Any]) -> str:
     """Human-readable lines for one profile_config result."""
     h, w = res["input_size"]
-    lines = [f"{res['model']} / {res['backbone']} on {res['dataset']}: tasks {','.join(res['tasks'])}"
-             + (f" + aux {','.join(res['aux_tasks'])}" if res["aux_tasks"] else "") + f", input {h}x{w}",
-             f"  params        {res['params']:,}",
-             f"  GMACs         {res['gmacs']:.2f}   (fvcore, one multiply-add = one MAC, batch 1, eval)"]
+    lines = [
+        f"{res['model']} / {res['backbone']} on {res['dataset']}: tasks {','.join(res['tasks'])}"
+        + (f" + aux {','.join(res['aux_tasks'])}" if res["aux_tasks"] else "")
+        + f", input {h}x{w}",
+        f"  params        {res['params']:,}",
+        f"  GMACs         {res['gmacs']:.2f}   (fvcore, one multiply-add = one MAC, batch 1, eval)",
+    ]
     if res.get("unsupported_ops"):
         lines.append(f"  not counted   {', '.join(f'{k}×{v}' for k, v in sorted(res['unsupported_ops'].items()))}")
     if res.get("peak_mem_mb") is not None:

@@ -5,6 +5,7 @@ variant (MTI-Net), the edge evaluation protocol, the normals loss normalisation,
 steps, the data geometry, the depth metric's clamp. ``mtbench table`` compares a measured row's protocol
 with that of the reported rows shown beside it and footnotes every difference.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,8 +21,14 @@ def schedule_step(cfg: RunConfig) -> str:
     return cfg.train.poly_step if cfg.train.schedule == "poly" else "constant"
 
 
-def run_protocol(cfg: RunConfig, tasks: list[str], aux_tasks: list[str], geometry: str,
-                 model: Any = None, metric_protocols: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
+def run_protocol(
+    cfg: RunConfig,
+    tasks: list[str],
+    aux_tasks: list[str],
+    geometry: str,
+    model: Any = None,
+    metric_protocols: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, str]:
     """The protocol dict of one run: model choices (``model.protocol()``, e.g. MTI-Net's FPM variant),
     each trained task's choices (``Task.protocol``: e.g. the edge evaluation when edge is evaluated, the
     normals loss, the depth clamp), the poly step and the dataset's geometry."""
@@ -40,5 +47,6 @@ def run_protocol(cfg: RunConfig, tasks: list[str], aux_tasks: list[str], geometr
 
 def differences(measured: dict[str, str], reported: dict[str, str]) -> list[str]:
     """'key=value (reported: value)' for every key both protocols name and set differently."""
-    return [f"{k}={measured[k]} (reported: {reported[k]})"
-            for k in measured if k in reported and measured[k] != reported[k]]
+    return [
+        f"{k}={measured[k]} (reported: {reported[k]})" for k in measured if k in reported and measured[k] != reported[k]
+    ]

@@ -7,6 +7,7 @@ so entry points receive valid arguments. Model packages are found through the en
 ``mtbench.models`` (``[project.entry-points."mtbench.models"]`` in a package's pyproject.toml): importing
 each listed module registers its models, so a third-party package adds models by declaring its own.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -62,17 +63,20 @@ class ModelInfo:
     def facts(self) -> str:
         """One line for ``mtbench list models``."""
         b = self.backbones
-        return (f"aux tasks: {'yes' if self.aux_tasks else 'no'}; one net per task: "
-                f"{'yes' if self.one_net_per_task else 'no'}; backbone: {b.summary}, default {b.default}")
+        return (
+            f"aux tasks: {'yes' if self.aux_tasks else 'no'}; one net per task: "
+            f"{'yes' if self.one_net_per_task else 'no'}; backbone: {b.summary}, default {b.default}"
+        )
 
 
 _MODELS: dict[str, ModelInfo] = {}
-_TASKS: dict[str, "Task"] = {}
+_TASKS: dict[str, Task] = {}
 _loaded = False
 
 
-def register_model(name: str, *, aux_tasks: bool, one_net_per_task: bool = False,
-                   backbones: Backbones = ANY_BACKBONE) -> Callable[[ModelFn], ModelFn]:
+def register_model(
+    name: str, *, aux_tasks: bool, one_net_per_task: bool = False, backbones: Backbones = ANY_BACKBONE
+) -> Callable[[ModelFn], ModelFn]:
     """Decorator registering a model entry point under ``name`` with its :class:`ModelInfo`.
 
     ``aux_tasks``: the model uses auxiliary tasks; ``one_net_per_task``: it takes exactly one task;
@@ -85,14 +89,16 @@ def register_model(name: str, *, aux_tasks: bool, one_net_per_task: bool = False
         param = inspect.signature(fn).parameters.get("backbone")
         default = param.default if param is not None else inspect.Parameter.empty
         if default is not inspect.Parameter.empty and default != backbones.default:
-            raise ValueError(f"Model '{name}': entry point default backbone '{default}' differs from the "
-                             f"registered default '{backbones.default}'")
+            raise ValueError(
+                f"Model '{name}': entry point default backbone '{default}' differs from the "
+                f"registered default '{backbones.default}'"
+            )
         if not backbones.accepts(backbones.default):
-            raise ValueError(f"Model '{name}': default backbone '{backbones.default}' does not match "
-                             f"{', '.join(backbones.patterns)}")
+            raise ValueError(
+                f"Model '{name}': default backbone '{backbones.default}' does not match {', '.join(backbones.patterns)}"
+            )
         doc = (fn.__doc__ or "").strip()
-        _MODELS[name] = ModelInfo(name, fn, aux_tasks, one_net_per_task, backbones,
-                                  doc.splitlines()[0] if doc else "")
+        _MODELS[name] = ModelInfo(name, fn, aux_tasks, one_net_per_task, backbones, doc.splitlines()[0] if doc else "")
         return fn
 
     return deco
@@ -104,7 +110,7 @@ def unregister_model(name: str) -> ModelInfo | None:
     return _MODELS.pop(name, None)
 
 
-def register_task(task: "Task") -> "Task":
+def register_task(task: Task) -> Task:
     """Register a task instance under its ``name``; a duplicate name is an error."""
     if task.name in _TASKS and _TASKS[task.name] is not task:
         raise KeyError(f"Task '{task.name}' is already registered")
@@ -119,16 +125,20 @@ def _load_models() -> None:
         return
     eps = entry_points(group=ENTRY_POINT_GROUP)
     if not eps:
-        raise MtbenchError(f"No model packages in the entry-point group '{ENTRY_POINT_GROUP}': is mtbench "
-                           f"installed (pip install -e .)?")
+        raise MtbenchError(
+            f"No model packages in the entry-point group '{ENTRY_POINT_GROUP}': is mtbench "
+            f"installed (pip install -e .)?"
+        )
     for ep in eps:
         try:
             ep.load()
         except Exception as e:  # any import failure of a plug-in: one line naming the entry point
             detail = (str(e).strip().splitlines() or [""])[0]
             dist = f" of {ep.dist.name}" if ep.dist is not None else ""
-            raise MtbenchError(f"Model package '{ep.name} = {ep.value}' (entry point{dist} in group "
-                               f"'{ENTRY_POINT_GROUP}') failed to import: {type(e).__name__}: {detail}") from e
+            raise MtbenchError(
+                f"Model package '{ep.name} = {ep.value}' (entry point{dist} in group "
+                f"'{ENTRY_POINT_GROUP}') failed to import: {type(e).__name__}: {detail}"
+            ) from e
     _loaded = True
 
 
@@ -147,7 +157,7 @@ def list_tasks() -> list[str]:
     return sorted(_TASKS)
 
 
-def get_task(name: str) -> "Task":
+def get_task(name: str) -> Task:
     _load_tasks()
     if name not in _TASKS:
         raise unknown_name("task", name, _TASKS, "Run 'mtbench list tasks'.")
@@ -174,23 +184,30 @@ def _check_options(info: ModelInfo, kwargs: dict[str, Any]) -> None:
     allowed = [p for p in params if p not in _STANDARD_ARGS]
     for k in kwargs:
         if k not in params:
-            raise UsageError(f"Model '{info.name}' has no option '{k}' (from --set model.kwargs.{k}=...); "
-                             f"valid: {', '.join(allowed) or 'none'}.")
+            raise UsageError(
+                f"Model '{info.name}' has no option '{k}' (from --set model.kwargs.{k}=...); "
+                f"valid: {', '.join(allowed) or 'none'}."
+            )
 
 
-def _check_tasks(info: ModelInfo, tasks: Sequence[str], aux_tasks: Sequence[str],
-                 out_channels: dict[str, int]) -> tuple[list[str], list[str]]:
+def _check_tasks(
+    info: ModelInfo, tasks: Sequence[str], aux_tasks: Sequence[str], out_channels: dict[str, int]
+) -> tuple[list[str], list[str]]:
     """The task lists checked against the descriptor; returns (main tasks, auxiliary tasks) as lists."""
     name, tasks, aux_tasks = info.name, list(tasks), list(aux_tasks)
     if not tasks:
         raise UsageError(f"Model '{name}' needs at least one task (--tasks).")
     if info.one_net_per_task and len(tasks) != 1:
-        raise UsageError(f"Model '{name}' takes exactly one task, got {len(tasks)} ({', '.join(tasks)}); "
-                         f"pass one task with --tasks NAME (one {name} model per task).")
+        raise UsageError(
+            f"Model '{name}' takes exactly one task, got {len(tasks)} ({', '.join(tasks)}); "
+            f"pass one task with --tasks NAME (one {name} model per task)."
+        )
     if aux_tasks and not info.aux_tasks:
         users = " / ".join(n for n in sorted(_MODELS) if _MODELS[n].aux_tasks) or "a model that takes them"
-        raise UsageError(f"Model '{name}' has no deep supervision, so auxiliary tasks ({', '.join(aux_tasks)}) "
-                         f"would be ignored; drop --aux-tasks or use {users}.")
+        raise UsageError(
+            f"Model '{name}' has no deep supervision, so auxiliary tasks ({', '.join(aux_tasks)}) "
+            f"would be ignored; drop --aux-tasks or use {users}."
+        )
     for group, names in (("--tasks", tasks), ("--aux-tasks", aux_tasks)):
         if len(set(names)) != len(names):
             raise UsageError(f"Duplicate task in {group}: {', '.join(names)}.")
@@ -212,7 +229,7 @@ def create_model(
     backbone: str | None = None,
     pretrained: str | bool | None = None,
     **kwargs: Any,
-) -> "nn.Module":
+) -> nn.Module:
     """Build a registered model after checking options, tasks and backbone against its descriptor (one-line
     UsageErrors). ``backbone`` None: the model's default. ``kwargs`` set to None are dropped (model default)."""
     info = model_info(name)
@@ -221,7 +238,15 @@ def create_model(
     tasks, aux_tasks = _check_tasks(info, tasks, aux_tasks, out_channels)
     backbone = info.backbones.default if backbone is None else backbone
     if not info.backbones.accepts(backbone):
-        raise UsageError(f"Model '{name}' needs {info.backbones.summary}, got --backbone {backbone}; "
-                         f"pass e.g. --backbone {info.backbones.default}.")
-    return info.entrypoint(tasks=tasks, aux_tasks=aux_tasks, out_channels=dict(out_channels),
-                           backbone=backbone, pretrained=pretrained, **kwargs)
+        raise UsageError(
+            f"Model '{name}' needs {info.backbones.summary}, got --backbone {backbone}; "
+            f"pass e.g. --backbone {info.backbones.default}."
+        )
+    return info.entrypoint(
+        tasks=tasks,
+        aux_tasks=aux_tasks,
+        out_channels=dict(out_channels),
+        backbone=backbone,
+        pretrained=pretrained,
+        **kwargs,
+    )

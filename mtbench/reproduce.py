@@ -5,6 +5,7 @@ Measured = mean ± sample std over the seeds whose record exists; "within spread
 value lies inside the measured range [min, max] over seeds (n/a with fewer than two seeds). Measured Δm is
 computed per seed against the mean of the measured single-task row, as the leaderboard does.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,13 @@ DM = "Δm (%)"
 
 def table_preset(table: PaperTable, seeds: list[int]) -> Preset:
     """The table's rows as a sweep preset on the table's recipe."""
-    return Preset(description=f"{table.name}: {table.description}", config=table.config, seeds=tuple(seeds),
-                  entries=tuple(Entry(r.model, r.sets(), r.key) for r in table.rows), name=table.name)
+    return Preset(
+        description=f"{table.name}: {table.description}",
+        config=table.config,
+        seeds=tuple(seeds),
+        entries=tuple(Entry(r.model, r.sets(), r.key) for r in table.rows),
+        name=table.name,
+    )
 
 
 @dataclass
@@ -35,7 +41,7 @@ class RowResult:
     """One paper row's measured records (per task, per seed) and the protocol differences found."""
 
     row: PaperRow
-    records: dict[str, dict[int, RunRecord]] = field(default_factory=dict)   # task -> seed -> record
+    records: dict[str, dict[int, RunRecord]] = field(default_factory=dict)  # task -> seed -> record
     protocol_notes: list[str] = field(default_factory=list)
 
     def values(self, task: str) -> dict[int, float]:
@@ -88,14 +94,15 @@ def comparison(table: PaperTable, rows: list[RowResult]) -> list[dict[str, objec
 
     higher = {t: get_task(t).primary_spec.higher_is_better for t in table.tasks}
     single = next((r for r in rows if r.row.model == "single_task"), None)
-    base = {t: statistics.fmean(single.values(t).values()) for t in table.tasks
-            if single is not None and single.values(t)}
+    base = {
+        t: statistics.fmean(single.values(t).values()) for t in table.tasks if single is not None and single.values(t)
+    }
     lines = []
     for res in rows:
         per_task = {t: res.values(t) for t in table.tasks}
         quantities: list[tuple[str, float | None, list[float]]] = [
-            (f"{t} {get_task(t).primary}", res.row.reported.get(t), list(per_task[t].values()))
-            for t in table.tasks]
+            (f"{t} {get_task(t).primary}", res.row.reported.get(t), list(per_task[t].values())) for t in table.tasks
+        ]
         if res.row.model == "single_task":
             dms = [0.0] * min(len(v) for v in per_task.values()) if all(per_task.values()) else []
         elif len(base) == len(table.tasks) and all(base.values()):  # Δm is undefined against a zero baseline
@@ -107,11 +114,19 @@ def comparison(table: PaperTable, rows: list[RowResult]) -> list[dict[str, objec
         for name, rep, vals in quantities:
             mean, std, lo, hi = _summary(vals)
             within = None if len(vals) < 2 or rep is None else bool(lo - 1e-12 <= rep <= hi + 1e-12)
-            lines.append({
-                "row": res.row.label, "quantity": name, "reported": rep, "measured": mean, "std": std,
-                "seeds": len(vals), "difference": None if mean is None or rep is None else mean - rep,
-                "within_spread": within, "protocol": "; ".join(res.protocol_notes),
-            })
+            lines.append(
+                {
+                    "row": res.row.label,
+                    "quantity": name,
+                    "reported": rep,
+                    "measured": mean,
+                    "std": std,
+                    "seeds": len(vals),
+                    "difference": None if mean is None or rep is None else mean - rep,
+                    "within_spread": within,
+                    "protocol": "; ".join(res.protocol_notes),
+                }
+            )
     return lines
 
 
@@ -148,20 +163,38 @@ def render(table: PaperTable, lines: list[dict[str, object]], fmt: str = "github
                 notes.append(str(ln["protocol"]))
             label += f" [{notes.index(str(ln['protocol'])) + 1}]"
         diff = "—" if ln["difference"] is None else f"{ln['difference']:+.{digits}f}"
-        shown.append({"Row": label, "Quantity": ln["quantity"], "Reported": _fmt(ln["reported"], digits),
-                      "Measured (mean ± std)": measured, "Seeds": ln["seeds"], "Measured − reported": diff,
-                      "Reported within seed range": within})
+        shown.append(
+            {
+                "Row": label,
+                "Quantity": ln["quantity"],
+                "Reported": _fmt(ln["reported"], digits),
+                "Measured (mean ± std)": measured,
+                "Seeds": ln["seeds"],
+                "Measured − reported": diff,
+                "Reported within seed range": within,
+            }
+        )
     text = pd.DataFrame(shown).to_markdown(index=False)
-    head = (f"{table.where} of {table.dataset} ({table.backbone}), measured with recipe '{table.config}' "
-            f"beside the paper's reported numbers")
+    head = (
+        f"{table.where} of {table.dataset} ({table.backbone}), measured with recipe '{table.config}' "
+        f"beside the paper's reported numbers"
+    )
     foot = [f"[{i}] protocol differs from the reported row: {n}" for i, n in enumerate(notes, 1)]
     return "\n".join([head, "", text, *([""] + foot if foot else [])])
 
 
-def reproduce(name: str, *, seeds: list[int], results: Path | str = "results", data_root: str | None = None,
-              device: str | None = None, extra_sets: list[str] | None = None, jobs: int = 1,
-              dry_run: bool = False, on_done: Callable[[str], None] | None = None
-              ) -> tuple[PaperTable, list[list[str]], list[dict[str, object]]]:
+def reproduce(
+    name: str,
+    *,
+    seeds: list[int],
+    results: Path | str = "results",
+    data_root: str | None = None,
+    device: str | None = None,
+    extra_sets: list[str] | None = None,
+    jobs: int = 1,
+    dry_run: bool = False,
+    on_done: Callable[[str], None] | None = None,
+) -> tuple[PaperTable, list[list[str]], list[dict[str, object]]]:
     """Run the table's missing rows (unless ``dry_run``) and compare; returns (table, runs done or to do,
     comparison lines)."""
     from mtbench.data.common import env_root
@@ -182,6 +215,13 @@ def reproduce(name: str, *, seeds: list[int], results: Path | str = "results", d
             raise UsageError(f"{name}: dataset '{table.dataset}' needs --data-root (or $MTBENCH_DATA/{table.dataset})")
         if not Path(root).is_dir():
             raise UsageError(f"--data-root {root}: no such folder")
-    todo = run_sweep(table_preset(table, seeds), seeds=seeds, results=results, jobs=jobs, extra_sets=sets,
-                     dry_run=dry_run, on_done=on_done)
+    todo = run_sweep(
+        table_preset(table, seeds),
+        seeds=seeds,
+        results=results,
+        jobs=jobs,
+        extra_sets=sets,
+        dry_run=dry_run,
+        on_done=on_done,
+    )
     return table, todo, comparison(table, collect(table, seeds, results, sets))

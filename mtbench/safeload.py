@@ -19,6 +19,7 @@ Anything else is refused with one line naming the file and the refused global. A
 only inside :func:`trust_scope` ``(True)``, i.e. with ``--trust-checkpoint`` (``run.trust_checkpoint``),
 and only after the safe load failed; it is logged and noted for the record (:func:`trust_notes`).
 """
+
 from __future__ import annotations
 
 import io
@@ -32,7 +33,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ class CheckpointError(MtbenchError):
 
 
 # ---- trust ----------------------------------------------------------------------------------------------
+
 
 @dataclass
 class _Scope:
@@ -94,13 +96,14 @@ def _note_full_unpickle(path: Path) -> None:
 
 # ---- allowed globals -------------------------------------------------------------------------------------
 
+
 class Placeholder:
     """Inert stand-in for a metadata object of a foreign checkpoint (the original class is never imported
     nor called): keeps the constructor arguments and the pickled state as plain data."""
 
     original: str = "?"
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> "Placeholder":
+    def __new__(cls, *args: Any, **kwargs: Any) -> Placeholder:
         obj = object.__new__(cls)
         obj.args, obj.state = args, None
         return obj
@@ -143,7 +146,7 @@ def _inert_getattr(owner: Any, name: Any, *default: Any) -> AttributeReference:
     return AttributeReference(owner, name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _placeholder(fullname: str) -> type:
     """A Placeholder subclass the weights_only unpickler finds under ``fullname``. (It keys allowed globals
     by ``__module__.__qualname__``; naming the class so works on every torch >= 2.4.)"""
@@ -182,17 +185,27 @@ def numpy_globals() -> tuple[Any, ...]:
     return tuple(dict.fromkeys(out + sorted(dtype_classes, key=str)))
 
 
-NUMPY_GLOBAL_NAMES = frozenset({"numpy.ndarray", "numpy.dtype", "numpy.core.multiarray._reconstruct",
-                                "numpy._core.multiarray._reconstruct", "numpy.core.multiarray.scalar",
-                                "numpy._core.multiarray.scalar"})
+NUMPY_GLOBAL_NAMES = frozenset(
+    {
+        "numpy.ndarray",
+        "numpy.dtype",
+        "numpy.core.multiarray._reconstruct",
+        "numpy._core.multiarray._reconstruct",
+        "numpy.core.multiarray.scalar",
+        "numpy._core.multiarray.scalar",
+    }
+)
 
 
 @lru_cache(maxsize=1)
 def foreign_globals() -> tuple[Any, ...]:
     """Globals allowed when reading foreign weights: NumPy values, the metadata placeholders and an inert
     ``getattr`` (for HistoryBuffer's pickled statistics methods)."""
-    return (numpy_globals() + tuple(_placeholder(n) for n in FOREIGN_METADATA_CLASSES)
-            + (_named(_inert_getattr, "builtins.getattr"),))
+    return (
+        numpy_globals()
+        + tuple(_placeholder(n) for n in FOREIGN_METADATA_CLASSES)
+        + (_named(_inert_getattr, "builtins.getattr"),)
+    )
 
 
 @contextmanager
@@ -210,6 +223,7 @@ def _allowing(extra: Iterable[Any]) -> Iterator[None]:
 
 
 # ---- loading --------------------------------------------------------------------------------------------
+
 
 def refused_globals(path: Path, allow: Iterable[Any], err: BaseException) -> list[str]:
     """The globals of ``path`` that the restricted unpickler refuses (statically, nothing is unpickled)."""
@@ -247,7 +261,7 @@ def _parses_as_pickle(path: Path) -> bool:
     except (zipfile.BadZipFile, OSError):
         stream = None
     try:
-        with (open(path, "rb") if stream is None else stream) as f:
+        with open(path, "rb") if stream is None else stream as f:
             for _ in pickletools.genops(f):
                 pass
         return True
@@ -256,15 +270,22 @@ def _parses_as_pickle(path: Path) -> bool:
 
 
 def unsafe_message(path: Path, refused: list[str], err: BaseException) -> str:
-    what = (f"global{'s' if len(refused) > 1 else ''} {', '.join(refused[:4])}"
-            + (f" and {len(refused) - 4} more" if len(refused) > 4 else "")) if refused else _one_line(err)
-    return (f"{path}: unsafe content refused ({what}: a checkpoint may only hold tensors and plain values); "
-            f"{TRUST_FLAG} would allow a full unpickle, which runs any code in the file: use it only for a file "
-            "you trust")
+    what = (
+        (
+            f"global{'s' if len(refused) > 1 else ''} {', '.join(refused[:4])}"
+            + (f" and {len(refused) - 4} more" if len(refused) > 4 else "")
+        )
+        if refused
+        else _one_line(err)
+    )
+    return (
+        f"{path}: unsafe content refused ({what}: a checkpoint may only hold tensors and plain values); "
+        f"{TRUST_FLAG} would allow a full unpickle, which runs any code in the file: use it only for a file "
+        "you trust"
+    )
 
 
-def load_torch_file(path: str | Path, *, allow: Iterable[Any] = (),
-                    unsafe_hint: Any = None) -> tuple[Any, bool]:
+def load_torch_file(path: str | Path, *, allow: Iterable[Any] = (), unsafe_hint: Any = None) -> tuple[Any, bool]:
     """``torch.load(path, weights_only=True)`` with the globals ``allow`` (on CPU); returns (object,
     whether a full unpickle was needed). If the restricted load refuses the file: a full unpickle when
     the current :func:`trust_scope` trusts checkpoints (noted), else a one-line :class:`CheckpointError`

@@ -4,6 +4,7 @@ Each run is a separate ``python -m mtbench run`` process (a crash or kill loses 
 ``jobs`` at a time, the CPU cores shared among them. A run whose record (same model, seed and config
 hash) already exists in the results folder is skipped, so an interrupted sweep continues where it stopped.
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,29 +35,50 @@ class Entry:
 class Preset:
     description: str
     entries: tuple[Entry, ...]
-    sets: tuple[str, ...] = ()        # --set items applied to every run of the preset
+    sets: tuple[str, ...] = ()  # --set items applied to every run of the preset
     config: str | None = None
     seeds: tuple[int, ...] = (0, 1, 2)
     notes: list[str] = field(default_factory=list)
-    name: str = ""                    # for log file names when the preset is not one of PRESETS
+    name: str = ""  # for log file names when the preset is not one of PRESETS
 
 
-_DEFAULT_MODELS = (Entry("single_task"), Entry("mtl"), Entry("padnet"), Entry("mtinet"),
-                   Entry("mtinet", ("model.kwargs.fpm=false",), "mtinet (no FPM)"))
-_CI_SETS = ("data.n_train=16", "data.n_val=32", "data.train_size=[64,96]", "train.epochs=2", "train.batch_size=4",
-            "eval.batch_size=8", "run.profile=false", "train.warmup_iters=0")
+_DEFAULT_MODELS = (
+    Entry("single_task"),
+    Entry("mtl"),
+    Entry("padnet"),
+    Entry("mtinet"),
+    Entry("mtinet", ("model.kwargs.fpm=false",), "mtinet (no FPM)"),
+)
+_CI_SETS = (
+    "data.n_train=16",
+    "data.n_val=32",
+    "data.train_size=[64,96]",
+    "train.epochs=2",
+    "train.batch_size=4",
+    "eval.batch_size=8",
+    "run.profile=false",
+    "train.warmup_iters=0",
+)
 PRESETS: dict[str, Preset] = {
-    "default": Preset("the default benchmark (mtbench run defaults) for every model of the leaderboard",
-                      _DEFAULT_MODELS),
+    "default": Preset(
+        "the default benchmark (mtbench run defaults) for every model of the leaderboard", _DEFAULT_MODELS
+    ),
     # CI regression benchmark, in two parts checked against results/reference/{trained,init}/:
     # "ci" trains 8 iterations (numerical noise moves its metrics by ~1 %: loose tolerances catch gross
     # failures); "ci-init" evaluates the same models at initialisation (train.max_iters=0): deterministic
     # to ~1e-3 relative across thread counts, a fingerprint of what each model computes (tight tolerances).
-    "ci": Preset("CI regression benchmark: a short fixed-seed run of three models on small synthetic data",
-                 (Entry("mtl"), Entry("padnet"), Entry("mtinet")), sets=_CI_SETS, seeds=(0,)),
-    "ci-init": Preset("CI regression benchmark: the same three models evaluated at initialisation",
-                      (Entry("mtl"), Entry("padnet"), Entry("mtinet")), sets=(*_CI_SETS, "train.max_iters=0"),
-                      seeds=(0,)),
+    "ci": Preset(
+        "CI regression benchmark: a short fixed-seed run of three models on small synthetic data",
+        (Entry("mtl"), Entry("padnet"), Entry("mtinet")),
+        sets=_CI_SETS,
+        seeds=(0,),
+    ),
+    "ci-init": Preset(
+        "CI regression benchmark: the same three models evaluated at initialisation",
+        (Entry("mtl"), Entry("padnet"), Entry("mtinet")),
+        sets=(*_CI_SETS, "train.max_iters=0"),
+        seeds=(0,),
+    ),
 }
 
 
@@ -94,7 +116,7 @@ def plan(preset: str | Preset, seeds: list[int] | None, results: Path, extra_set
     p = get_preset(preset)
     done = _existing(results)
     todo = []
-    for seed in (seeds if seeds is not None else p.seeds):
+    for seed in seeds if seeds is not None else p.seeds:
         for e in p.entries:
             sets = entry_sets(p, e, seed, results, extra_sets)
             if all(key in done for key in record_keys(p, e, seed, results, extra_sets)):
@@ -105,9 +127,16 @@ def plan(preset: str | Preset, seeds: list[int] | None, results: Path, extra_set
     return todo
 
 
-def run_sweep(preset: str | Preset = "default", *, seeds: list[int] | None = None, results: Path | str = "results",
-              jobs: int = 1, extra_sets: list[str] | None = None, dry_run: bool = False,
-              on_done: Callable[[str], None] | None = None) -> list[list[str]]:
+def run_sweep(
+    preset: str | Preset = "default",
+    *,
+    seeds: list[int] | None = None,
+    results: Path | str = "results",
+    jobs: int = 1,
+    extra_sets: list[str] | None = None,
+    dry_run: bool = False,
+    on_done: Callable[[str], None] | None = None,
+) -> list[list[str]]:
     """Run what ``plan`` lists, ``jobs`` processes at a time; returns the commands (run or, dry, to run).
     ``on_done`` receives one line per finished run (default: logged at INFO)."""
     if jobs < 1:
@@ -126,8 +155,9 @@ def run_sweep(preset: str | Preset = "default", *, seeds: list[int] | None = Non
         log_file = log_dir / f"{get_preset(preset).name or preset}-{i:03d}.log"
         start = time.monotonic()
         with open(log_file, "w") as f:
-            rc = subprocess.run([sys.executable, "-m", "mtbench", *args], stdout=f, stderr=subprocess.STDOUT,
-                                env=env).returncode
+            rc = subprocess.run(
+                [sys.executable, "-m", "mtbench", *args], stdout=f, stderr=subprocess.STDOUT, env=env
+            ).returncode
         what = f"[{i + 1}/{len(todo)}] mtbench {' '.join(args)}: {time.monotonic() - start:.0f} s"
         if rc:
             log.error("%s, exit %d (log: %s)", what, rc, log_file)

@@ -6,6 +6,7 @@ each main task, feature aggregation by the multi-scale head, deep supervision at
 (``aux["scale0".."scale3"]``, training mode only). ``fpm=False`` is the paper's "w/o FPM" ablation:
 each scale's initial predictions then see only the backbone feature of that scale.
 """
+
 from __future__ import annotations
 
 import torch
@@ -15,15 +16,21 @@ from mtbench.backbones import build_backbone
 from mtbench.errors import UsageError
 from mtbench.nn import MultiScaleHead, MultiTaskDistillation, check_image, resize
 from mtbench.registry import register_model
-from mtinet.modules import (DEFAULT_FPM_SOFTMAX, FPM_SOFTMAX, FeaturePropagation, InitialPrediction,
-                            resolve_fpm_softmax)
+from mtinet.modules import DEFAULT_FPM_SOFTMAX, FPM_SOFTMAX, FeaturePropagation, InitialPrediction, resolve_fpm_softmax
 
 
 class MTINet(nn.Module):
     """Forward: ``{task: B×C×H×W}`` for main tasks; in training also ``aux={"scale<s>": {task: ...}}``."""
 
-    def __init__(self, backbone: nn.Module, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int],
-                 fpm: bool = True, fpm_softmax: str = DEFAULT_FPM_SOFTMAX) -> None:
+    def __init__(
+        self,
+        backbone: nn.Module,
+        tasks: list[str],
+        aux_tasks: list[str],
+        out_channels: dict[str, int],
+        fpm: bool = True,
+        fpm_softmax: str = DEFAULT_FPM_SOFTMAX,
+    ) -> None:
         super().__init__()
         self.tasks, self.aux_tasks = list(tasks), list(aux_tasks)
         self.all_tasks = self.tasks + self.aux_tasks
@@ -31,14 +38,20 @@ class MTINet(nn.Module):
         self.backbone = backbone
         ch = list(backbone.channels)
         n_scales = len(ch)
-        self.initial = nn.ModuleList([
-            InitialPrediction(self.all_tasks, ch[s] + (ch[s + 1] if fpm and s < n_scales - 1 else 0), ch[s],
-                              out_channels)
-            for s in range(n_scales)
-        ])
+        self.initial = nn.ModuleList(
+            [
+                InitialPrediction(
+                    self.all_tasks, ch[s] + (ch[s + 1] if fpm and s < n_scales - 1 else 0), ch[s], out_channels
+                )
+                for s in range(n_scales)
+            ]
+        )
         # fpm[s] propagates scale s+1's features to scale s (scales 3, 2, 1 feed 2, 1, 0)
-        self.fpm = nn.ModuleList([FeaturePropagation(self.all_tasks, ch[s], self.fpm_softmax)
-                                  for s in range(1, n_scales)]) if fpm else None
+        self.fpm = (
+            nn.ModuleList([FeaturePropagation(self.all_tasks, ch[s], self.fpm_softmax) for s in range(1, n_scales)])
+            if fpm
+            else None
+        )
         self.distill = nn.ModuleList([MultiTaskDistillation(self.tasks, self.all_tasks, c) for c in ch])
         self.heads = nn.ModuleDict({t: MultiScaleHead(ch, out_channels[t]) for t in self.tasks})
 
@@ -71,16 +84,24 @@ class MTINet(nn.Module):
 
 
 @register_model("mtinet", aux_tasks=True)
-def mtinet(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int], backbone: str = "hrnet18",
-           pretrained: str | bool | None = None, fpm: bool = True,
-           fpm_softmax: str = DEFAULT_FPM_SOFTMAX) -> MTINet:
+def mtinet(
+    *,
+    tasks: list[str],
+    aux_tasks: list[str],
+    out_channels: dict[str, int],
+    backbone: str = "hrnet18",
+    pretrained: str | bool | None = None,
+    fpm: bool = True,
+    fpm_softmax: str = DEFAULT_FPM_SOFTMAX,
+) -> MTINet:
     """MTI-Net: multi-scale initial predictions, FPM, distillation at every scale, aggregation head.
     ``fpm_softmax``: 'release' (default, the released code's grouped softmax) or 'paper' (across tasks)."""
     try:
         fpm_softmax = resolve_fpm_softmax(fpm_softmax)
     except ValueError:
-        raise UsageError(f"--set model.kwargs.fpm_softmax={fpm_softmax}: expected one of "
-                         f"{', '.join(FPM_SOFTMAX)}.") from None
+        raise UsageError(
+            f"--set model.kwargs.fpm_softmax={fpm_softmax}: expected one of {', '.join(FPM_SOFTMAX)}."
+        ) from None
     if not isinstance(fpm, bool):
         raise UsageError(f"--set model.kwargs.fpm={fpm}: expected true or false.")
     return MTINet(build_backbone(backbone, pretrained), tasks, list(aux_tasks), out_channels, fpm, fpm_softmax)

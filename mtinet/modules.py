@@ -1,4 +1,5 @@
 """MTI-Net's own modules: initial task predictions at one scale and the feature propagation module."""
+
 from __future__ import annotations
 
 import torch
@@ -45,8 +46,9 @@ class InitialPrediction(nn.Module):
             out[t] = self.refine[t](x)
         return out
 
-    def forward(self, feat: torch.Tensor, prev: dict[str, torch.Tensor] | None = None
-                ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    def forward(
+        self, feat: torch.Tensor, prev: dict[str, torch.Tensor] | None = None
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         feats = self.features(feat, prev)
         return feats, {t: self.predict[t](f) for t, f in feats.items()}
 
@@ -66,8 +68,9 @@ class FeaturePropagation(nn.Module):
         self.tasks, self.softmax = list(tasks), resolve_fpm_softmax(softmax)
         n, c = len(tasks), channels
         shared = n * c
-        self.nonlinear = nn.Sequential(BasicBlock(shared, shared // 4), BasicBlock(shared // 4, shared // 4),
-                                       nn.Conv2d(shared // 4, shared, 1))
+        self.nonlinear = nn.Sequential(
+            BasicBlock(shared, shared // 4), BasicBlock(shared // 4, shared // 4), nn.Conv2d(shared // 4, shared, 1)
+        )
         self.reduce = BasicBlock(shared, c)
         self.se = nn.ModuleDict({t: SqueezeExcitation(c) for t in tasks})
 

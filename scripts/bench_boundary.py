@@ -11,6 +11,7 @@ for the NYUD val set (654 images) on 2 cores. The synthetic prediction imitates 
 blurred, slightly displaced true boundaries of varying strength, spurious texture edges and a low
 noise floor, so low thresholds select thick regions (the expensive case for thinning).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -94,8 +95,10 @@ def main() -> None:
     cfg = EdgeEvalConfig(max_dist=args.max_dist, thresholds=thresholds, nms=args.nms)
     pairs = [synthetic_pair(i, h, w) for i in range(args.images)]
 
-    print(f"{args.images} images {h}x{w}, {len(cfg.thresholds)} thresholds, max_dist {cfg.max_dist}, nms {cfg.nms}, "
-          f"matcher: {matcher_name()}")
+    print(
+        f"{args.images} images {h}x{w}, {len(cfg.thresholds)} thresholds, max_dist {cfg.max_dist}, nms {cfg.nms}, "
+        f"matcher: {matcher_name()}"
+    )
     rows = []
     for pred, gt in pairs:
         t0 = time.process_time()
@@ -103,8 +106,10 @@ def main() -> None:
         b["total"] = time.process_time() - t0
         rows.append(b)
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-    print(f"one core (CPU time): {mean['total']:.2f} s/image (nms {mean['nms']:.2f}, gt prep {mean['gt_prep']:.2f}, "
-          f"thinning {mean['thin']:.2f}, matching {mean['match']:.2f}; {mean['maps']:.0f} distinct maps)")
+    print(
+        f"one core (CPU time): {mean['total']:.2f} s/image (nms {mean['nms']:.2f}, gt prep {mean['gt_prep']:.2f}, "
+        f"thinning {mean['thin']:.2f}, matching {mean['match']:.2f}; {mean['maps']:.0f} distinct maps)"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         pd, gd = Path(tmp, "pred"), Path(tmp, "gt")
@@ -117,8 +122,10 @@ def main() -> None:
         res = evaluate_folder(pd, gd, cfg, workers=args.workers)
         dt = time.perf_counter() - t0
     s = res.summary()
-    print(f"{args.workers} workers (wall clock): {args.images / dt:.2f} images/s "
-          f"(ODS {s['odsF']:.1f}, OIS {s['oisF']:.1f}, AP {s['AP']:.1f})")
+    print(
+        f"{args.workers} workers (wall clock): {args.images / dt:.2f} images/s "
+        f"(ODS {s['odsF']:.1f}, OIS {s['oisF']:.1f}, AP {s['AP']:.1f})"
+    )
     print(f"NYUD val estimate (654 images, 2 cores, from the one-core time): {654 * mean['total'] / 2 / 60:.1f} min")
 
 

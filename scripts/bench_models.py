@@ -8,9 +8,11 @@ Convention: milliseconds per image (batch time / batch size), median of --iters 
 forward in eval() under no_grad, forward+backward in train() on the sum of all outputs (aux included);
 GMACs = fvcore count (one multiply-add = one MAC), batch 1; peak memory = CUDA max allocated, MiB.
 """
+
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
@@ -43,8 +45,9 @@ RESNET_ROWS = [
 def build(row, backbone: str = "hrnet18"):
     _, name, tasks, aux, kw, _, _ = row
     spec = get_dataset_spec("nyud")
-    return create_model(name, tasks=tasks, aux_tasks=aux, out_channels=spec.out_channels(tasks + aux),
-                        backbone=backbone, **kw)
+    return create_model(
+        name, tasks=tasks, aux_tasks=aux, out_channels=spec.out_channels(tasks + aux), backbone=backbone, **kw
+    )
 
 
 def _time(fn, device: torch.device, warmup: int, iters: int) -> float:
@@ -68,7 +71,7 @@ def bench(device: torch.device, hw: tuple[int, int], batch: int, warmup: int, it
         model = build(row, "resnet18" if row in RESNET_ROWS else backbone).to(device)
         x = torch.randn(batch, 3, *hw, device=device)
 
-        def fwd():
+        def fwd(model=model, x=x):
             model.eval()
             with torch.no_grad():
                 model(x)
@@ -76,12 +79,14 @@ def bench(device: torch.device, hw: tuple[int, int], batch: int, warmup: int, it
         fwd_ms = _time(fwd, device, warmup, iters) / batch
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        fb_ms = _time(lambda: train_step(model, x), device, warmup, iters) / batch
+        fb_ms = _time(functools.partial(train_step, model, x), device, warmup, iters) / batch
         mem = peak_memory_mb(device, "train")[0] if device.type == "cuda" else None
         label = row[0] if row in RESNET_ROWS else f"{row[0]} [{backbone}]"
-        rows.append([label, f"{count_params(model) / 1e6:.2f}", f"{fwd_ms:.1f}", f"{fb_ms:.1f}"]
-                    + ([f"{mem:.0f}"] if mem is not None else []))
-        del model
+        rows.append(
+            [label, f"{count_params(model) / 1e6:.2f}", f"{fwd_ms:.1f}", f"{fb_ms:.1f}"]
+            + ([f"{mem:.0f}"] if mem is not None else [])
+        )
+        del model, fwd
     return rows
 
 
@@ -97,11 +102,25 @@ def reference(backbone: str) -> int:
         gmacs, _ = count_gmacs(model, (480, 640))
         ok = params == row[5] and abs(gmacs - row[6]) / row[6] <= 0.01
         bad += not ok
-        out.append([row[0], f"{params:,}", f"{row[5]:,}", f"{gmacs:.2f}", f"{row[6]:.2f}",
-                    f"{100 * (gmacs - row[6]) / row[6]:+.2f}", "ok" if ok else "MISMATCH"])
+        out.append(
+            [
+                row[0],
+                f"{params:,}",
+                f"{row[5]:,}",
+                f"{gmacs:.2f}",
+                f"{row[6]:.2f}",
+                f"{100 * (gmacs - row[6]) / row[6]:+.2f}",
+                "ok" if ok else "MISMATCH",
+            ]
+        )
         print(out[-1], flush=True)
-    print(tabulate(out, ["model (NYUD, hrnet18, 480x640)", "params", "release", "GMACs", "release",
-                         "Δ GMACs %", ""], tablefmt="github"))
+    print(
+        tabulate(
+            out,
+            ["model (NYUD, hrnet18, 480x640)", "params", "release", "GMACs", "release", "Δ GMACs %", ""],
+            tablefmt="github",
+        )
+    )
     return 1 if bad else 0
 
 
@@ -128,11 +147,14 @@ def main(argv: list[str] | None = None) -> int:
         devices.append(torch.device("cuda"))
     for dev in devices:
         torch.manual_seed(0)
-        rows = bench(dev, hw, a.batch, a.warmup if dev.type == "cpu" else 5, a.iters if dev.type == "cpu" else 20,
-                     a.backbone)
+        rows = bench(
+            dev, hw, a.batch, a.warmup if dev.type == "cpu" else 5, a.iters if dev.type == "cpu" else 20, a.backbone
+        )
         name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
         print(f"\n{name}, {a.backbone}, NYUD heads, input {hw[0]}x{hw[1]}, batch {a.batch}, torch {torch.__version__}")
-        head = ["model", "params (M)", "fwd ms/img", "fwd+bwd ms/img"] + (["peak MiB (train)"] if dev.type == "cuda" else [])
+        head = ["model", "params (M)", "fwd ms/img", "fwd+bwd ms/img"] + (
+            ["peak MiB (train)"] if dev.type == "cuda" else []
+        )
         print(tabulate(rows, head, tablefmt="github"), flush=True)
     return 0
 

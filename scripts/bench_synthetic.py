@@ -7,6 +7,7 @@ give when the machine is shared; the load average is printed so contention is vi
 renderer (``generate``: scene sampling + ray casting + shading + all targets) and for full training
 samples (``build_dataset(..., train=True)[i]``: + flip/scale/crop/jitter and tensor conversion).
 """
+
 from __future__ import annotations
 
 import os
@@ -51,8 +52,10 @@ def main() -> int:
     raw = _measure(lambda i: generate(args.seed, "train", i, size), args.n)
     full = _measure(lambda i: ds[i], args.n)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"synthetic {size[0]}x{size[1]}, 5 x {args.n} images, 1 thread, load average {load:.2f} "
-          f"on {os.cpu_count()} CPUs (images/s: wall clock, CPU time, CPU time of the best round)")
+    print(
+        f"synthetic {size[0]}x{size[1]}, 5 x {args.n} images, 1 thread, load average {load:.2f} "
+        f"on {os.cpu_count()} CPUs (images/s: wall clock, CPU time, CPU time of the best round)"
+    )
     print(f"  render only (generate):        {raw[0]:7.1f} wall  {raw[1]:7.1f} CPU  {raw[2]:7.1f} best")
     print(f"  training sample (all 6 tasks): {full[0]:7.1f} wall  {full[1]:7.1f} CPU  {full[2]:7.1f} best")
     return 1 if raw[1] < args.min_rate else 0

@@ -10,6 +10,7 @@ scenes) takes about 2 minutes of CPU time.
 Run: ``python scripts/constant_baseline.py [--config NAME] [--set key=value ...] [--results DIR] [--no-record]``,
 e.g. ``--set run.seed=1`` or ``--set data.tasks=[semseg,depth,normals]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"constant predictor on {record.dataset} {record.split} (seed {record.seed}):")
     for task, metrics in record.metrics.items():
         primary = get_task(task).primary_spec
-        others = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()
-                           if k != primary.name and not k.startswith("IoU_") and v is not None)
+        others = ", ".join(
+            f"{k} {v:.4g}"
+            for k, v in metrics.items()
+            if k != primary.name and not k.startswith("IoU_") and v is not None
+        )
         print(f"  {task}: {primary.name} {metrics[primary.name]:.4g} {primary.unit}  ({others})")
     if not args.no_record:
         print(f"wrote {save_record(record, args.results or cfg.run.results)}")

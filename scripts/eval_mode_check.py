@@ -1,13 +1,14 @@
 """Is a trained run's evaluation limited by BatchNorm's running statistics? A diagnostic for one run folder.
 
-Evaluates the run's reported checkpoint (as ``mtbench eval`` loads it) twice with the harness's metrics: as recorded (eval mode, BN running
-statistics) and with every BN normalising by the statistics of the evaluation batch instead (batches of
-``--batch``; not a valid protocol, a probe). When the two differ a lot while the training losses looked
-normal, the network's eval-mode output is ill-conditioned: look at the per-image depth errors it prints
-(a few images far off in eval mode point to activations blowing up on out-of-range inputs).
+Evaluates the run's reported checkpoint (as ``mtbench eval`` loads it) twice with the harness's metrics: as
+recorded (eval mode, BN running statistics) and with every BN normalising by the statistics of the evaluation
+batch instead (batches of ``--batch``; not a valid protocol, a probe). When the two differ a lot while the
+training losses looked normal, the network's eval-mode output is ill-conditioned: look at the per-image depth
+errors it prints (a few images far off in eval mode point to activations blowing up on out-of-range inputs).
 
 Run: ``python scripts/eval_mode_check.py runs/<run id> [--split val] [--batch 20] [--worst 5] [--trust-checkpoint]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,7 +67,10 @@ def report(run_dir: Path, split: str, batch: int, worst: int, trust: bool = Fals
     loader = DataLoader(build_data(cfg, exp, split), batch_size=batch)
     cpu = torch.device("cpu")
     print(f"{run_dir.name} ({which}) on {cfg.data.dataset} {split} (batches of {batch}):")
-    for label, m in (("eval mode (running statistics)", model), ("batch statistics (probe)", with_batch_statistics(model))):
+    for label, m in (
+        ("eval mode (running statistics)", model),
+        ("batch statistics (probe)", with_batch_statistics(model)),
+    ):
         scores = evaluate(m, loader, exp.tasks, exp.spec, cpu).metrics
         row = ", ".join(f"{t} {get_task(t).primary} {scores[t][get_task(t).primary]:.4g}" for t in exp.tasks)
         print(f"  {label:32s} {row}")
@@ -82,16 +86,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("--split", default="val")
-    ap.add_argument("--batch", type=_positive_int, default=20, help="evaluation batch size (the batch-statistics probe)")
+    ap.add_argument(
+        "--batch", type=_positive_int, default=20, help="evaluation batch size (the batch-statistics probe)"
+    )
     ap.add_argument("--worst", type=_positive_int, default=5, help="how many worst depth images to list")
-    ap.add_argument("--trust-checkpoint", action="store_true",
-                    help="allow a full unpickle of a checkpoint the safe loader refuses (runs its code: trusted files only)")
+    ap.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="allow a full unpickle of a checkpoint the safe loader refuses (runs its code: trusted files only)",
+    )
     args = ap.parse_args()
     try:
         report(args.run_dir, args.split, args.batch, args.worst, args.trust_checkpoint)
     except MtbenchError as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-        raise SystemExit(e.exit_code)
+        raise SystemExit(e.exit_code) from None
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Shared fixtures: tiny synthetic settings so end-to-end runs take seconds."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,9 +18,16 @@ def _single_thread_torch():
 def tiny_overrides(tmp_path, **extra) -> list[str]:
     """--set items for a tiny synthetic run writing into ``tmp_path``."""
     items = {
-        "data.n_train": 8, "data.n_val": 4, "data.train_size": "[64,64]", "train.epochs": 1,
-        "train.batch_size": 4, "eval.batch_size": 4, "run.quiet": "true", "run.profile": "false",
-        "run.results": str(tmp_path / "results"), "run.runs_dir": str(tmp_path / "runs"),
+        "data.n_train": 8,
+        "data.n_val": 4,
+        "data.train_size": "[64,64]",
+        "train.epochs": 1,
+        "train.batch_size": 4,
+        "eval.batch_size": 4,
+        "run.quiet": "true",
+        "run.profile": "false",
+        "run.results": str(tmp_path / "results"),
+        "run.runs_dir": str(tmp_path / "runs"),
     }
     items.update(extra)
     return [f"{k}={v}" for k, v in items.items()]

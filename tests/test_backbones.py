@@ -1,4 +1,5 @@
 """Backbones: channels, strides, parameter counts, name errors, local ImageNet checkpoints (no downloads)."""
+
 from __future__ import annotations
 
 import logging
@@ -9,7 +10,6 @@ import torch
 
 from mtbench.backbones import BACKBONES, build_backbone
 from mtbench.errors import DataError, UsageError
-
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,9 @@ def test_hrnet18_is_the_release_backbone(hrnet18):
     assert not any("incre" in k for k in hrnet18.state_dict())
 
 
-@pytest.mark.parametrize("name,channels", [("resnet18", [64, 128, 256, 512]), ("timm:convnext_atto", [40, 80, 160, 320])])
+@pytest.mark.parametrize(
+    "name,channels", [("resnet18", [64, 128, 256, 512]), ("timm:convnext_atto", [40, 80, 160, 320])]
+)
 def test_other_backbones(name, channels):
     bb = build_backbone(name, None)
     assert bb.channels == channels

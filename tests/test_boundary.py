@@ -1,4 +1,5 @@
 """Boundary evaluation (ODS/OIS/AP): thinning, matching, counts, scores, metric, folder and CLI."""
+
 from __future__ import annotations
 
 import math
@@ -46,6 +47,7 @@ def _brute_force_matching(pred: list[tuple[int, int]], gt: list[tuple[int, int]]
 
 # --- thinning -----------------------------------------------------------------------------------
 
+
 def test_thin_equals_skimage_on_random_images():
     rng = np.random.default_rng(0)
     from scipy import ndimage as ndi
@@ -69,6 +71,7 @@ def test_thin_idempotent_and_thick_bar():
 
 
 # --- matching -----------------------------------------------------------------------------------
+
 
 def test_matching_equals_brute_force_on_small_random_cases():
     rng = np.random.default_rng(1)
@@ -98,11 +101,13 @@ def test_compiled_matcher_is_built():
 
     assert match._compiled_matching is not None, (
         "mtbench.metrics._hopcroft_karp was not built (C compiler missing at `pip install -e .`?): "
-        "the boundary metric falls back to SciPy's maximum_flow, ~10x slower")
+        "the boundary metric falls back to SciPy's maximum_flow, ~10x slower"
+    )
 
 
 def _brute_force_graph_matching(rows: list[list[int]]) -> int:
     """Largest matching of a small bipartite graph (left node u -> right nodes rows[u]), exhaustively."""
+
     def rec(u: int, used: frozenset) -> int:
         if u == len(rows):
             return 0
@@ -118,8 +123,11 @@ def _brute_force_graph_matching(rows: list[list[int]]) -> int:
 def _ladder(levels: int) -> tuple[int, int, np.ndarray, np.ndarray]:
     """A layered ladder (two left nodes per level, each adjacent to the right nodes of its own and the
     previous level; one right node short): long alternating paths, the shape of two parallel curves."""
-    rows = [[2 * lv + j for j in (0, 1) if 2 * lv + j < 2 * levels - 1] + [2 * lv - 2 + j for j in (0, 1) if lv]
-            for lv in range(levels) for _ in (0, 1)]
+    rows = [
+        [2 * lv + j for j in (0, 1) if 2 * lv + j < 2 * levels - 1] + [2 * lv - 2 + j for j in (0, 1) if lv]
+        for lv in range(levels)
+        for _ in (0, 1)
+    ]
     ptr = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum([len(r) for r in rows], out=ptr[1:])
     return len(rows), 2 * levels - 1, ptr, np.concatenate([np.sort(r) for r in rows]).astype(np.int64)
@@ -136,7 +144,7 @@ def test_compiled_matcher_equals_flow_and_brute_force(monkeypatch):
         got = bipartite_matching_size(n1, n2, ptr, cols)
         assert got == (_flow_matching(n1, n2, ptr, cols) if len(cols) else 0)
         if small:
-            assert got == _brute_force_graph_matching([cols[ptr[u]:ptr[u + 1]].tolist() for u in range(n1)])
+            assert got == _brute_force_graph_matching([cols[ptr[u] : ptr[u + 1]].tolist() for u in range(n1)])
     n1, n2, ptr, cols = _ladder(60)  # 120 left, 119 right: the answer is n2, found at once
     assert bipartite_matching_size(n1, n2, ptr, cols) == n2 == _flow_matching(n1, n2, ptr, cols)
     ptr, cols = _random_csr(np.random.default_rng(8), 50, 60, 2.0)
@@ -171,6 +179,7 @@ def test_matching_is_one_to_one():
 
 
 # --- per-image counts ---------------------------------------------------------------------------
+
 
 def test_perfect_prediction_gives_f_one():
     seg = np.zeros((40, 50), int)
@@ -252,6 +261,7 @@ def test_nms_keeps_the_ridge_of_a_blurred_line():
 
 # --- scores -------------------------------------------------------------------------------------
 
+
 def test_ods_ois_ap_on_hand_counts():
     t = np.array([0.25, 0.5, 0.75])
     img_a = np.array([[8, 10, 8, 10], [5, 5, 5, 10], [1, 1, 1, 10]])  # F: 0.8, 0.667, 0.182
@@ -289,10 +299,11 @@ def test_make_thresholds():
 
 # --- streaming metric ---------------------------------------------------------------------------
 
+
 def _scene(seed: int, h: int = 32, w: int = 40) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     seg = np.zeros((h, w), int)
-    seg[rng.integers(4, 12):rng.integers(18, 28), rng.integers(4, 12):rng.integers(20, 36)] = 1
+    seg[rng.integers(4, 12) : rng.integers(18, 28), rng.integers(4, 12) : rng.integers(20, 36)] = 1
     gt = seg_to_boundary(seg)
     pred = np.clip(np.roll(gt, int(rng.integers(-1, 2)), axis=1) * 0.7 + rng.random((h, w)) * 0.35, 0, 1)
     return pred, gt
@@ -339,6 +350,7 @@ def test_metric_empty_and_edge_task_factory():
 
 # --- folders and CLI ----------------------------------------------------------------------------
 
+
 @pytest.fixture()
 def edge_folders(tmp_path):
     pred_dir, gt_dir = tmp_path / "pred", tmp_path / "gt"
@@ -377,8 +389,22 @@ def test_cli_edges_json(edge_folders, tmp_path):
     from mtbench.cli import app
 
     pred_dir, gt_dir = edge_folders
-    res = CliRunner().invoke(app, ["edges", str(pred_dir), str(gt_dir), "--max-dist", "0.05", "--thresholds", "9",
-                                   "--no-nms", "--json", "--out", str(tmp_path / "ev")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "edges",
+            str(pred_dir),
+            str(gt_dir),
+            "--max-dist",
+            "0.05",
+            "--thresholds",
+            "9",
+            "--no-nms",
+            "--json",
+            "--out",
+            str(tmp_path / "ev"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["n_images"] == 3 and 0 < out["odsF"] <= 100 and out["protocol"]["nms"] is False

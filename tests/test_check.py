@@ -1,4 +1,5 @@
 """`mtbench check`: matching, tolerances with directions, unmatched records, exit codes, formats."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,9 +12,17 @@ from mtbench.reporting.results import RunRecord, save_record
 
 def rec(id="r", sem=40.0, rmse=0.5, seed=0, **kw) -> RunRecord:
     metrics = {"semseg": {"mIoU": sem, "mIoU_nonempty": sem + 2}, "depth": {"rmse": rmse, "delta1": 80.0}}
-    return RunRecord(id=id, model=kw.pop("model", "mtinet"), backbone="hrnet18", dataset="synthetic",
-                     tasks=["semseg", "depth"], seed=seed, metrics=metrics,
-                     cost={"input_size": [128, 160]}, **kw)
+    return RunRecord(
+        id=id,
+        model=kw.pop("model", "mtinet"),
+        backbone="hrnet18",
+        dataset="synthetic",
+        tasks=["semseg", "depth"],
+        seed=seed,
+        metrics=metrics,
+        cost={"input_size": [128, 160]},
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -71,15 +80,21 @@ def test_directions_and_improvements():
     ref = rec(sem=40.0, rmse=0.5)
     better = compare(rec(sem=42.0, rmse=0.45), ref, 0.02, 0.0)
     assert {(d.task, d.metric): d.status for d in better} == {
-        ("semseg", "mIoU"): "improved", ("semseg", "mIoU_nonempty"): "improved",
-        ("depth", "rmse"): "improved", ("depth", "delta1"): "ok"}
+        ("semseg", "mIoU"): "improved",
+        ("semseg", "mIoU_nonempty"): "improved",
+        ("depth", "rmse"): "improved",
+        ("depth", "delta1"): "ok",
+    }
     worse = {(d.task, d.metric): d for d in compare(rec(rmse=0.52), ref, 0.02, 0.0)}
     assert worse[("depth", "rmse")].status == "REGRESSED"  # lower is better: +4% > 2%
     assert worse[("depth", "rmse")].tolerance == pytest.approx(0.01)
     assert worse[("depth", "rmse")].delta == pytest.approx(0.02)
-    custom = rec(rmse=0.5).model_copy(update={"metrics": {"semseg": {"mIoU": 40.0, "mystery": 1.0},
-                                                          "depth": {"rmse": 0.5}}})
-    ref2 = ref.model_copy(update={"metrics": {"semseg": {"mIoU": 40.0, "mystery": 2.0}, "depth": {"rmse": 0.5, "delta1": 80.0}}})
+    custom = rec(rmse=0.5).model_copy(
+        update={"metrics": {"semseg": {"mIoU": 40.0, "mystery": 1.0}, "depth": {"rmse": 0.5}}}
+    )
+    ref2 = ref.model_copy(
+        update={"metrics": {"semseg": {"mIoU": 40.0, "mystery": 2.0}, "depth": {"rmse": 0.5, "delta1": 80.0}}}
+    )
     got = {(d.task, d.metric): d.status for d in compare(custom, ref2, 0.02, 0.0)}
     assert got[("semseg", "mystery")] == "CHANGED" and got[("depth", "delta1")] == "MISSING"
 

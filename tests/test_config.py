@@ -1,4 +1,5 @@
 """Config: recipes, one base level, --set overrides, validation messages, hash."""
+
 from __future__ import annotations
 
 import pytest
@@ -36,7 +37,12 @@ def test_release_recipes_per_model_family_and_poly_per_epoch():
     assert (st3.train.optimizer, st3.train.epochs) == ("sgd", 3)
     assert "models" not in st3.model_dump()
     nyud = build_config("nyud_hrnet18", **{"model.name": "single_task"})
-    assert (nyud.train.optimizer, nyud.train.lr, nyud.train.epochs, nyud.train.poly_step) == ("adam", 1e-4, 100, "epoch")
+    assert (nyud.train.optimizer, nyud.train.lr, nyud.train.epochs, nyud.train.poly_step) == (
+        "adam",
+        1e-4,
+        100,
+        "epoch",
+    )
     assert build_config().train.poly_step == "iter"  # the synthetic default: one epoch, decays per iteration
 
 
@@ -54,13 +60,16 @@ def test_overrides_are_typed():
     assert parse_override("a.b=[1, 2]") == (["a", "b"], [1, 2])
 
 
-@pytest.mark.parametrize("item, fragment", [
-    ("train.foo=1", "unknown config key 'train.foo'"),
-    ("train.epochs=abc", "bad value for 'train.epochs'"),
-    ("train.epochs=-2", "must be >= 1"),
-    ("train.optimizer=lbfgs", "bad value for 'train.optimizer'"),
-    ("noequals", "expected key=value"),
-])
+@pytest.mark.parametrize(
+    "item, fragment",
+    [
+        ("train.foo=1", "unknown config key 'train.foo'"),
+        ("train.epochs=abc", "bad value for 'train.epochs'"),
+        ("train.epochs=-2", "must be >= 1"),
+        ("train.optimizer=lbfgs", "bad value for 'train.optimizer'"),
+        ("noequals", "expected key=value"),
+    ],
+)
 def test_bad_overrides_name_the_key(item, fragment):
     with pytest.raises(UsageError, match=fragment.replace("[", r"\[")) as e:
         build_config(None, [item])

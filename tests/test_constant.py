@@ -1,4 +1,5 @@
 """The constant-predictor floor (mtbench.constant) against an independent NumPy computation, and its record."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -15,8 +16,13 @@ from mtbench.reporting.results import RunKey, load_record
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "constant_baseline.py"
 
-SETS = ["data.n_train=6", "data.n_val=3", "data.train_size=[64,96]", "run.seed=4",
-        "data.tasks=[semseg,depth,normals,saliency]"]
+SETS = [
+    "data.n_train=6",
+    "data.n_val=3",
+    "data.train_size=[64,96]",
+    "run.seed=4",
+    "data.tasks=[semseg,depth,normals,saliency]",
+]
 
 
 def _arrays(split: str, n: int, tasks: list[str]) -> list[dict[str, np.ndarray]]:

@@ -1,4 +1,5 @@
 """NYUD and PASCAL-Context loaders on tiny datasets written to tmp_path; `mtbench data check` messages."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,11 +31,13 @@ def _nyud_sample(i: int) -> dict[str, np.ndarray]:
     n = rng.normal(size=(H, W, 3))
     n /= np.linalg.norm(n, axis=-1, keepdims=True)
     n[0, 0] = 0  # an invalid pixel
-    return {"image": rng.integers(0, 256, (H, W, 3), dtype=np.uint8),
-            "semseg": (np.arange(H * W).reshape(H, W) % 41).astype(np.uint8),  # 0..40 as stored
-            "depth": rng.uniform(0.5, 9.0, (H, W)).astype(np.float32),
-            "normals": n.astype(np.float32),
-            "edge": (np.arange(W)[None].repeat(H, 0) == 4).astype(np.float32)}
+    return {
+        "image": rng.integers(0, 256, (H, W, 3), dtype=np.uint8),
+        "semseg": (np.arange(H * W).reshape(H, W) % 41).astype(np.uint8),  # 0..40 as stored
+        "depth": rng.uniform(0.5, 9.0, (H, W)).astype(np.float32),
+        "normals": n.astype(np.float32),
+        "edge": (np.arange(W)[None].repeat(H, 0) == 4).astype(np.float32),
+    }
 
 
 @pytest.fixture
@@ -69,8 +72,9 @@ def test_nyud_loader_values(nyud_root):
     assert set(np.unique(e)) == {0.0, 1.0} and e[:, 3:5].sum() == e.sum() >= H - 1
     assert (e[:, 3] + e[:, 4] <= 1).all()
     np.testing.assert_array_equal(e, thin(seg_to_boundary(raw["edge"] > 0.5)))
-    train_edge = build_dataset("nyud", "train", root=str(nyud_root), tasks=["edge"], train=True, size=(H, W),
-                               scales=[1.0])[1]["edge"][0].numpy()
+    train_edge = build_dataset(
+        "nyud", "train", root=str(nyud_root), tasks=["edge"], train=True, size=(H, W), scales=[1.0]
+    )[1]["edge"][0].numpy()
     assert train_edge.sum() == H and ((train_edge[:, 4] == 1).all() or (train_edge[:, W - 5] == 1).all())  # as stored
     img = np.asarray(Image.open(nyud_root / "images" / "a1.jpg").convert("RGB")).transpose(2, 0, 1) / 255.0
     torch.testing.assert_close(s["image"], ((torch.from_numpy(img).float() - MEAN) / STD))
@@ -93,8 +97,7 @@ def test_nyud_eval_default_resizes_input_keeps_targets(nyud_root):
 def test_nyud_train_transform_resizes_whole_image_and_keeps_alignment(nyud_root):
     """The release's NYUD training geometry without zoom: flip, then the whole image resized to the size
     (labels and depth nearest: source index floor(i * in / out)); every target stays aligned."""
-    ds = build_dataset("nyud", "train", root=str(nyud_root), tasks=NYUD_TASKS, train=True, size=(8, 10),
-                       scales=[1.0])
+    ds = build_dataset("nyud", "train", root=str(nyud_root), tasks=NYUD_TASKS, train=True, size=(8, 10), scales=[1.0])
     s = ds[0]
     assert s["image"].shape == (3, 8, 10) and s["semseg"].shape == (8, 10) and s["depth"].shape == (1, 8, 10)
     raw = _nyud_sample(0)
@@ -152,8 +155,15 @@ PASCAL_TASKS = ["semseg", "human_parts", "saliency", "normals", "edge"]
 def test_pascal_loader_values_and_eval_padding(pascal_root):
     """Evaluation: the image resized to the input size (here 24×24) for the model; targets at the original
     12×16, padded to the canvas (here 16×20) with each task's ignore value."""
-    ds = build_dataset("pascal_context", "train", root=str(pascal_root), tasks=PASCAL_TASKS, train=False,
-                       size=(24, 24), eval_canvas=(16, 20))
+    ds = build_dataset(
+        "pascal_context",
+        "train",
+        root=str(pascal_root),
+        tasks=PASCAL_TASKS,
+        train=False,
+        size=(24, 24),
+        eval_canvas=(16, 20),
+    )
     s = ds[0]
     assert s["meta"] == {"name": "p0", "size": [H, W]} and s["image"].shape == (3, 24, 24)
     assert s["semseg"].shape == (16, 20) and s["normals"].shape == (3, 16, 20)
@@ -165,16 +175,25 @@ def test_pascal_loader_values_and_eval_padding(pascal_root):
     np.testing.assert_array_equal(s["saliency"][0, :H, :W].numpy(), (rows > 5).astype(np.float32))
     n = s["normals"][:, :H, :W].numpy()
     assert 440 in NORMALS_VALID_LABELS and 1 not in NORMALS_VALID_LABELS
-    np.testing.assert_allclose(n[:, :, :8], np.array([1 / 255, 1 / 255, 1.0])[:, None, None].repeat(H, 1).repeat(8, 2),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        n[:, :, :8], np.array([1 / 255, 1 / 255, 1.0])[:, None, None].repeat(H, 1).repeat(8, 2), atol=1e-6
+    )
     assert (n[:, :, 8:] == 0).all()  # label 1 is not a NYUD class: distilled normals invalid there
     e = s["edge"][0, :H, :W].numpy()
     # evaluation edge = SEISM's ground truth: seg2bmap of the LabelMap (label 440 in columns 0..7, 1 from
     # column 8) marks only column 7 (one-sided: the east neighbour differs), thinned: column 7, every row
     assert (e[:, 7] == 1).all() and e.sum() == H and (s["edge"][0, H:] == 255).all()
     # the training target is the release's two-sided boundary band (columns 7 and 8), thinned to one line
-    t = build_dataset("pascal_context", "train", root=str(pascal_root), tasks=["edge"], train=True, size=(H, W),
-                      scales=(1.0, 1.0), rotation=0.0)[0]["edge"][0].numpy()
+    t = build_dataset(
+        "pascal_context",
+        "train",
+        root=str(pascal_root),
+        tasks=["edge"],
+        train=True,
+        size=(H, W),
+        scales=(1.0, 1.0),
+        rotation=0.0,
+    )[0]["edge"][0].numpy()
     t = t if t[:, 7:9].sum() == t.sum() else t[:, ::-1]  # undo a random flip
     assert t[:, 7:9].sum() == t.sum() >= H - 1 and (t[:, 7] + t[:, 8] <= 1).all()
     no_person = ds[1]  # p1 has no annotated person: human parts ignored
@@ -182,8 +201,7 @@ def test_pascal_loader_values_and_eval_padding(pascal_root):
 
 
 def test_pascal_train_transform(pascal_root):
-    ds = build_dataset("pascal_context", "train", root=str(pascal_root), tasks=PASCAL_TASKS, train=True,
-                       size=(10, 10))
+    ds = build_dataset("pascal_context", "train", root=str(pascal_root), tasks=PASCAL_TASKS, train=True, size=(10, 10))
     s = ds[0]
     assert s["image"].shape == (3, 10, 10) and s["normals"].shape == (3, 10, 10)
     # renormalised as the release, n / (|n| + eps): unit length except where bicubic interpolation next to
@@ -218,8 +236,10 @@ def test_check_messages_and_loader_raises_the_same(nyud_root, tmp_path):
     corrupt, out_of_range, missing = r.problems
     assert corrupt.startswith("Corrupt or unreadable image") and "a1.jpg" in corrupt
     assert out_of_range.startswith("Label out of range") and "a2.png" in out_of_range and "[44]" in out_of_range
-    assert missing == (f"Split file '{nyud_root / 'gt_sets' / 'val.txt'}' names sample 'b1' but "
-                       f"'{nyud_root / 'depth' / 'b1.npy'}' is missing.")
+    assert missing == (
+        f"Split file '{nyud_root / 'gt_sets' / 'val.txt'}' names sample 'b1' but "
+        f"'{nyud_root / 'depth' / 'b1.npy'}' is missing."
+    )
     ds = build_dataset("nyud", "train", root=str(nyud_root), tasks=NYUD_TASKS, train=True, size=(8, 8))
     for i, msg in ((1, corrupt), (2, out_of_range)):
         with pytest.raises(DataError) as e:
@@ -271,11 +291,22 @@ def test_cli_synth_then_check(tmp_path, capsys):
 
 def test_synth_folder_reads_back_as_generated(tmp_path):
     write_synthetic(tmp_path / "s", n=3, size=(24, 32), seed=5)
-    disk = build_dataset("synthetic", "train", root=str(tmp_path / "s"), tasks=["semseg", "depth", "human_parts",
-                                                                                  "saliency", "normals", "edge"],
-                         train=False)
-    mem = build_dataset("synthetic", "train", tasks=["semseg", "depth", "human_parts", "saliency", "normals", "edge"],
-                        train=False, n=2, size=(24, 32), seed=5)
+    disk = build_dataset(
+        "synthetic",
+        "train",
+        root=str(tmp_path / "s"),
+        tasks=["semseg", "depth", "human_parts", "saliency", "normals", "edge"],
+        train=False,
+    )
+    mem = build_dataset(
+        "synthetic",
+        "train",
+        tasks=["semseg", "depth", "human_parts", "saliency", "normals", "edge"],
+        train=False,
+        n=2,
+        size=(24, 32),
+        seed=5,
+    )
     assert len(disk) == 2
     for k in ("semseg", "depth", "human_parts", "saliency", "normals", "edge"):
         torch.testing.assert_close(disk[1][k], mem[1][k])

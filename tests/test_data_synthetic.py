@@ -1,4 +1,5 @@
 """The synthetic dataset: exact, mutually consistent targets; determinism; the Dataset wrapper."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -90,10 +91,15 @@ def test_edges_sit_on_discontinuities(scenes):
         assert 0 < e.mean() < 0.2
         disc = np.zeros_like(e)  # a 4-neighbour with another label, a depth jump > 3 % or a crease > 10 deg
         inst_change = np.zeros_like(e)
-        for sl_a, sl_b in (((slice(None, -1), slice(None)), (slice(1, None), slice(None))),
-                           ((slice(None), slice(None, -1)), (slice(None), slice(1, None)))):
-            jump = ((lab[sl_a] != lab[sl_b]) | (np.abs(d[sl_a] - d[sl_b]) > 0.03 * d[sl_a])
-                    | ((n[sl_a] * n[sl_b]).sum(-1) < np.cos(np.radians(10))))
+        for sl_a, sl_b in (
+            ((slice(None, -1), slice(None)), (slice(1, None), slice(None))),
+            ((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
+        ):
+            jump = (
+                (lab[sl_a] != lab[sl_b])
+                | (np.abs(d[sl_a] - d[sl_b]) > 0.03 * d[sl_a])
+                | ((n[sl_a] * n[sl_b]).sum(-1) < np.cos(np.radians(10)))
+            )
             ch = inst[sl_a] != inst[sl_b]
             for sl in (sl_a, sl_b):
                 disc[sl] |= jump

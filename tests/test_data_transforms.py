@@ -1,4 +1,5 @@
 """Joint transforms keep every target aligned with the image (flip, scale, rotation, crop/pad, jitter)."""
+
 from __future__ import annotations
 
 import math
@@ -6,8 +7,16 @@ import math
 import pytest
 import torch
 
-from mtbench.data.transforms import (EvalResize, PadTo, PhotometricJitter, RandomAffine, RandomCropPad,
-                                     RandomHorizontalFlip, RandomScale, rotate)
+from mtbench.data.transforms import (
+    EvalResize,
+    PadTo,
+    PhotometricJitter,
+    RandomAffine,
+    RandomCropPad,
+    RandomHorizontalFlip,
+    RandomScale,
+    rotate,
+)
 
 H, W = 12, 16
 
@@ -59,8 +68,12 @@ def test_rotation_moves_content_and_normals_together():
     """Rotate 90° counter-clockwise: a feature right of the centre moves up; a normal pointing right
     (+x) points up (-y in the y-down convention); the rotated normals still point at the feature."""
     size = 15
-    s = {"image": torch.zeros(3, size, size), "normals": torch.zeros(3, size, size),
-         "semseg": torch.zeros(size, size, dtype=torch.long), "depth": torch.ones(1, size, size)}
+    s = {
+        "image": torch.zeros(3, size, size),
+        "normals": torch.zeros(3, size, size),
+        "semseg": torch.zeros(size, size, dtype=torch.long),
+        "depth": torch.ones(1, size, size),
+    }
     s["image"][:, 7, 11] = 1.0  # 4 px right of the centre (7, 7)
     s["semseg"][7, 11] = 5
     s["normals"][0] = 1.0  # every normal points right
@@ -96,9 +109,9 @@ def test_crop_pad_keeps_alignment_and_pads_with_ignore():
     out = RandomCropPad((8, 10))(_coded_sample(), _gen(3))
     code = out["semseg"][0, 0].item()
     y0, x0 = divmod(code, W)
-    assert out["semseg"].equal(s["semseg"][y0:y0 + 8, x0:x0 + 10])
-    torch.testing.assert_close(out["depth"], s["depth"][:, y0:y0 + 8, x0:x0 + 10])
-    torch.testing.assert_close(out["image"], s["image"][:, y0:y0 + 8, x0:x0 + 10])
+    assert out["semseg"].equal(s["semseg"][y0 : y0 + 8, x0 : x0 + 10])
+    torch.testing.assert_close(out["depth"], s["depth"][:, y0 : y0 + 8, x0 : x0 + 10])
+    torch.testing.assert_close(out["image"], s["image"][:, y0 : y0 + 8, x0 : x0 + 10])
     padded = PadTo((20, 24))(_coded_sample())
     assert padded["image"].shape == (3, 20, 24)
     assert (padded["semseg"][H:] == 255).all() and (padded["semseg"][:, W:] == 255).all()

@@ -1,4 +1,5 @@
 """Δm from records: formula (hand-computed), baseline matching, seeds, notes, writing back."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,16 @@ CITE = "Vandenhende et al., MTI-Net, ECCV 2020, Table 2a"
 
 def rec(id, model, metrics, seed=0, tasks=None, **kw) -> RunRecord:
     kw.setdefault("cost", {"input_size": [480, 640]})
-    return RunRecord(id=id, model=model, backbone=kw.pop("backbone", "hrnet18"), dataset=kw.pop("dataset", "nyud"),
-                     tasks=tasks or list(metrics), seed=seed, metrics=metrics, **kw)
+    return RunRecord(
+        id=id,
+        model=model,
+        backbone=kw.pop("backbone", "hrnet18"),
+        dataset=kw.pop("dataset", "nyud"),
+        tasks=tasks or list(metrics),
+        seed=seed,
+        metrics=metrics,
+        **kw,
+    )
 
 
 def st(id, task, metric, value, seed=0, **kw) -> RunRecord:
@@ -26,8 +35,12 @@ def st(id, task, metric, value, seed=0, **kw) -> RunRecord:
 @pytest.fixture
 def baselines() -> list[RunRecord]:
     # two seeds each; means: semseg mIoU 33.18, depth rmse 0.667 (the MTI-Net paper's single-task row)
-    return [st("st-s0", "semseg", "mIoU", 33.0, 0), st("st-s1", "semseg", "mIoU", 33.36, 1),
-            st("st-d0", "depth", "rmse", 0.66, 0), st("st-d1", "depth", "rmse", 0.674, 1)]
+    return [
+        st("st-s0", "semseg", "mIoU", 33.0, 0),
+        st("st-s1", "semseg", "mIoU", 33.36, 1),
+        st("st-d0", "depth", "rmse", 0.66, 0),
+        st("st-d1", "depth", "rmse", 0.674, 1),
+    ]
 
 
 def test_formula_matches_hand_computation():
@@ -54,12 +67,14 @@ def test_primary_field_wins_over_metrics(baselines):
 
 
 def test_several_seeds_mean_and_std(baselines):
-    group = [rec("a", "mtinet", {"semseg": {"mIoU": 35.0}, "depth": {"rmse": 0.62}}, seed=0),
-             rec("b", "mtinet", {"semseg": {"mIoU": 35.24}, "depth": {"rmse": 0.62}}, seed=1)]
+    group = [
+        rec("a", "mtinet", {"semseg": {"mIoU": 35.0}, "depth": {"rmse": 0.62}}, seed=0),
+        rec("b", "mtinet", {"semseg": {"mIoU": 35.24}, "depth": {"rmse": 0.62}}, seed=1),
+    ]
     per = [100 * ((35.0 - 33.18) / 33.18 + 0.047 / 0.667) / 2, 100 * ((35.24 - 33.18) / 33.18 + 0.047 / 0.667) / 2]
     res = group_delta_m(group, baselines)
     assert res.value == pytest.approx(statistics.fmean(per))
-    assert res.std == pytest.approx(abs(per[0] - per[1]) / 2 ** 0.5)
+    assert res.std == pytest.approx(abs(per[0] - per[1]) / 2**0.5)
     assert res.per_record == pytest.approx({"a": per[0], "b": per[1]})
 
 
@@ -72,10 +87,18 @@ def test_missing_baseline_is_na_with_reason(baselines):
     assert res.display() == "n/a (no single-task baseline for depth)"
 
 
-@pytest.mark.parametrize("change", [{"backbone": "resnet18"}, {"cost": Cost(input_size=(240, 320))},
-                                    {"split": "train"}, {"dataset": "pascal_context"},
-                                    {"source": "reported", "citation": CITE}, {"aux_tasks": ["edge"]},
-                                    {"status": "failed"}])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"backbone": "resnet18"},
+        {"cost": Cost(input_size=(240, 320))},
+        {"split": "train"},
+        {"dataset": "pascal_context"},
+        {"source": "reported", "citation": CITE},
+        {"aux_tasks": ["edge"]},
+        {"status": "failed"},
+    ],
+)
 def test_baselines_must_match(baselines, change):
     m = rec("mti", "mtinet", {"semseg": {"mIoU": 35.0}})
     other = [b.model_copy(update=change) for b in baselines]
@@ -85,8 +108,12 @@ def test_baselines_must_match(baselines, change):
 
 def test_edge_enters_with_odsf_and_aux_tasks_ignored(baselines):
     edge_st = st("st-e0", "edge", "odsF", 70.0)
-    m = rec("mtl", "mtl", {"semseg": {"mIoU": 32.09}, "depth": {"rmse": 0.668}, "edge": {"odsF": 72.1}},
-            aux_tasks=["normals"])
+    m = rec(
+        "mtl",
+        "mtl",
+        {"semseg": {"mIoU": 32.09}, "depth": {"rmse": 0.668}, "edge": {"odsF": 72.1}},
+        aux_tasks=["normals"],
+    )
     res = record_delta_m(m, baselines + [edge_st])
     # ((32.09-33.18)/33.18 - (0.668-0.667)/0.667 + (72.1-70)/70) / 3 * 100; the aux normals do not enter
     assert res.value == pytest.approx(100 * ((32.09 - 33.18) / 33.18 - 0.001 / 0.667 + 2.1 / 70) / 3, abs=1e-9)
@@ -108,8 +135,15 @@ def test_task_outside_delta_m_is_excluded_with_a_note(baselines, monkeypatch):
 
 def test_single_task_zero_and_reported_published(baselines):
     assert record_delta_m(baselines[0], baselines).value == 0.0
-    rep = rec("rep", "mtinet", {"semseg": {"mIoU": 35.12}, "depth": {"rmse": 0.62}}, seed=None,
-              source="reported", citation=CITE, delta_m={"value": 6.40})
+    rep = rec(
+        "rep",
+        "mtinet",
+        {"semseg": {"mIoU": 35.12}, "depth": {"rmse": 0.62}},
+        seed=None,
+        source="reported",
+        citation=CITE,
+        delta_m={"value": 6.40},
+    )
     res = record_delta_m(rep, baselines)
     assert res.value == 6.40 and res.kind == "published"
     # a reported row without a published Δm never uses measured baselines

@@ -1,6 +1,7 @@
 """Edge evaluation protocols (bsds / seism / release): hand-computed counts and scores per protocol, the
 `mtbench edges` defaults and output, and agreement of `mtbench edges --protocol bsds` with an
 independent BSDS implementation written here (skimage thinning, networkx matching, collect_eval_bdry)."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,8 @@ from mtbench.metrics.boundary.evaluate import PROTOCOLS, make_thresholds, seg_to
 from mtbench.metrics.boundary.scores import average_precision, precision_recall, summarize
 from mtbench.metrics.boundary.thin import thin
 
-
 # --- per-image counts: ground truth thinned or not, >= or > ----------------------------------------
+
 
 def test_thick_ground_truth_kept_by_bsds_thinned_by_seism_and_release():
     gt = np.zeros((8, 14), bool)
@@ -40,8 +41,7 @@ def test_thick_ground_truth_kept_by_bsds_thinned_by_seism_and_release():
     np.testing.assert_array_equal(bsds, [[10, 10, 10, 20]])
     # seism/release: 9 GT pixels after thinning, all within 1.5 px of a distinct predicted pixel
     for name in ("seism", "release"):
-        np.testing.assert_array_equal(evaluate_image(pred, gt, EdgeEvalConfig(**cfg, protocol=name)),
-                                      [[9, 10, 9, 9]])
+        np.testing.assert_array_equal(evaluate_image(pred, gt, EdgeEvalConfig(**cfg, protocol=name)), [[9, 10, 9, 9]])
 
 
 def test_pixel_exactly_at_a_threshold_is_on_for_bsds_and_release_off_for_seism():
@@ -78,6 +78,7 @@ def test_thinning_an_already_thin_ground_truth_changes_nothing():
 
 
 # --- scores: interpolated vs plain ODS, AP, OIS rules ------------------------------------------------
+
 
 def test_ods_interpolated_for_bsds_plain_maximum_for_seism_and_release():
     # two thresholds: (P, R) = (1/2, 1) and (1, 1/2), F = 2/3 at both
@@ -126,6 +127,7 @@ def test_ois_totals_follow_the_protocols_empty_rules():
 
 # --- the metric: protocol(), defaults, bad input -------------------------------------------------------
 
+
 def test_metric_protocol_record_and_defaults():
     from mtbench.data.spec import get_dataset_spec
     from mtbench.engine.evaluate import make_metrics
@@ -143,7 +145,9 @@ def test_metric_protocol_record_and_defaults():
     spec = get_dataset_spec("synthetic")
     assert make_metrics(["edge"], spec)["edge"].protocol()["protocol"] == "release"
     opt = make_metrics(["edge"], spec, {"edge": {"protocol": "bsds", "nms": True}})["edge"].protocol()
-    assert opt["protocol"] == "bsds" and opt["nms"] is True and opt["max_dist"] == spec.metric_options["edge"]["max_dist"]
+    assert (
+        opt["protocol"] == "bsds" and opt["nms"] is True and opt["max_dist"] == spec.metric_options["edge"]["max_dist"]
+    )
     with pytest.raises(UsageError) as e:
         make_metrics(["edge"], spec, {"edge": {"protocol": "pascal"}})
     msg = str(e.value)
@@ -151,6 +155,7 @@ def test_metric_protocol_record_and_defaults():
 
 
 # --- `mtbench edges`: defaults follow the ground truth, output names the protocol --------------------
+
 
 def _label_scene(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     seeds = rng.integers(0, [h, w], size=(int(rng.integers(3, 7)), 2))
@@ -209,8 +214,9 @@ def test_edges_default_protocol_follows_the_ground_truth(tmp_path, gt_kind, expe
     assert res.exit_code == 0, res.output
     first = res.stdout.splitlines()[0]
     assert first.startswith(f"protocol {expect} (default for this ground truth): ")
-    assert ("GT as given, pred >= t, ODS interpolated max" if expect == "bsds" else
-            "GT thinned, pred > t, ODS plain max") in first and "NMS off" in first
+    assert (
+        "GT as given, pred >= t, ODS interpolated max" if expect == "bsds" else "GT thinned, pred > t, ODS plain max"
+    ) in first and "NMS off" in first
     # an explicit choice wins, --nms is honoured and recorded
     rel = _edges_json(pred_dir, gt_dir, tmp_path / "ev", *args, "--protocol", "release", "--nms")
     assert rel["protocol"]["protocol"] == "release" and rel["protocol"]["nms"] is True
@@ -235,6 +241,7 @@ def test_edges_mixed_ground_truth_and_unknown_protocol_are_one_line_usage_errors
 
 
 # --- agreement with an independent BSDS implementation -------------------------------------------------
+
 
 def _ref_counts(pb: np.ndarray, gt: np.ndarray, thresholds: list[float], max_dist: float) -> np.ndarray:
     """BSDS evaluation_bdry_image, one ground truth: per threshold (cntR, sumR, cntP, sumP) with
@@ -266,6 +273,7 @@ def _ref_fmeasure(r, p):
 
 def _ref_collect(thresholds: list[float], per_image: list[np.ndarray]) -> dict[str, float]:
     """BSDS collect_eval_bdry: dataset R/P/F, maxF interpolation, OIS from each image's first best F, Area_PR."""
+
     def rp(c):
         cnt_r, sum_r, cnt_p, sum_p = c[..., 0], c[..., 1], c[..., 2], c[..., 3]
         return cnt_r / (sum_r + (sum_r == 0)), cnt_p / (sum_p + (sum_p == 0))
@@ -301,8 +309,17 @@ def test_edges_bsds_agrees_with_an_independent_bsds_implementation(tmp_path):
     pred_dir, gt_dir = _write_folders(tmp_path, 8, seed=11, gt_kind="png")
     thresholds = [i / 25 for i in range(1, 25)]  # 0.2, 0.4, 0.6, 0.8 coincide with 8-bit values 51k/255
     max_dist = 0.04  # 2.56 px on 40x50: r^2 = 6.56, no integer distance on the edge
-    out = _edges_json(pred_dir, gt_dir, tmp_path / "ev", "--protocol", "bsds", "--max-dist", str(max_dist),
-                      "--thresholds", ",".join(f"{t:g}" for t in thresholds))
+    out = _edges_json(
+        pred_dir,
+        gt_dir,
+        tmp_path / "ev",
+        "--protocol",
+        "bsds",
+        "--max-dist",
+        str(max_dist),
+        "--thresholds",
+        ",".join(f"{t:g}" for t in thresholds),
+    )
     assert out["protocol"]["protocol"] == "bsds" and out["n_images"] == 8
     per_image = []
     for i in range(8):

@@ -1,5 +1,6 @@
 """Distributed: torchrun with 2 CPU processes (gloo) trains, reduces metrics and writes one record whose
 metrics equal a 1-process evaluation of the same checkpoint."""
+
 from __future__ import annotations
 
 import os
@@ -8,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import tiny_overrides
+
 from mtbench.engine.run import eval_run
 from mtbench.reporting.results import load_records
 
@@ -22,10 +23,23 @@ def _free_port() -> int:
 
 def test_torchrun_two_cpu_processes_equal_one_process_eval(tmp_path):
     # 5 val images: ranks get 3 and 2 (no padding, nothing counted twice)
-    over = tiny_overrides(tmp_path, **{"model.name": "mtl", "data.n_val": 5, "data.aux_tasks": "[]",
-                                       "eval.batch_size": 2})
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-           str(_free_port()), "-m", "mtbench", "run", "--device", "cpu"]
+    over = tiny_overrides(
+        tmp_path, **{"model.name": "mtl", "data.n_val": 5, "data.aux_tasks": "[]", "eval.batch_size": 2}
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(_free_port()),
+        "-m",
+        "mtbench",
+        "run",
+        "--device",
+        "cpu",
+    ]
     for item in over:
         cmd += ["--set", item]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -1,4 +1,5 @@
 """End to end: a tiny run per model, resume equivalence, NaN detection, the record's contents."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,8 @@ import signal
 
 import pytest
 import torch
-
 from conftest import tiny_overrides
+
 from mtbench.cli import main
 from mtbench.config import build_config
 from mtbench.engine.losses import NonFiniteLoss
@@ -15,8 +16,7 @@ from mtbench.engine.run import run_experiment
 from mtbench.engine.trainer import Interrupted, Trainer
 from mtbench.reporting.results import load_record, load_records
 
-MODELS = [("single_task", "semseg"), ("mtl", "semseg,depth"), ("padnet", "semseg,depth"),
-          ("mtinet", "semseg,depth")]
+MODELS = [("single_task", "semseg"), ("mtl", "semseg,depth"), ("padnet", "semseg,depth"), ("mtinet", "semseg,depth")]
 
 
 @pytest.mark.parametrize("model, tasks", MODELS)
@@ -50,7 +50,7 @@ def test_single_task_with_two_tasks_trains_one_model_each(tmp_path):
 
 def test_record_has_cost_and_environment(tmp_path):
     cfg = build_config(None, tiny_overrides(tmp_path, **{"model.name": "mtl", "run.profile": "true"}))
-    (record, path), = run_experiment(cfg)
+    ((record, path),) = run_experiment(cfg)
     data = json.loads(path.read_text())
     assert data["cost"]["params"] > 1_000_000 and data["cost"]["gmacs"] > 0
     assert data["cost"]["input_size"] == [64, 64] and data["cost"]["mem_kind"] == "cpu_peak_rss"
@@ -74,26 +74,28 @@ def _stop_after(monkeypatch, n_steps: int) -> None:
 
 def test_interrupted_then_resumed_run_equals_uninterrupted(tmp_path, monkeypatch):
     over = {"model.name": "mtl", "train.epochs": 2, "data.aux_tasks": "[]"}
-    (full, _), = run_experiment(build_config(None, tiny_overrides(tmp_path / "a", **over)))
+    ((full, _),) = run_experiment(build_config(None, tiny_overrides(tmp_path / "a", **over)))
     _stop_after(monkeypatch, 3)  # 2 steps per epoch: stop in the middle of the second epoch
     cfg = build_config(None, tiny_overrides(tmp_path / "b", **over))
     with pytest.raises(Interrupted, match="SIGTERM received: checkpoint saved at epoch 2 step 1"):
         run_experiment(cfg)
     monkeypatch.undo()
-    run_dir, = (tmp_path / "b" / "runs").iterdir()
+    (run_dir,) = (tmp_path / "b" / "runs").iterdir()
     assert not list((tmp_path / "b" / "results").rglob("*.json"))  # no record for an unfinished run
-    (resumed, path), = run_experiment(cfg, resume=run_dir)
+    ((resumed, path),) = run_experiment(cfg, resume=run_dir)
     assert resumed.metrics == full.metrics
     assert load_record(path).id == run_dir.name
 
 
 def test_nan_loss_fails_with_task_and_step_and_keeps_last_checkpoint(tmp_path):
-    cfg = build_config(None, tiny_overrides(tmp_path, **{"model.name": "mtl", "train.lr": 1e30,
-                                                          "train.epochs": 3, "data.aux_tasks": "[]"}))
+    cfg = build_config(
+        None,
+        tiny_overrides(tmp_path, **{"model.name": "mtl", "train.lr": 1e30, "train.epochs": 3, "data.aux_tasks": "[]"}),
+    )
     with pytest.raises(NonFiniteLoss, match=r"non-finite loss .* in task '\w+' at epoch \d+ step \d+") as e:
         run_experiment(cfg)
     assert not list((tmp_path / "results").rglob("*.json"))
-    run_dir, = (tmp_path / "runs").iterdir()
+    (run_dir,) = (tmp_path / "runs").iterdir()
     if (run_dir / "checkpoint.pt").exists():  # blew up after the first epoch: the good checkpoint is named
         assert f"last good checkpoint kept: {run_dir / 'checkpoint.pt'}" in str(e.value)
         ck = torch.load(run_dir / "checkpoint.pt", weights_only=True)  # plain values only
@@ -113,10 +115,19 @@ def test_cuda_without_cuda_is_a_one_line_error(tmp_path, capsys):
 
 
 def test_edge_as_main_task_reports_ods_and_its_protocol(tmp_path):
-    cfg = build_config(None, tiny_overrides(tmp_path, **{"model.name": "mtl", "data.tasks": "[semseg,edge]",
-                                                          "data.aux_tasks": "[]",
-                                                          "eval.options": "{edge: {thresholds: 9}}"}))
-    (record, _), = run_experiment(cfg)
+    cfg = build_config(
+        None,
+        tiny_overrides(
+            tmp_path,
+            **{
+                "model.name": "mtl",
+                "data.tasks": "[semseg,edge]",
+                "data.aux_tasks": "[]",
+                "eval.options": "{edge: {thresholds: 9}}",
+            },
+        ),
+    )
+    ((record, _),) = run_experiment(cfg)
     assert {"odsF", "oisF", "AP"} <= set(record.metrics["edge"])
     assert record.primary["edge"] == record.metrics["edge"]["odsF"] and 0 <= record.primary["edge"] <= 100
     assert any(n.startswith("edge protocol: max_dist=0.011") and "9 in [0.1, 0.9]" in n for n in record.notes)

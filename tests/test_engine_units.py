@@ -1,4 +1,5 @@
 """Engine pieces: sampler, schedule, multi-task loss with deep supervision, atomic checkpoints."""
+
 from __future__ import annotations
 
 import pytest
@@ -43,7 +44,7 @@ def test_poly_schedule_with_warmup():
     cfg = TrainCfg(warmup_iters=4, poly_power=0.9)
     assert lr_factor(0, 100, cfg) == pytest.approx(0.25)
     assert lr_factor(3, 100, cfg) == pytest.approx(1.0)
-    assert lr_factor(50, 100, cfg) == pytest.approx(0.5 ** 0.9)
+    assert lr_factor(50, 100, cfg) == pytest.approx(0.5**0.9)
     assert lr_factor(100, 100, TrainCfg()) == 0.0
     assert lr_factor(10, 100, TrainCfg(schedule="constant")) == 1.0
 
@@ -55,14 +56,14 @@ def test_poly_per_epoch_gives_the_release_learning_rates():
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr)
     sched = build_scheduler(opt, 100 * ipe, cfg, ipe)
     seen = []
-    for it in range(100 * ipe):
+    for _ in range(100 * ipe):
         seen.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
     for epoch in (0, 1, 50, 98, 99):
         expected = 1e-4 * (1 - epoch / 100) ** 0.9
-        assert seen[epoch * ipe: (epoch + 1) * ipe] == pytest.approx([expected] * ipe, rel=1e-12)
-    assert seen[-1] == pytest.approx(1e-4 * 0.01 ** 0.9) and 0.0158 < seen[-1] / 1e-4 < 0.0159
+        assert seen[epoch * ipe : (epoch + 1) * ipe] == pytest.approx([expected] * ipe, rel=1e-12)
+    assert seen[-1] == pytest.approx(1e-4 * 0.01**0.9) and 0.0158 < seen[-1] / 1e-4 < 0.0159
     assert len(set(seen)) == 100  # one value per epoch
     # per iteration (the default) changes every step
     assert lr_factor(1, 700, TrainCfg()) != lr_factor(2, 700, TrainCfg())

@@ -1,4 +1,5 @@
 """scripts/eval_mode_check.py: the BN running-statistics probe and its report on a real (tiny) run folder."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -8,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import tiny_overrides
+
 from mtbench.cli import main as mtbench_main
 from mtbench.reporting.results import load_records
 
@@ -36,11 +37,13 @@ def test_batch_statistics_copy_normalises_by_the_batch(script):
 
 
 def test_report_on_a_run_folder_matches_the_record(tmp_path, script, monkeypatch, capsys):
-    mtbench_main(["run", "--model", "mtl", "--tasks", "semseg,depth",
-                  *sum((["--set", s] for s in tiny_overrides(tmp_path)), [])])
-    record, = load_records(tmp_path / "results")
-    monkeypatch.setattr(sys, "argv", ["eval_mode_check.py", str(tmp_path / "runs" / record.id), "--batch", "2",
-                                      "--worst", "3"])
+    mtbench_main(
+        ["run", "--model", "mtl", "--tasks", "semseg,depth", *sum((["--set", s] for s in tiny_overrides(tmp_path)), [])]
+    )
+    (record,) = load_records(tmp_path / "results")
+    monkeypatch.setattr(
+        sys, "argv", ["eval_mode_check.py", str(tmp_path / "runs" / record.id), "--batch", "2", "--worst", "3"]
+    )
     script.main()
     out = capsys.readouterr().out
     eval_line = next(line for line in out.splitlines() if "eval mode (running statistics)" in line)

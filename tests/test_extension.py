@@ -1,6 +1,7 @@
 """Extending mtbench from outside: a toy task, dataset and model, each one definition plus its
 registration line in this test module (nothing in mtbench names them), run through ``mtbench run``,
 ``mtbench table`` and ``mtbench check`` in process."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-
 from conftest import tiny_overrides
+
 from mtbench.data.common import MultiTaskDataset
 from mtbench.data.spec import DATASETS, Augmentation, DatasetSpec, register_dataset
 from mtbench.metrics.base import Metric, MetricSpec
@@ -86,8 +87,9 @@ def build_fields(spec, root, split, tasks, *, transform=None, train=False, size=
 class TinyNet(nn.Module):
     def __init__(self, out_channels: dict[str, int], width: int) -> None:
         super().__init__()
-        self.trunk = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1),
-                                   nn.ReLU())
+        self.trunk = nn.Sequential(
+            nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1), nn.ReLU()
+        )
         self.heads = nn.ModuleDict({t: nn.Conv2d(width, c, 1) for t, c in out_channels.items()})
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -104,10 +106,19 @@ def tiny_net(*, tasks, aux_tasks, out_channels, backbone="hrnet18", pretrained=N
 def toy_extension():
     """Register the toy task, dataset and model as a plug-in would (one line each), then remove them."""
     task = register_task(BrightnessTask(name="brightness", primary="mae", description="brightness (MAE)"))
-    spec = register_dataset(DatasetSpec(
-        name="colour_fields", tasks=("brightness", "depth"), builder=build_fields,
-        augmentation=Augmentation("crop", scales=(1.0, 1.0)), default_tasks=("brightness", "depth"),
-        train_size=(32, 32), embedded=True, renders_at_run_size=True, description="toy colour fields"))
+    spec = register_dataset(
+        DatasetSpec(
+            name="colour_fields",
+            tasks=("brightness", "depth"),
+            builder=build_fields,
+            augmentation=Augmentation("crop", scales=(1.0, 1.0)),
+            default_tasks=("brightness", "depth"),
+            train_size=(32, 32),
+            embedded=True,
+            renders_at_run_size=True,
+            description="toy colour fields",
+        )
+    )
     register_model("tiny_net", aux_tasks=False)(tiny_net)
     try:
         yield task, spec
@@ -135,13 +146,28 @@ def test_toy_model_dataset_and_task_run_table_and_check(toy_extension, tmp_path,
     assert model_info("tiny_net").aux_tasks is False and task.primary_spec == MetricSpec("mae", "", False)
     sets = tiny_overrides(tmp_path, **{"data.train_size": "[32,32]", "train.lr": "0.01"})
     for model in ("tiny_net", "single_task"):
-        argv = ["run", "--model", model, "--dataset", "colour_fields", "--tasks", "brightness,depth", "--aux-tasks", "none",
-                "--backbone", "resnet18", *sum((["--set", s] for s in sets), [])]
+        argv = [
+            "run",
+            "--model",
+            model,
+            "--dataset",
+            "colour_fields",
+            "--tasks",
+            "brightness,depth",
+            "--aux-tasks",
+            "none",
+            "--backbone",
+            "resnet18",
+            *sum((["--set", s] for s in sets), []),
+        ]
         code, out = _cli(capsys, *argv)
         assert code == 0, out
     records = load_records(tmp_path / "results")
     assert sorted((r.model, tuple(r.tasks)) for r in records) == [
-        ("single_task", ("brightness",)), ("single_task", ("depth",)), ("tiny_net", ("brightness", "depth"))]
+        ("single_task", ("brightness",)),
+        ("single_task", ("depth",)),
+        ("tiny_net", ("brightness", "depth")),
+    ]
     toy = next(r for r in records if r.model == "tiny_net")
     assert toy.dataset == "colour_fields" and toy.status == "complete"
     assert set(toy.metrics["brightness"]) == {"mae", "within10"}

@@ -1,4 +1,5 @@
 """`mtbench table`: grouping, Δm, sorting, best-value marking, footnotes, filters and every format."""
+
 from __future__ import annotations
 
 import io
@@ -22,15 +23,30 @@ def rec(id, model, sem=None, dep=None, seed=0, nor=None, **kw) -> RunRecord:
     if dep is not None:
         metrics["depth"] = {"rmse": dep}
     cost = {"input_size": [480, 640], **kw.pop("cost", {})}
-    return RunRecord(id=id, model=model, backbone=kw.pop("backbone", "hrnet18"), dataset=kw.pop("dataset", "nyud"),
-                     tasks=kw.pop("tasks", list(metrics)), seed=seed, metrics=metrics, cost=cost, **kw)
+    return RunRecord(
+        id=id,
+        model=model,
+        backbone=kw.pop("backbone", "hrnet18"),
+        dataset=kw.pop("dataset", "nyud"),
+        tasks=kw.pop("tasks", list(metrics)),
+        seed=seed,
+        metrics=metrics,
+        cost=cost,
+        **kw,
+    )
 
 
 @pytest.fixture
 def results(tmp_path):
     root = tmp_path / "results"
-    st_cost = {"params": 4_000_000, "gmacs": 11.0, "peak_mem_mb": 900.0, "mem_kind": "cuda_max_allocated_train",
-               "latency_ms": 5.0, "device": "NVIDIA H100"}
+    st_cost = {
+        "params": 4_000_000,
+        "gmacs": 11.0,
+        "peak_mem_mb": 900.0,
+        "mem_kind": "cuda_max_allocated_train",
+        "latency_ms": 5.0,
+        "device": "NVIDIA H100",
+    }
     for s, (a, b) in enumerate([(33.0, 0.66), (33.36, 0.674)]):
         save_record(rec(f"st-s{s}", "single_task", sem=a, seed=s, cost=st_cost), root)
         save_record(rec(f"st-d{s}", "single_task", dep=b, seed=s, cost=st_cost), root)
@@ -40,8 +56,9 @@ def results(tmp_path):
     save_record(rec("mti-nofpm", "mtinet", 34.38, 0.64, config={"model": {"kwargs": {"fpm": False}}}), root)
     save_record(rec("mtl", "mtl", 32.09, 0.668), root)
     save_record(rec("pad", "padnet", 32.8, 0.66, nor=20.0), root)  # no normals baseline -> n/a
-    save_record(rec("rep", "mtinet", 35.12, 0.62, None, source="reported", citation=CITE,
-                    delta_m={"value": 6.40}), root)
+    save_record(
+        rec("rep", "mtinet", 35.12, 0.62, None, source="reported", citation=CITE, delta_m={"value": 6.40}), root
+    )
     save_record(rec("other", "mtinet", 49.0, 0.529, backbone="hrnet48"), root)
     save_record(rec("ref-copy", "mtinet", 1.0, 9.9), root / "reference")  # CI reference: never in the table
     (root / "LEADERBOARD.md").write_text("old board\n")
@@ -72,8 +89,18 @@ def test_github_table(results):
     lines = text.splitlines()
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     assert header[:4] == ["Model", "Backbone", "Tasks", SEM]
-    assert header[4:] == [DEP, "normals mean (deg) ↓", DM_COL, "Params (M)", "GMACs", "Peak mem (MiB)",
-                          "Latency (ms)", "Device", "Seeds", "Source"]
+    assert header[4:] == [
+        DEP,
+        "normals mean (deg) ↓",
+        DM_COL,
+        "Params (M)",
+        "GMACs",
+        "Peak mem (MiB)",
+        "Latency (ms)",
+        "Device",
+        "Seeds",
+        "Source",
+    ]
     rows = [dict(zip(header, (c.strip() for c in ln.strip("|").split("|")))) for ln in lines[2:8]]
     assert rows[0][SEM] == "**35.12 ± 0.17**" and rows[0][DM_COL] == "**+6.45 ± 0.26**"
     assert rows[0]["GMACs"] == "**19.10** [1]" and rows[0]["Params (M)"] == "12.50"  # 19.1 < 22 GMACs
@@ -135,17 +162,33 @@ def test_measured_rows_whose_protocol_differs_from_the_reported_rows_get_a_footn
         rec("st-s", "single_task", sem=33.0, protocol={"poly_step": "epoch"}),
         rec("st-d", "single_task", dep=0.66, protocol={"poly_step": "epoch"}),
         rec("rep", "mtinet", 35.12, 0.62, None, source="reported", citation=CITE, protocol=release),
-        rec("rep-st", "single_task", 33.18, 0.667, None, source="reported", citation=CITE,
-            protocol={"poly_step": "epoch", "depth_eval": release["depth_eval"]}),
+        rec(
+            "rep-st",
+            "single_task",
+            33.18,
+            0.667,
+            None,
+            source="reported",
+            citation=CITE,
+            protocol={"poly_step": "epoch", "depth_eval": release["depth_eval"]},
+        ),
         # same configuration as the reported MTI-Net row, but the paper text's FPM and a per-iteration poly
-        rec("mti-paper", "mtinet", 35.0, 0.63, protocol={**release, "fpm": "softmax=paper", "poly_step": "iter"},
-            config={"model": {"kwargs": {}}}),
+        rec(
+            "mti-paper",
+            "mtinet",
+            35.0,
+            0.63,
+            protocol={**release, "fpm": "softmax=paper", "poly_step": "iter"},
+            config={"model": {"kwargs": {}}},
+        ),
         rec("mtl", "mtl", 32.0, 0.67, protocol={"poly_step": "epoch", "depth_eval": release["depth_eval"]}),
     ]
     df = build_frame(recs, dataset="nyud")
     notes = dict(zip(df["Record ids"], df["Notes"]))
-    assert ("protocol differs from the reported rows: fpm=softmax=paper (reported: softmax=release); "
-            "poly_step=iter (reported: epoch)") in notes["mti-paper"]
+    assert (
+        "protocol differs from the reported rows: fpm=softmax=paper (reported: softmax=release); "
+        "poly_step=iter (reported: epoch)"
+    ) in notes["mti-paper"]
     assert "protocol differs" not in notes["mtl"]  # same choices as every reported row it shares keys with
     assert "protocol differs" not in notes["rep"]  # reported rows are the reference
     out = build_frame(recs, dataset="nyud")

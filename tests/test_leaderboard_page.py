@@ -1,5 +1,6 @@
 """results/LEADERBOARD.md is a function of results/ only: rows described from their stored configs (distinct ones
 listed), the constant-predictor floor quoted from its record, and the reporting package imports no engine."""
+
 from __future__ import annotations
 
 import json
@@ -17,10 +18,14 @@ from mtbench.reporting.results import load_records, write_record
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
 PAGE = (RESULTS / "LEADERBOARD.md").read_text(encoding="utf-8")
-FLOOR = (" For scale, a constant predictor (the training split's majority class / mean depth everywhere, "
-         "`python scripts/constant_baseline.py`) scores semseg mIoU 4.122 %, depth rmse 1.611 m on seed 0's val split.")
-NO_FLOOR = (" No constant-predictor floor is recorded for the data of these rows "
-            "(`python scripts/constant_baseline.py` writes one, a record with model `constant`).")
+FLOOR = (
+    " For scale, a constant predictor (the training split's majority class / mean depth everywhere, "
+    "`python scripts/constant_baseline.py`) scores semseg mIoU 4.122 %, depth rmse 1.611 m on seed 0's val split."
+)
+NO_FLOOR = (
+    " No constant-predictor floor is recorded for the data of these rows "
+    "(`python scripts/constant_baseline.py` writes one, a record with model `constant`)."
+)
 
 
 @pytest.fixture
@@ -85,21 +90,23 @@ def test_distinct_configs_are_listed(results):
         _edit(p, lambda cfg: cfg["run"].update(results="/other/machine", device="cpu", quiet=False))
     text = render_page(results)
     intro = text.split("## synthetic\n\n")[1].split("\n")[0]
-    desc = ("synthetic scenes at 96×128, hrnet18 from scratch trained on 3072 fresh scenes seen once (batch 8, adam "
-            "lr {}, poly(0.9), 40-iteration warm-up), 100 val scenes, semseg + depth main, normals + edge auxiliary "
-            "for the models that take auxiliary tasks")
+    desc = (
+        "synthetic scenes at 96×128, hrnet18 from scratch trained on 3072 fresh scenes seen once (batch 8, adam "
+        "lr {}, poly(0.9), 40-iteration warm-up), 100 val scenes, semseg + depth main, normals + edge auxiliary "
+        "for the models that take auxiliary tasks"
+    )
     assert intro == (
         f"Measured rows: their records hold 2 different configurations. (1) mtinet, padnet, single_task: "
         f"{desc.format('0.001')}. (2) mtl: {desc.format('0.0002')}. They differ in `train.lr` 0.001 (1), 0.0002 (2). "
         "Seeds 0, 1, 2 per model (the Seeds column counts those recorded), on CPU, timings on a shared machine. "
         "Reproduce with `make leaderboard` (= `mtbench sweep --preset default --seeds 0,1,2` then "
-        f"`mtbench leaderboard`).{FLOOR}")
+        f"`mtbench leaderboard`).{FLOOR}"
+    )
     assert text.split("\n| Model")[1:] == PAGE.split("\n| Model")[1:]
 
 
 def test_single_task_records_join_the_config_they_were_split_from():
-    rows = [r for r in load_records(RESULTS) if r.dataset == "synthetic" and r.source == "measured"
-            and not r.is_floor]
+    rows = [r for r in load_records(RESULTS) if r.dataset == "synthetic" and r.source == "measured" and not r.is_floor]
     [bench] = benchmarks(rows)
     assert bench.models == ["mtinet", "mtl", "padnet", "single_task"] and len(bench.records) == len(rows) == 18
     assert bench.config["data"]["tasks"] == ["semseg", "depth"] and "seed" not in bench.config["run"]
@@ -110,8 +117,11 @@ def test_single_task_records_join_the_config_they_were_split_from():
 
 def test_reporting_imports_neither_engine_nor_models():
     mods = ["results", "delta_m", "leaderboard", "page", "plots", "report", "regression"]
-    code = ("import sys\n" + "".join(f"import mtbench.reporting.{m}\n" for m in mods)
-            + "print(sorted(m for m in sys.modules if m.split('.')[0] in ('baselines', 'mtinet')"
-              " or m.startswith(('mtbench.engine', 'mtbench.constant', 'mtbench.sweep', 'mtbench.reproduce'))))")
+    code = (
+        "import sys\n"
+        + "".join(f"import mtbench.reporting.{m}\n" for m in mods)
+        + "print(sorted(m for m in sys.modules if m.split('.')[0] in ('baselines', 'mtinet')"
+        " or m.startswith(('mtbench.engine', 'mtbench.constant', 'mtbench.sweep', 'mtbench.reproduce'))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"

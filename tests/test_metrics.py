@@ -1,4 +1,5 @@
 """Streaming metrics: hand-computed values, an independent NumPy reference, streaming, merge, gloo."""
+
 from __future__ import annotations
 
 import json
@@ -20,6 +21,7 @@ NUM_CLASSES = 6  # class 5 never occurs in target or prediction: an empty union
 
 
 # ----------------------------------------------------------------------------- random data
+
 
 def _seg_data(g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     target = torch.randint(0, NUM_CLASSES - 1, (6, 13, 17), generator=g)
@@ -84,6 +86,7 @@ def _assert_same(a: dict[str, float], b: dict[str, float], rel: float = 1e-12) -
 
 # ----------------------------------------------------------------------------- NumPy references
 
+
 def np_miou(pred: np.ndarray, target: np.ndarray, c: int) -> dict[str, float]:
     valid = target != 255
     ious, nonempty = [], []
@@ -94,8 +97,11 @@ def np_miou(pred: np.ndarray, target: np.ndarray, c: int) -> dict[str, float]:
         ious.append(tp / (tp + fp + fn) if tp + fp + fn else 0.0)
         if tp + fp + fn:
             nonempty.append(ious[-1])
-    out = {"mIoU": 100 * np.mean(ious), "mIoU_nonempty": 100 * np.mean(nonempty),
-           "pixel_acc": 100 * np.mean(pred[valid] == target[valid])}
+    out = {
+        "mIoU": 100 * np.mean(ious),
+        "mIoU_nonempty": 100 * np.mean(nonempty),
+        "pixel_acc": 100 * np.mean(pred[valid] == target[valid]),
+    }
     out.update({f"IoU_{k}": 100 * v for k, v in enumerate(ious)})
     return out
 
@@ -106,11 +112,15 @@ def np_depth(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
     p = p.copy()
     p[p <= 0] = 1e-9  # the release's eval_depth.py, before every metric
     ratio = np.maximum(p / t, t / p)
-    return {"rmse": np.sqrt(np.mean((p - t) ** 2)),
-            "log_rmse": np.sqrt(np.mean((np.log(p) - np.log(t)) ** 2)),
-            "abs_rel": np.mean(np.abs(p - t) / t), "sq_rel": np.mean((p - t) ** 2 / t),
-            "delta1": 100 * np.mean(ratio < 1.25), "delta2": 100 * np.mean(ratio < 1.25 ** 2),
-            "delta3": 100 * np.mean(ratio < 1.25 ** 3)}
+    return {
+        "rmse": np.sqrt(np.mean((p - t) ** 2)),
+        "log_rmse": np.sqrt(np.mean((np.log(p) - np.log(t)) ** 2)),
+        "abs_rel": np.mean(np.abs(p - t) / t),
+        "sq_rel": np.mean((p - t) ** 2 / t),
+        "delta1": 100 * np.mean(ratio < 1.25),
+        "delta2": 100 * np.mean(ratio < 1.25**2),
+        "delta3": 100 * np.mean(ratio < 1.25**3),
+    }
 
 
 def np_normals(pred: np.ndarray, target: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
@@ -121,9 +131,14 @@ def np_normals(pred: np.ndarray, target: np.ndarray) -> tuple[dict[str, float], 
     p = p / np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12)
     t = t / np.linalg.norm(t, axis=1, keepdims=True)
     ang = np.degrees(np.arccos(np.clip(np.sum(p * t, axis=1), -1, 1)))
-    return {"mean": ang.mean(), "median": np.median(ang), "rmse": np.sqrt(np.mean(ang ** 2)),
-            "a11.25": 100 * np.mean(ang < 11.25), "a22.5": 100 * np.mean(ang < 22.5),
-            "a30": 100 * np.mean(ang < 30)}, ang
+    return {
+        "mean": ang.mean(),
+        "median": np.median(ang),
+        "rmse": np.sqrt(np.mean(ang**2)),
+        "a11.25": 100 * np.mean(ang < 11.25),
+        "a22.5": 100 * np.mean(ang < 22.5),
+        "a30": 100 * np.mean(ang < 30),
+    }, ang
 
 
 def np_saliency(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
@@ -154,6 +169,7 @@ def np_saliency(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
 
 
 # ----------------------------------------------------------------------------- hand-computed cases
+
 
 def test_miou_hand_computed():
     target = torch.tensor([[[0, 0, 1], [1, 2, 255]]])
@@ -202,8 +218,9 @@ def test_depth_non_positive_prediction_is_clamped_before_every_metric():
     e = 1e-9
     assert out["rmse"] == pytest.approx(math.sqrt(((1 - e) ** 2 + (2 - e) ** 2 + 0.25) / 3))
     assert out["abs_rel"] == pytest.approx(((1 - e) / 1 + (2 - e) / 2 + 0.5) / 3)
-    assert out["log_rmse"] == pytest.approx(math.sqrt((math.log(e) ** 2 + math.log(e / 2) ** 2
-                                                       + math.log(0.5) ** 2) / 3))
+    assert out["log_rmse"] == pytest.approx(
+        math.sqrt((math.log(e) ** 2 + math.log(e / 2) ** 2 + math.log(0.5) ** 2) / 3)
+    )
     assert out["delta3"] == 0.0  # ratios 1e9, 2e9 and 2 (> 1.25³ = 1.953)
 
 
@@ -211,8 +228,9 @@ def test_normals_hand_computed():
     s, c = math.sin(math.radians(10)), math.cos(math.radians(10))
     t25 = math.radians(25)
     target = torch.tensor([[0, 0, 1], [0, 0, 1], [1, 0, 0], [0, 1, 0], [0, 0, 0.0]]).T
-    pred = torch.tensor([[0, 0, 2], [s, 0, c], [math.cos(t25), math.sin(t25), 0], [1, 0, 0],
-                         [1, 0, 0.0]]).T  # angles 0, 10, 25, 90 degrees; the last pixel is invalid
+    pred = torch.tensor(
+        [[0, 0, 2], [s, 0, c], [math.cos(t25), math.sin(t25), 0], [1, 0, 0], [1, 0, 0.0]]
+    ).T  # angles 0, 10, 25, 90 degrees; the last pixel is invalid
     m = NormalsMetric()
     m.update(pred.reshape(1, 3, 1, 5), target.reshape(1, 3, 1, 5))
     out = m.compute()
@@ -276,6 +294,7 @@ def test_saliency_thresholds():
 
 # ----------------------------------------------------------------------------- NumPy reference
 
+
 def test_random_against_numpy():
     pred, target = _data("semseg")
     _assert_same(_one_shot("semseg"), np_miou(pred.numpy(), target.numpy(), NUM_CLASSES), rel=1e-9)
@@ -305,6 +324,7 @@ def test_normals_random_against_numpy():
 
 
 # ----------------------------------------------------------------------------- streaming and merge
+
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_streaming_equals_one_shot(name: str):
@@ -339,8 +359,13 @@ def test_specs_cover_compute_keys(name: str):
 def test_task_metrics_and_primary_keys():
     from mtbench.registry import get_task
 
-    for task_name, num_classes in (("semseg", 21), ("human_parts", 7), ("depth", None),
-                                   ("normals", None), ("saliency", None)):
+    for task_name, num_classes in (
+        ("semseg", 21),
+        ("human_parts", 7),
+        ("depth", None),
+        ("normals", None),
+        ("saliency", None),
+    ):
         task = get_task(task_name)
         metric = task.make_metric(num_classes)
         assert task.primary in [s.name for s in metric.specs]
@@ -355,8 +380,7 @@ def test_metric_specs_without_instances():
     from mtbench.registry import get_task
 
     semseg = get_task("semseg")
-    assert [s.name for s in semseg.metric_specs(3)] == ["mIoU", "mIoU_nonempty", "pixel_acc", "IoU_0", "IoU_1",
-                                                        "IoU_2"]
+    assert [s.name for s in semseg.metric_specs(3)] == ["mIoU", "mIoU_nonempty", "pixel_acc", "IoU_0", "IoU_1", "IoU_2"]
     assert semseg.metric_spec("IoU_17") == MetricSpec("IoU_17", "%", True)
     assert semseg.metric_spec("IoU_x") is None and semseg.metric_spec("IoU") is None
     assert MeanIoU.find_spec("pixel_acc") == MetricSpec("pixel_acc", "%", True)
@@ -378,6 +402,7 @@ def test_cuda_matches_cpu(name: str):
 
 
 # ----------------------------------------------------------------------------- gloo all-reduce
+
 
 def _dist_worker(rank: int, world: int, port: int, out_dir: str) -> None:
     import torch.distributed as dist

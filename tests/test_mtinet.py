@@ -1,5 +1,6 @@
 """MTI-Net and the release's parameter counts (the proof of faithful layers), deep supervision at every
 scale, the FPM softmax grouping (paper vs release, the default) and the w/o-FPM ablation."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,11 +15,16 @@ NYUD = get_dataset_spec("nyud")
 T2 = ["semseg", "depth"]
 
 
-
 def build(model, tasks=T2, aux=(), **kw):
     torch.manual_seed(0)
-    return create_model(model, tasks=tasks, aux_tasks=list(aux), out_channels=NYUD.out_channels(list(tasks) + list(aux)),
-                        backbone="hrnet18", **kw)
+    return create_model(
+        model,
+        tasks=tasks,
+        aux_tasks=list(aux),
+        out_channels=NYUD.out_channels(list(tasks) + list(aux)),
+        backbone="hrnet18",
+        **kw,
+    )
 
 
 def n_params(m: nn.Module) -> int:

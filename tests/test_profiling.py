@@ -1,5 +1,6 @@
 """Profiler: closed-form params/GMACs, the release's GMACs (scaled from a reduced input), memory and
 latency helpers, the Cost-compatible dict, and the `mtbench profile` command."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,15 @@ import torch.nn as nn
 from mtbench.cli import main
 from mtbench.data.spec import get_dataset_spec
 from mtbench.errors import UsageError
-from mtbench.profiling import (count_gmacs, count_params, measure_latency, measure_train_peak_memory, parse_input,
-                               peak_memory_mb, profile_model)
+from mtbench.profiling import (
+    count_gmacs,
+    count_params,
+    measure_latency,
+    measure_train_peak_memory,
+    parse_input,
+    peak_memory_mb,
+    profile_model,
+)
 from mtbench.registry import create_model
 from mtbench.reporting.results import Cost
 
@@ -20,10 +28,15 @@ NYUD = get_dataset_spec("nyud")
 T2 = ["semseg", "depth"]
 
 
-
 def build(model, tasks=T2, aux=(), **kw):
-    return create_model(model, tasks=list(tasks), aux_tasks=list(aux),
-                        out_channels=NYUD.out_channels(list(tasks) + list(aux)), backbone="hrnet18", **kw)
+    return create_model(
+        model,
+        tasks=list(tasks),
+        aux_tasks=list(aux),
+        out_channels=NYUD.out_channels(list(tasks) + list(aux)),
+        backbone="hrnet18",
+        **kw,
+    )
 
 
 def test_conv_closed_form():
@@ -51,13 +64,18 @@ def test_hrnet_head_closed_form():
 # GMACs at 480x640 of the MTI-Net release (NYUD, hrnet18). Every count is proportional to pixels except
 # the SE linears (< 1e-5 GMACs), so 25 x GMACs(96x128) = GMACs(480x640).
 RELEASE_GMACS = [
-    ("single_task", ["semseg"], [], 11.56), ("single_task", ["depth"], [], 11.31), ("mtl", T2, [], 13.00),
-    ("padnet", T2, [], 70.38), ("mtinet", T2, [], 17.36), ("mtinet", T2, ["edge", "normals"], 23.12),
+    ("single_task", ["semseg"], [], 11.56),
+    ("single_task", ["depth"], [], 11.31),
+    ("mtl", T2, [], 13.00),
+    ("padnet", T2, [], 70.38),
+    ("mtinet", T2, [], 17.36),
+    ("mtinet", T2, ["edge", "normals"], 23.12),
 ]
 
 
-@pytest.mark.parametrize("model,tasks,aux,expected", RELEASE_GMACS,
-                         ids=[f"{m}-{'+'.join(t + a)}" for m, t, a, _ in RELEASE_GMACS])
+@pytest.mark.parametrize(
+    "model,tasks,aux,expected", RELEASE_GMACS, ids=[f"{m}-{'+'.join(t + a)}" for m, t, a, _ in RELEASE_GMACS]
+)
 def test_release_gmacs_within_one_percent(model, tasks, aux, expected):
     gmacs, _ = count_gmacs(build(model, tasks, aux), (96, 128))
     assert 25 * gmacs == pytest.approx(expected, rel=0.01)
@@ -90,8 +108,22 @@ def test_parsers():
 
 
 def test_cli_profile_json(capsys):
-    main(["profile", "--model", "mtinet", "--dataset", "nyud", "--aux-tasks", "edge,normals", "--input", "64x64",
-          "--json", "--device", "cpu"])
+    main(
+        [
+            "profile",
+            "--model",
+            "mtinet",
+            "--dataset",
+            "nyud",
+            "--aux-tasks",
+            "edge,normals",
+            "--input",
+            "64x64",
+            "--json",
+            "--device",
+            "cpu",
+        ]
+    )
     res = json.loads(capsys.readouterr().out)
     assert res["params"] == 14_838_121 and res["gmacs"] > 0 and res["input_size"] == [64, 64]
     assert res["tasks"] == T2 and res["aux_tasks"] == ["edge", "normals"]
@@ -103,14 +135,17 @@ def test_cli_profile_by_module(capsys):
     assert "4,019,251" in out and "one multiply-add = one MAC" in out and "backbone" in out and "heads" in out
 
 
-@pytest.mark.parametrize("args,msg", [
-    (["--backbone", "hrnet19"], "Unknown backbone 'hrnet19'"),
-    (["--dataset", "nyud", "--tasks", "semseg,human_parts"], "not provided by dataset 'nyud'"),
-    (["--input", "100x64"], "not divisible by 32"),
-    (["--set", "model.kwargs.nope=1"], "no option 'nope'"),
-    (["--set", "model.fpm=false"], "unknown config key 'model.fpm'"),  # model options are model.kwargs.<key>
-    (["--device", "tpu"], "--device tpu"),
-])
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["--backbone", "hrnet19"], "Unknown backbone 'hrnet19'"),
+        (["--dataset", "nyud", "--tasks", "semseg,human_parts"], "not provided by dataset 'nyud'"),
+        (["--input", "100x64"], "not divisible by 32"),
+        (["--set", "model.kwargs.nope=1"], "no option 'nope'"),
+        (["--set", "model.fpm=false"], "unknown config key 'model.fpm'"),  # model options are model.kwargs.<key>
+        (["--device", "tpu"], "--device tpu"),
+    ],
+)
 def test_cli_profile_errors_are_one_line(capsys, args, msg):
     with pytest.raises(SystemExit) as e:
         main(["profile", "--model", "mtl", "--device", "cpu", *args])
@@ -134,16 +169,24 @@ def test_cpu_peak_memory_is_rss_in_mib(monkeypatch):
 def test_profile_builds_the_run_config(tmp_path, capsys, monkeypatch):
     """`mtbench profile` takes run's options (--config, --set with model.kwargs.<key>) and profiles the model
     that `mtbench run` trains with them: the same params and GMACs at the same input size as the run's record."""
-    import mtbench.profiling as profiling
     from conftest import tiny_overrides
 
+    import mtbench.profiling as profiling
     from mtbench.config import build_config
     from mtbench.engine.run import run_experiment
 
     monkeypatch.setattr(profiling, "measure_latency", lambda *args, **kwargs: 1.0)  # not compared: time only
-    sets = tiny_overrides(tmp_path, **{"model.kwargs.fpm": "false", "data.aux_tasks": "[edge]",
-                                       "train.max_iters": 0, "run.profile": "true", "run.device": "cpu"})
-    (record, _), = run_experiment(build_config(None, sets))
+    sets = tiny_overrides(
+        tmp_path,
+        **{
+            "model.kwargs.fpm": "false",
+            "data.aux_tasks": "[edge]",
+            "train.max_iters": 0,
+            "run.profile": "true",
+            "run.device": "cpu",
+        },
+    )
+    ((record, _),) = run_experiment(build_config(None, sets))
     main(["profile", "--json", *(a for s in sets for a in ("--set", s))])
     res = json.loads(capsys.readouterr().out)
     assert (res["params"], res["gmacs"], res["input_size"]) == (record.cost.params, record.cost.gmacs, [64, 64])
@@ -164,9 +207,9 @@ def test_profile_backbone_default_is_the_runs(capsys):
 
 def test_peak_memory_kind_names_what_ran(tmp_path, monkeypatch):
     """One peak-memory helper: CUDA kinds name the phase; a run records 'train', `mtbench eval` 'eval'."""
-    import mtbench.profiling as profiling
     from conftest import tiny_overrides
 
+    import mtbench.profiling as profiling
     from mtbench.config import build_config
     from mtbench.engine.run import eval_run, run_experiment
 
@@ -174,9 +217,10 @@ def test_peak_memory_kind_names_what_ran(tmp_path, monkeypatch):
     assert peak_memory_mb("cuda", "eval") == (5.0, "cuda_max_allocated_eval")
     monkeypatch.setattr(profiling, "peak_memory_mb", lambda device, phase: (1.0, f"test_{phase}"))
     monkeypatch.setattr(profiling, "profile_model", lambda *args, **kwargs: {})  # params etc.: not asked here
-    sets = tiny_overrides(tmp_path, **{"model.name": "mtl", "train.max_iters": 0, "run.profile": "true",
-                                       "run.device": "cpu"})
-    (record, _), = run_experiment(build_config(None, sets))
+    sets = tiny_overrides(
+        tmp_path, **{"model.name": "mtl", "train.max_iters": 0, "run.profile": "true", "run.device": "cpu"}
+    )
+    ((record, _),) = run_experiment(build_config(None, sets))
     assert record.cost.mem_kind == "test_train"
     evaluated, _ = eval_run(tmp_path / "runs" / record.id)
     assert evaluated.cost.mem_kind == "test_eval"

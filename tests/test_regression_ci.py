@@ -1,5 +1,6 @@
 """CI regression benchmark: a short fixed-seed run of a few models must match results/reference/ within
 the documented tolerances, a deliberately broken FPM must fail the check, and LEADERBOARD.md must be current."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,8 +24,15 @@ def _run_ci(tmp_path: Path, models: tuple[str, ...], name: str = "ci") -> Path:
     results = tmp_path / "results"
     for entry in preset.entries:
         if entry.model in models:
-            sets = [*preset.sets, *entry.sets, "run.seed=0", f"run.results={results}",
-                    f"run.runs_dir={tmp_path / 'runs'}", "run.quiet=true", f"model.name={entry.model}"]
+            sets = [
+                *preset.sets,
+                *entry.sets,
+                "run.seed=0",
+                f"run.results={results}",
+                f"run.runs_dir={tmp_path / 'runs'}",
+                "run.quiet=true",
+                f"model.name={entry.model}",
+            ]
             run_experiment(build_config(preset.config, sets))
     return results
 

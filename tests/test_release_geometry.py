@@ -1,6 +1,7 @@
 """The MTI-Net release's geometry for NYUD and PASCAL-Context (DESIGN.md "Reference training setup"):
 one affine warp about (W/2, H/2) at the original size with fill 0, the whole image resized to the input
 size, predictions resized back to the original size for scoring, and SEISM's edge ground truth."""
+
 from __future__ import annotations
 
 import math
@@ -23,13 +24,19 @@ from mtbench.metrics.boundary.evaluate import seg_to_boundary
 def _square_sample(h: int = 40, w: int = 50, top: int = 10, left: int = 26, side: int = 9) -> dict:
     """A bright square object on black (centre x = 30, y = 14), the same square in every target."""
     sq = torch.zeros(h, w, dtype=torch.bool)
-    sq[top:top + side, left:left + side] = True
+    sq[top : top + side, left : left + side] = True
     normals = torch.zeros(3, h, w)
     normals[0][sq] = 1.0
     normals[2][~sq] = 1.0  # valid everywhere: (1, 0, 0) on the square, (0, 0, 1) elsewhere
-    return {"image": sq.float()[None].repeat(3, 1, 1), "semseg": sq.long() * 5, "human_parts": sq.long() * 3,
-            "saliency": sq.float()[None], "edge": sq.float()[None], "depth": 1.0 + sq.float()[None],
-            "normals": normals}
+    return {
+        "image": sq.float()[None].repeat(3, 1, 1),
+        "semseg": sq.long() * 5,
+        "human_parts": sq.long() * 3,
+        "saliency": sq.float()[None],
+        "edge": sq.float()[None],
+        "depth": 1.0 + sq.float()[None],
+        "normals": normals,
+    }
 
 
 def _centroid(mask: torch.Tensor) -> tuple[float, float]:
@@ -44,10 +51,15 @@ def test_warp_moves_object_identically_in_image_and_every_target():
     + c = (28.18, 11.18)."""
     out = affine_warp(_square_sample(), 20.0, 1.2)
     expected = (28.18, 11.18)
-    for key, mask in (("image", out["image"][0] > 0.5), ("semseg", out["semseg"] == 5),
-                      ("human_parts", out["human_parts"] == 3), ("saliency", out["saliency"][0] == 1),
-                      ("edge", out["edge"][0] == 1), ("depth", out["depth"][0] > 1.2),
-                      ("normals", out["normals"][0] > 0.5)):
+    for key, mask in (
+        ("image", out["image"][0] > 0.5),
+        ("semseg", out["semseg"] == 5),
+        ("human_parts", out["human_parts"] == 3),
+        ("saliency", out["saliency"][0] == 1),
+        ("edge", out["edge"][0] == 1),
+        ("depth", out["depth"][0] > 1.2),
+        ("normals", out["normals"][0] > 0.5),
+    ):
         x, y = _centroid(mask)
         assert abs(x - expected[0]) < 0.3 and abs(y - expected[1]) < 0.3, (key, x, y)
     # nearest-sampled targets agree pixel for pixel
@@ -68,9 +80,15 @@ def test_warp_fills_zero_outside_and_keeps_ignore_regions():
     normals (both invalid). The input's ignore (255) block stays 255 where it lands; a human-parts map
     that is all ignore (no person) stays all ignore."""
     h, w = 24, 32
-    s = {"image": torch.full((3, h, w), 0.7), "semseg": torch.full((h, w), 4), "human_parts": torch.full((h, w), 255),
-         "saliency": torch.ones(1, h, w), "edge": torch.ones(1, h, w), "depth": torch.full((1, h, w), 3.0),
-         "normals": torch.tensor([0.0, 0.0, 1.0]).view(3, 1, 1).repeat(1, h, w)}
+    s = {
+        "image": torch.full((3, h, w), 0.7),
+        "semseg": torch.full((h, w), 4),
+        "human_parts": torch.full((h, w), 255),
+        "saliency": torch.ones(1, h, w),
+        "edge": torch.ones(1, h, w),
+        "depth": torch.full((1, h, w), 3.0),
+        "normals": torch.tensor([0.0, 0.0, 1.0]).view(3, 1, 1).repeat(1, h, w),
+    }
     s["semseg"][10:14, 14:18] = 255  # ignore around the centre: lands on rows 11..12, columns 15..16
     out = affine_warp(s, 0.0, 0.5)
     border = torch.zeros(h, w, dtype=torch.bool)
@@ -103,8 +121,11 @@ def test_rotation_by_90_moves_a_known_point_about_the_release_centre():
     pixel below and right of the geometric centre. 15×15: c = (7.5, 7.5). Pixel (row 7, col 11):
     p - c = (3.5, -0.5); rotating 90° counter-clockwise, R = [[0, 1], [-1, 0]]: (-0.5, -3.5); + c =
     (7.0, 4.0): row 4, col 7. A normal pointing right points up."""
-    s = {"image": torch.zeros(3, 15, 15), "semseg": torch.zeros(15, 15, dtype=torch.long),
-         "normals": torch.zeros(3, 15, 15)}
+    s = {
+        "image": torch.zeros(3, 15, 15),
+        "semseg": torch.zeros(15, 15, dtype=torch.long),
+        "normals": torch.zeros(3, 15, 15),
+    }
     s["semseg"][7, 11] = 9
     s["normals"][0] = 1.0
     out = affine_warp(s, 90.0, 1.0)
@@ -128,8 +149,11 @@ def test_nyud_zoom_is_centred_and_divides_depth():
 
 
 def test_fixed_resize_whole_image_and_renormalises_normals():
-    s = {"image": torch.rand(3, 12, 16), "semseg": torch.arange(12)[:, None].repeat(1, 16),
-         "normals": torch.tensor([0.6, 0.0, 0.8]).view(3, 1, 1).repeat(1, 12, 16) * 2}
+    s = {
+        "image": torch.rand(3, 12, 16),
+        "semseg": torch.arange(12)[:, None].repeat(1, 16),
+        "normals": torch.tensor([0.6, 0.0, 0.8]).view(3, 1, 1).repeat(1, 12, 16) * 2,
+    }
     s["normals"][:, :, :8] = 0  # invalid left half
     out = FixedResize((512, 512))(s)
     assert out["image"].shape == (3, 512, 512) and out["semseg"].shape == (512, 512)
@@ -160,8 +184,10 @@ def pascal_sizes(tmp_path) -> Path:
         _save_png(root / "semseg" / "VOC12" / f"{name}.png", np.where(rows < h // 2, 1, 2).astype(np.uint8))
         _save_png(root / "sal_distill" / f"{name}.png", np.where(cols < w // 2, 255, 0).astype(np.uint8))
         (root / "pascal-context" / "trainval").mkdir(parents=True, exist_ok=True)
-        savemat(root / "pascal-context" / "trainval" / f"{name}.mat",
-                {"LabelMap": np.where(cols < 8, 440, 1).astype(np.uint16)})
+        savemat(
+            root / "pascal-context" / "trainval" / f"{name}.mat",
+            {"LabelMap": np.where(cols < 8, 440, 1).astype(np.uint16)},
+        )
     for split in ("train", "val"):
         (root / "ImageSets" / "Context").mkdir(parents=True, exist_ok=True)
         (root / "ImageSets" / "Context" / f"{split}.txt").write_text("\n".join(ids) + "\n")
@@ -170,8 +196,9 @@ def pascal_sizes(tmp_path) -> Path:
 
 def test_pascal_whole_image_resized_to_512_for_training_and_testing(pascal_sizes):
     tasks = ["semseg", "saliency", "edge"]
-    train = build_dataset("pascal_context", "train", root=str(pascal_sizes), tasks=tasks, train=True,
-                          scales=(1.0, 1.0), rotation=0.0)
+    train = build_dataset(
+        "pascal_context", "train", root=str(pascal_sizes), tasks=tasks, train=True, scales=(1.0, 1.0), rotation=0.0
+    )
     s = train[1]  # 10×14 -> 512×512 (aspect not kept); labels nearest: row i from floor(i * 10 / 512)
     assert all(s[k].shape[-2:] == (512, 512) for k in ("image", "semseg", "saliency", "edge"))
     assert torch.equal(s["semseg"][:, 0], torch.where(torch.arange(512) * 10 // 512 < 5, 1, 2))
@@ -200,8 +227,12 @@ class _KnownMaps(torch.nn.Module):
         sem = torch.zeros(b, self.num_classes, h, w)
         sem[:, 1:2][y < h // 2] = 5.0
         sem[:, 2:3][y >= h // 2] = 5.0
-        return {"semseg": sem, "saliency": torch.where(x < w // 2, 10.0, -10.0),
-                "depth": 1.0 + x / w, "edge": torch.zeros(b, 1, h, w)}
+        return {
+            "semseg": sem,
+            "saliency": torch.where(x < w // 2, 10.0, -10.0),
+            "depth": 1.0 + x / w,
+            "edge": torch.zeros(b, 1, h, w),
+        }
 
 
 def test_evaluation_resizes_predictions_back_to_each_original_size(pascal_sizes):
@@ -241,8 +272,9 @@ def test_nyud_depth_scored_at_the_original_size(tmp_path):
     root, depth = _nyud_root(tmp_path)
     val = build_dataset("nyud", "val", root=str(root), tasks=["depth"], train=False)
     assert val[0]["image"].shape == (3, 480, 640)
-    res = evaluate(_KnownMaps(), DataLoader(val, batch_size=1), ["depth"], get_dataset_spec("nyud"),
-                   torch.device("cpu")).metrics
+    res = evaluate(
+        _KnownMaps(), DataLoader(val, batch_size=1), ["depth"], get_dataset_spec("nyud"), torch.device("cpu")
+    ).metrics
     pred = 1.0 + ((np.arange(16) + 0.5) * 40 - 0.5) / 640
     valid = depth > 0
     rmse = np.sqrt(np.mean((np.broadcast_to(pred, depth.shape)[valid] - depth[valid]) ** 2))

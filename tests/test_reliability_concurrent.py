@@ -1,6 +1,7 @@
 """Concurrent writers: several processes create runs and write records into one results folder while
 others load every record and render the leaderboard; no record is lost or partial, no reader ever sees a
 partial file, and run ids never collide."""
+
 from __future__ import annotations
 
 import json
@@ -8,9 +9,9 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 from conftest import tiny_overrides
+
 from mtbench.config import build_config
 from mtbench.engine import run as engine_run
 from mtbench.reporting.results import load_records
@@ -66,8 +67,9 @@ READER = textwrap.dedent("""
 
 
 def _spawn(code: str, *args: object) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def test_concurrent_writers_and_readers(tmp_path):
@@ -89,7 +91,6 @@ def test_concurrent_writers_and_readers(tmp_path):
         out, err = r.communicate(timeout=300)
         assert r.returncode == 0, err  # no reader saw a partial or malformed record
         assert int(out) >= 1, out  # it read (and rendered the leaderboard) while the writers wrote
-
 
     assert len(ids) == len(set(ids)) == WRITERS * PER_WRITER  # run ids never collide
     assert sorted(p.name for p in runs.iterdir()) == sorted(ids)
@@ -125,7 +126,7 @@ def test_record_writes_leave_no_temp_and_readers_skip_hidden_files(tmp_path):
 
     rec = RunRecord(id="a", model="mtl", backbone="hrnet18", dataset="synthetic", tasks=["semseg"])
     path = save_record(rec, tmp_path)
-    (path.parent / ".a.json.x1y2.tmp").write_text('{"id": "a", "mod')   # partial, as a SIGKILL leaves it
+    (path.parent / ".a.json.x1y2.tmp").write_text('{"id": "a", "mod')  # partial, as a SIGKILL leaves it
     (path.parent / ".hidden.json").write_text("{")
     assert [r.id for r in load_records(tmp_path)] == ["a"]
     assert json.loads(path.read_text())["id"] == "a"

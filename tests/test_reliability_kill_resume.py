@@ -2,6 +2,7 @@
 MTBENCH_TEST_KILL_AT, see mtbench/_testhooks.py) and resumed with ``--resume`` ends with exactly the
 metrics of an uninterrupted run, never leaving a corrupt checkpoint or record behind; SIGINT/SIGTERM
 save a checkpoint and exit cleanly with a message."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import tiny_overrides
+
 from mtbench.cli import main
 from mtbench.config import build_config
 from mtbench.engine.checkpoint import load_checkpoint
@@ -22,14 +23,20 @@ from mtbench.reporting.results import load_record, load_records
 
 # mtl on 8 training images, batch 4: 2 steps per epoch, 4 in all; checkpoints at both epoch ends and
 # after global step 3 (mid-epoch 2).
-OVER = {"model.name": "mtl", "data.tasks": "[semseg,depth]", "data.aux_tasks": "[]", "train.epochs": 2,
-        "train.checkpoint_every_iters": 3}
+OVER = {
+    "model.name": "mtl",
+    "data.tasks": "[semseg,depth]",
+    "data.aux_tasks": "[]",
+    "train.epochs": 2,
+    "train.checkpoint_every_iters": 3,
+}
 
 
 def _mtbench(args: list[str], kill_at: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "MTBENCH_TEST_KILL_AT": kill_at, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "mtbench", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "mtbench", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def _sets(items: list[str]) -> list[str]:
@@ -52,7 +59,7 @@ def _assert_no_records(results: Path) -> None:
 
 def test_killed_at_every_phase_then_resumed_equals_uninterrupted(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # in-process runs keep the single torch thread, as the children
-    (full, _), = run_experiment(build_config(None, tiny_overrides(tmp_path / "ref", **OVER)))
+    ((full, _),) = run_experiment(build_config(None, tiny_overrides(tmp_path / "ref", **OVER)))
 
     work = tmp_path / "killed"
     results, runs = work / "results", work / "runs"
@@ -61,7 +68,7 @@ def test_killed_at_every_phase_then_resumed_equals_uninterrupted(tmp_path, monke
     # 1. SIGKILL after the first step, before any checkpoint exists
     p = _mtbench(["run", *_sets(over)], "step:1", tmp_path)
     assert p.returncode == -signal.SIGKILL, p.stderr
-    run_dir, = runs.iterdir()
+    (run_dir,) = runs.iterdir()
     assert (run_dir / "config.yaml").exists() and not (run_dir / "checkpoint.pt").exists()
     _assert_no_records(results)
     resume = ["run", "--resume", str(run_dir)]
@@ -76,8 +83,10 @@ def test_killed_at_every_phase_then_resumed_equals_uninterrupted(tmp_path, monke
     # 3. resumed; Ctrl-C (a real SIGINT) after step 3: checkpoint saved, clean exit with a message
     p = _mtbench(resume, "step:1:INT", tmp_path)
     assert p.returncode == 130, p.stderr
-    assert p.stderr.strip() == (f"interrupted: SIGINT received: checkpoint saved at epoch 2 step 1; "
-                                f"resume with 'mtbench run --resume {run_dir}'")
+    assert p.stderr.strip() == (
+        f"interrupted: SIGINT received: checkpoint saved at epoch 2 step 1; "
+        f"resume with 'mtbench run --resume {run_dir}'"
+    )
     assert _state(run_dir) == (1, 1, 3)
     assert _temps(run_dir) == []  # the killed writer's temp file was cleaned up on resume
 
@@ -121,9 +130,11 @@ def test_sigterm_saves_checkpoint_and_exits_cleanly(tmp_path, monkeypatch, capsy
     with pytest.raises(SystemExit) as e:
         main(["run", *_sets(tiny_overrides(tmp_path, **OVER))])
     assert e.value.code == 130
-    run_dir, = (tmp_path / "runs").iterdir()
-    assert capsys.readouterr().err.strip() == (f"interrupted: SIGTERM received: checkpoint saved at epoch 1 step 1; "
-                                               f"resume with 'mtbench run --resume {run_dir}'")
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert capsys.readouterr().err.strip() == (
+        f"interrupted: SIGTERM received: checkpoint saved at epoch 1 step 1; "
+        f"resume with 'mtbench run --resume {run_dir}'"
+    )
     assert _state(run_dir) == (0, 1, 1)
     assert signal.getsignal(signal.SIGTERM) == handler
     _assert_no_records(tmp_path / "results")

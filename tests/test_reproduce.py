@@ -1,6 +1,7 @@
 """``mtbench reproduce nyud-table2a`` end to end on a tiny synthetic folder in the NYUD layout: every row
 runs with the release recipe (shrunk by --set), the comparison lists reported beside measured, rows already
 recorded are skipped, and a protocol difference is footnoted."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,16 @@ from mtbench.cli import main
 from mtbench.paper_tables import NYUD_TABLE_2A
 from mtbench.reporting.results import load_records
 
-SHRINK = ["model.pretrained=false", "data.train_size=[64,96]", "train.epochs=1", "train.max_iters=1",
-          "train.batch_size=2", "eval.batch_size=2", "run.profile=false", "data.workers=0"]
+SHRINK = [
+    "model.pretrained=false",
+    "data.train_size=[64,96]",
+    "train.epochs=1",
+    "train.max_iters=1",
+    "train.batch_size=2",
+    "eval.batch_size=2",
+    "run.profile=false",
+    "data.workers=0",
+]
 
 
 def _sets(tmp_path, extra=()):
@@ -28,8 +37,19 @@ def nyud_folder(tmp_path_factory):
 
 def test_reproduce_runs_every_row_then_skips_and_compares(nyud_folder, tmp_path, capsys):
     results = tmp_path / "results"
-    args = ["reproduce", "nyud-table2a", "--data-root", str(nyud_folder), "--seeds", "0", "--device", "cpu",
-            "--results", str(results), *_sets(tmp_path)]
+    args = [
+        "reproduce",
+        "nyud-table2a",
+        "--data-root",
+        str(nyud_folder),
+        "--seeds",
+        "0",
+        "--device",
+        "cpu",
+        "--results",
+        str(results),
+        *_sets(tmp_path),
+    ]
     main([*args, "--format", "json"])
     out = capsys.readouterr()
     assert "7 run(s) done" in out.err

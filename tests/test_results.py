@@ -1,4 +1,5 @@
 """RunRecord schema and store: atomic writes, loading, one-line errors naming the file."""
+
 from __future__ import annotations
 
 import json
@@ -9,13 +10,28 @@ import pytest
 
 from mtbench.config import RunConfig
 from mtbench.errors import RecordError
-from mtbench.reporting.results import (RunKey, RunRecord, atomic_write_text, iter_record_paths, load_record,
-                                       load_records, save_record, write_record)
+from mtbench.reporting.results import (
+    RunKey,
+    RunRecord,
+    atomic_write_text,
+    iter_record_paths,
+    load_record,
+    load_records,
+    save_record,
+    write_record,
+)
 
 
 def make(id="r1", model="mtinet", **kw) -> RunRecord:
-    base = dict(id=id, model=model, backbone="hrnet18", dataset="synthetic", tasks=["semseg", "depth"], seed=0,
-                metrics={"semseg": {"mIoU": 40.0}, "depth": {"rmse": 0.5}})
+    base = dict(
+        id=id,
+        model=model,
+        backbone="hrnet18",
+        dataset="synthetic",
+        tasks=["semseg", "depth"],
+        seed=0,
+        metrics={"semseg": {"mIoU": 40.0}, "depth": {"rmse": 0.5}},
+    )
     base.update(kw)
     return RunRecord(**base)
 
@@ -54,16 +70,23 @@ def test_malformed_json_is_one_line_naming_file(tmp_path):
     assert "\n" not in msg and msg.startswith(str(bad)) and "malformed JSON" in msg and "line 2" in msg
 
 
-@pytest.mark.parametrize("data, needle", [
-    ({"id": "x", "backbone": "b", "dataset": "d", "tasks": ["semseg"]}, "invalid record: model: Field required"),
-    ({"id": "x", "model": "m", "backbone": "b", "dataset": "d", "tasks": ["semseg"], "source": "reported"},
-     "needs a citation"),
-    ({"id": "x", "model": "m", "backbone": "b", "dataset": "d", "tasks": []}, "'tasks' is empty"),
-    ({"id": "x", "model": "m", "backbone": "b", "dataset": "d", "tasks": ["semseg"], "extra": 1},
-     "extra: Extra inputs are not permitted"),
-    ({"id": "../x", "model": "m", "backbone": "b", "dataset": "d", "tasks": ["semseg"]}, "path separators"),
-    ([1, 2], "expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    "data, needle",
+    [
+        ({"id": "x", "backbone": "b", "dataset": "d", "tasks": ["semseg"]}, "invalid record: model: Field required"),
+        (
+            {"id": "x", "model": "m", "backbone": "b", "dataset": "d", "tasks": ["semseg"], "source": "reported"},
+            "needs a citation",
+        ),
+        ({"id": "x", "model": "m", "backbone": "b", "dataset": "d", "tasks": []}, "'tasks' is empty"),
+        (
+            {"id": "x", "model": "m", "backbone": "b", "dataset": "d", "tasks": ["semseg"], "extra": 1},
+            "extra: Extra inputs are not permitted",
+        ),
+        ({"id": "../x", "model": "m", "backbone": "b", "dataset": "d", "tasks": ["semseg"]}, "path separators"),
+        ([1, 2], "expected a JSON object"),
+    ],
+)
 def test_invalid_record_is_one_line_naming_file(tmp_path, data, needle):
     p = tmp_path / "r.json"
     p.write_text(json.dumps(data))
@@ -113,9 +136,16 @@ def test_record_key_and_its_run_part():
     """One identity: ``key`` tells apart what a hash-less record measured; ``key.run`` is (model, seed, hash)."""
     a = make(config_hash="h1")
     assert a.key.run == RunKey("mtinet", 0, "h1") and a.key == make(id="other", config_hash="h1").key
-    for changed in (make(config_hash="h2"), make(seed=1), make(model="padnet"), make(split="train"),
-                    make(aux_tasks=["edge"]), make(cost={"input_size": [64, 96]}), make(backbone="hrnet48"),
-                    make(config={"model": {"kwargs": {"fpm": False}}})):
+    for changed in (
+        make(config_hash="h2"),
+        make(seed=1),
+        make(model="padnet"),
+        make(split="train"),
+        make(aux_tasks=["edge"]),
+        make(cost={"input_size": [64, 96]}),
+        make(backbone="hrnet48"),
+        make(config={"model": {"kwargs": {"fpm": False}}}),
+    ):
         assert changed.key != make().key
     assert make(split="train", config_hash="h1").key.run == a.key.run  # the run part ignores the split
 

@@ -1,4 +1,5 @@
 """`mtbench sweep`: runs a preset's models x seeds in subprocesses, reports each, and skips finished runs."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,8 +8,16 @@ from mtbench import sweep
 from mtbench.errors import MtbenchError
 from mtbench.reporting.results import load_records
 
-_TINY = ("data.n_train=4", "data.n_val=4", "data.train_size=[64,96]", "train.epochs=1", "train.batch_size=2",
-         "train.max_iters=0", "eval.batch_size=4", "run.profile=false")
+_TINY = (
+    "data.n_train=4",
+    "data.n_val=4",
+    "data.train_size=[64,96]",
+    "train.epochs=1",
+    "train.batch_size=2",
+    "train.max_iters=0",
+    "eval.batch_size=4",
+    "run.profile=false",
+)
 
 
 @pytest.fixture
@@ -28,8 +37,9 @@ def test_sweep_runs_reports_and_skips_finished(tiny_preset):
     records = load_records(results)
     assert sorted(r.seed for r in records) == [0, 1] and {r.model for r in records} == {"mtl"}
     assert sorted(line.split("]")[0] for line in lines) == ["[1/2", "[2/2"]
-    assert all(line.startswith("[") and "] mtbench run --model mtl" in line and line.endswith(" s, done")
-               for line in lines)
+    assert all(
+        line.startswith("[") and "] mtbench run --model mtl" in line and line.endswith(" s, done") for line in lines
+    )
     # everything recorded: nothing left to run, and a dry run lists nothing
     assert sweep.run_sweep("tiny", results=results, jobs=2, extra_sets=extra) == []
     # a new seed is planned alone
@@ -39,7 +49,9 @@ def test_sweep_runs_reports_and_skips_finished(tiny_preset):
 
 def test_sweep_failure_names_the_log(tiny_preset, caplog):
     with pytest.raises(MtbenchError, match=r"1 of 1 runs failed; logs in runs/sweep-logs"):
-        sweep.run_sweep("tiny", seeds=[0], results=tiny_preset / "results", extra_sets=["data.root=/nonexistent-mtbench-data"])
+        sweep.run_sweep(
+            "tiny", seeds=[0], results=tiny_preset / "results", extra_sets=["data.root=/nonexistent-mtbench-data"]
+        )
     assert "exit" in caplog.text and "tiny-000.log" in caplog.text
 
 
@@ -53,8 +65,9 @@ def test_floor_record_is_not_a_finished_run(tmp_path):
     preset = sweep.PRESETS["default"]
     key = sweep.record_keys(preset, preset.entries[3], 0, results, [])[0]
     assert key.model == "mtinet" and len(before) == len(preset.entries)
-    common = dict(backbone="hrnet18", dataset="synthetic", tasks=["semseg", "depth"], seed=0,
-                  config_hash=key.config_hash)
+    common = dict(
+        backbone="hrnet18", dataset="synthetic", tasks=["semseg", "depth"], seed=0, config_hash=key.config_hash
+    )
     save_record(RunRecord(id="floor", model="constant", **common), results)
     assert sweep.plan("default", [0], results, []) == before
     save_record(RunRecord(id="done", model="mtinet", **common), results)

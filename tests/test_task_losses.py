@@ -1,4 +1,5 @@
 """Task losses and predictions on tiny hand-computed inputs."""
+
 from __future__ import annotations
 
 import math

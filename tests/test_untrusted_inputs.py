@@ -7,6 +7,7 @@ mtbench checkpoints are refused with a line saying how to proceed, and converted
 Records, YAML configs, ``.npy`` and ``.mat`` files are checked the same way. (The mmseg ``--pretrained`` path
 is in tests/test_openmmlab.py, marked ``openmmlab``.)
 """
+
 from __future__ import annotations
 
 import datetime
@@ -24,16 +25,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import one_line_error, tiny_overrides
+
 from mtbench.cli import main
 from mtbench.config import build_config, dump_yaml
-from mtbench.engine.checkpoint import (load_checkpoint, numpy_rng_from_plain, python_rng_from_plain,
-                                       save_checkpoint)
+from mtbench.engine.checkpoint import load_checkpoint, numpy_rng_from_plain, python_rng_from_plain, save_checkpoint
 from mtbench.reporting.results import RunRecord, load_records, save_record
 
-
 # ---- payloads ------------------------------------------------------------------------------------------
+
 
 class TouchPayload:
     """Unpickling this calls pathlib.Path.touch(marker)."""
@@ -76,16 +76,26 @@ def _run_folder(tmp: Path, name: str, **sets) -> Path:
     """A run folder with a valid config.yaml for a tiny mtl run (no checkpoint yet)."""
     run_dir = tmp / "runs" / name
     run_dir.mkdir(parents=True)
-    cfg = build_config(None, tiny_overrides(tmp, **{"model.name": "mtl", "data.tasks": "[semseg,depth]",
-                                                    "data.aux_tasks": "[]", **sets}))
+    cfg = build_config(
+        None,
+        tiny_overrides(tmp, **{"model.name": "mtl", "data.tasks": "[semseg,depth]", "data.aux_tasks": "[]", **sets}),
+    )
     (run_dir / "config.yaml").write_text(dump_yaml(cfg))
     return run_dir
 
 
 def _evil_checkpoint(path: Path, payload: object) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": "mtbench-checkpoint", "version": 2, "model": {"w": torch.zeros(2)},
-                "train_state": {"epoch": 1}, "note": payload}, path)
+    torch.save(
+        {
+            "format": "mtbench-checkpoint",
+            "version": 2,
+            "model": {"w": torch.zeros(2)},
+            "train_state": {"epoch": 1},
+            "note": payload,
+        },
+        path,
+    )
     return path
 
 
@@ -96,6 +106,7 @@ def payload(request, tmp_path):
 
 
 # ---- malicious checkpoints are refused everywhere --------------------------------------------------------
+
 
 def test_eval_of_a_malicious_run_folder_runs_nothing(tmp_path, payload, capsys):
     obj, marker = payload
@@ -119,16 +130,38 @@ def test_malicious_pretrained_timm_checkpoint_runs_nothing(tmp_path, payload, ca
     obj, marker = payload
     path = tmp_path / "imagenet.pth"
     torch.save({"state_dict": {"conv1.weight": torch.zeros(1)}, "args": obj}, path)
-    argv = ["run", "--model", "mtl", "--tasks", "semseg,depth", "--aux-tasks", "none", "--pretrained", str(path),
-            *_sets(tiny_overrides(tmp_path))]
+    argv = [
+        "run",
+        "--model",
+        "mtl",
+        "--tasks",
+        "semseg,depth",
+        "--aux-tasks",
+        "none",
+        "--pretrained",
+        str(path),
+        *_sets(tiny_overrides(tmp_path)),
+    ]
     _assert_refused(_one_line_error(argv, capsys), path, marker)
 
 
 def test_malicious_init_from_checkpoint_runs_nothing(tmp_path, payload, capsys):
     obj, marker = payload
     path = _evil_checkpoint(tmp_path / "semseg.pt", obj)
-    argv = ["run", "--model", "cross_stitch", "--tasks", "semseg,depth", "--aux-tasks", "none", "--backbone",
-            "resnet18", "--set", f"model.kwargs.init_from={path},{path}", *_sets(tiny_overrides(tmp_path))]
+    argv = [
+        "run",
+        "--model",
+        "cross_stitch",
+        "--tasks",
+        "semseg,depth",
+        "--aux-tasks",
+        "none",
+        "--backbone",
+        "resnet18",
+        "--set",
+        f"model.kwargs.init_from={path},{path}",
+        *_sets(tiny_overrides(tmp_path)),
+    ]
     _assert_refused(_one_line_error(argv, capsys), path, marker)
 
 
@@ -140,23 +173,35 @@ def test_checkpoint_convert_without_trust_runs_nothing(tmp_path, payload, capsys
 
 # ---- --trust-checkpoint: a full unpickle, on the user's word, noted in the record -------------------------
 
+
 def test_trust_checkpoint_allows_a_full_unpickle_and_the_record_says_so(tmp_path, capsys):
     from mtbench.backbones import build_backbone
 
     body = build_backbone("hrnet18").body.state_dict()
     path = tmp_path / "hrnet_trained_elsewhere.pth"
     torch.save({"state_dict": body, "saved": datetime.datetime(2024, 1, 2)}, path)  # a harmless unknown class
-    argv = ["run", "--model", "mtl", "--tasks", "semseg,depth", "--aux-tasks", "none", "--pretrained", str(path),
-            *_sets(tiny_overrides(tmp_path))]
+    argv = [
+        "run",
+        "--model",
+        "mtl",
+        "--tasks",
+        "semseg,depth",
+        "--aux-tasks",
+        "none",
+        "--pretrained",
+        str(path),
+        *_sets(tiny_overrides(tmp_path)),
+    ]
     line = _one_line_error(argv, capsys)
     assert str(path) in line and "datetime.datetime" in line and "--trust-checkpoint" in line
     main([*argv, "--trust-checkpoint"])
-    record, = load_records(tmp_path / "results")
+    (record,) = load_records(tmp_path / "results")
     assert f"checkpoint {path} loaded with a full unpickle (--trust-checkpoint)" in record.notes
     assert record.config["run"]["trust_checkpoint"] is True
     plain = build_config(None, tiny_overrides(tmp_path, **{"model.pretrained": str(path)}))
-    trusting = build_config(None, tiny_overrides(tmp_path, **{"model.pretrained": str(path),
-                                                                "run.trust_checkpoint": "true"}))
+    trusting = build_config(
+        None, tiny_overrides(tmp_path, **{"model.pretrained": str(path), "run.trust_checkpoint": "true"})
+    )
     assert trusting.run.trust_checkpoint and plain.hash() == trusting.hash()  # not part of the config hash
 
 
@@ -170,11 +215,13 @@ def test_trust_checkpoint_comes_from_the_command_line_only(tmp_path):
 
 # ---- foreign checkpoints with metadata load as data ------------------------------------------------------
 
+
 def _mmengine_classes(monkeypatch):
     """mmengine's HistoryBuffer and MessageHub: the real ones when installed, else stand-ins pickled under
     the same module paths (registered only while saving)."""
     try:
         from mmengine.logging import HistoryBuffer, MessageHub
+
         return HistoryBuffer, MessageHub, lambda: None
     except ImportError:
         pass
@@ -220,6 +267,7 @@ def _mmengine_classes(monkeypatch):
     def forget() -> None:  # after saving: a full unpickle could not even import these classes
         for name in mods:
             monkeypatch.delitem(sys.modules, name)
+
     return HistoryBuffer, MessageHub, forget
 
 
@@ -228,18 +276,35 @@ def mmseg_style_checkpoint(path: Path, backbone_state: dict[str, torch.Tensor], 
     state_dict, message_hub (HistoryBuffer objects; early mmengine saved the MessageHub itself), optimizer,
     param_schedulers."""
     hub = OrderedDict(loss=HistoryBuffer([0.52, 0.48], [1, 1]))
-    torch.save({
-        "meta": {"mmseg_version": "1.2.2", "mmengine_version": "0.10.7", "seed": np.int64(1234), "epoch": 1,
-                 "iter": 40000, "cfg": "model = dict(type='EncoderDecoder')", "hist": np.zeros(2),
-                 "dataset_meta": {"classes": ("road", "sidewalk"), "palette": [[128, 64, 128], [244, 35, 232]]}},
-        "state_dict": OrderedDict([*((f"backbone.{k}", v) for k, v in backbone_state.items()),
-                                   ("decode_head.conv_seg.weight", torch.zeros(19, 270, 1, 1))]),
-        "message_hub": {"log_scalars": hub, "runtime_info": OrderedDict(iter=40000, **{"val/mIoU": np.float64(75.2)}),
-                        "resumed_keys": OrderedDict(loss=True, iter=True)},
-        "old_message_hub": MessageHub("mtbench-test", log_scalars=hub),
-        "optimizer": {"state": {}, "param_groups": [{"lr": 0.01, "params": [0, 1]}]},
-        "param_schedulers": [{"eta_min": 1e-4, "power": 0.9, "last_step": 40000}],
-    }, path)
+    torch.save(
+        {
+            "meta": {
+                "mmseg_version": "1.2.2",
+                "mmengine_version": "0.10.7",
+                "seed": np.int64(1234),
+                "epoch": 1,
+                "iter": 40000,
+                "cfg": "model = dict(type='EncoderDecoder')",
+                "hist": np.zeros(2),
+                "dataset_meta": {"classes": ("road", "sidewalk"), "palette": [[128, 64, 128], [244, 35, 232]]},
+            },
+            "state_dict": OrderedDict(
+                [
+                    *((f"backbone.{k}", v) for k, v in backbone_state.items()),
+                    ("decode_head.conv_seg.weight", torch.zeros(19, 270, 1, 1)),
+                ]
+            ),
+            "message_hub": {
+                "log_scalars": hub,
+                "runtime_info": OrderedDict(iter=40000, **{"val/mIoU": np.float64(75.2)}),
+                "resumed_keys": OrderedDict(loss=True, iter=True),
+            },
+            "old_message_hub": MessageHub("mtbench-test", log_scalars=hub),
+            "optimizer": {"state": {}, "param_groups": [{"lr": 0.01, "params": [0, 1]}]},
+            "param_schedulers": [{"eta_min": 1e-4, "power": 0.9, "last_step": 40000}],
+        },
+        path,
+    )
 
 
 def test_mmseg_style_checkpoint_with_mmengine_metadata_loads_without_trust(tmp_path, monkeypatch):
@@ -271,19 +336,28 @@ def test_timm_training_checkpoint_with_namespace_loads_without_trust(tmp_path):
 
     src = build_backbone("resnet18").body
     path = tmp_path / "checkpoint-99.pth.tar"
-    torch.save({"epoch": 99, "arch": "resnet18", "state_dict": src.state_dict(),
-                "args": argparse.Namespace(lr=0.1, model="resnet18"), "metric": np.float64(71.3)}, path)
+    torch.save(
+        {
+            "epoch": 99,
+            "arch": "resnet18",
+            "state_dict": src.state_dict(),
+            "args": argparse.Namespace(lr=0.1, model="resnet18"),
+            "metric": np.float64(71.3),
+        },
+        path,
+    )
     dst = build_backbone("resnet18").body
     assert load_local_weights(dst, path)["missing"] == 0
 
 
 # ---- mtbench checkpoints: format errors in one line ------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("trained")
     main(["run", "--model", "mtl", "--tasks", "semseg,depth", "--aux-tasks", "none", *_sets(tiny_overrides(tmp))])
-    run_dir, = (tmp / "runs").iterdir()
+    (run_dir,) = (tmp / "runs").iterdir()
     return run_dir
 
 
@@ -314,15 +388,25 @@ def _no_train_state(ck, p):
     save_checkpoint(ck, p)
 
 
-@pytest.mark.parametrize("edit, pattern", [
-    (_wrong_shape, r"checkpoint\.pt: checkpoint does not fit the configured model: parameter "
-                   r"'heads\.semseg\.classifier\.weight' has shape \[3, 3\] in the checkpoint, \[10, 270, 1, 1\] in the "
-                   r"model"),
-    (_missing_param, r"checkpoint\.pt: checkpoint does not fit the configured model: 1 parameter\(s\) of the model "
-                     r"missing from the checkpoint \(first: 'heads\.depth\.classifier\.bias'\)"),
-    (_bare_state_dict, r"checkpoint\.pt: not an mtbench checkpoint \(no format entry 'mtbench-checkpoint'"),
-    (_no_train_state, r"checkpoint\.pt: incomplete mtbench checkpoint: missing 'train_state'"),
-], ids=["shape-mismatch", "missing-parameter", "not-an-mtbench-checkpoint", "missing-entry"])
+@pytest.mark.parametrize(
+    "edit, pattern",
+    [
+        (
+            _wrong_shape,
+            r"checkpoint\.pt: checkpoint does not fit the configured model: parameter "
+            r"'heads\.semseg\.classifier\.weight' has shape \[3, 3\] in the checkpoint, \[10, 270, 1, 1\] in the "
+            r"model",
+        ),
+        (
+            _missing_param,
+            r"checkpoint\.pt: checkpoint does not fit the configured model: 1 parameter\(s\) of the model "
+            r"missing from the checkpoint \(first: 'heads\.depth\.classifier\.bias'\)",
+        ),
+        (_bare_state_dict, r"checkpoint\.pt: not an mtbench checkpoint \(no format entry 'mtbench-checkpoint'"),
+        (_no_train_state, r"checkpoint\.pt: incomplete mtbench checkpoint: missing 'train_state'"),
+    ],
+    ids=["shape-mismatch", "missing-parameter", "not-an-mtbench-checkpoint", "missing-entry"],
+)
 def test_eval_names_the_checkpoint_problem_in_one_line(trained_run, tmp_path, capsys, edit, pattern):
     model_keys = load_checkpoint(trained_run / "checkpoint.pt")["model"]
     assert {"heads.semseg.classifier.weight", "heads.depth.classifier.bias"} <= set(model_keys)
@@ -352,30 +436,34 @@ def test_checkpoints_hold_plain_values_only(trained_run):
 
 # ---- old-format checkpoints: refused with how to proceed, converted once, resume stays exact -------------
 
+
 def _to_old_format(path: Path) -> None:
     """Rewrite a checkpoint as mtbench wrote it before: no format entry, Python and NumPy RNG states as
     random.getstate() / np.random.get_state() return them (the NumPy one pickles an ndarray)."""
     ck = load_checkpoint(path)
     old = {k: v for k, v in ck.items() if k not in ("format", "version")}
-    old["rng"] = {**ck["rng"], "python": python_rng_from_plain(ck["rng"]["python"]),
-                  "numpy": numpy_rng_from_plain(ck["rng"]["numpy"])}
+    old["rng"] = {
+        **ck["rng"],
+        "python": python_rng_from_plain(ck["rng"]["python"]),
+        "numpy": numpy_rng_from_plain(ck["rng"]["numpy"]),
+    }
     torch.save(old, path)
 
 
 def test_old_format_checkpoint_is_refused_then_converted_and_resumes_exactly(tmp_path, monkeypatch, capsys):
-    from mtbench.engine.run import run_experiment
     from test_engine_e2e import _stop_after
 
+    from mtbench.engine.run import run_experiment
     from mtbench.engine.trainer import Interrupted
 
     over = {"model.name": "mtl", "train.epochs": 2, "data.aux_tasks": "[]"}
-    (full, _), = run_experiment(build_config(None, tiny_overrides(tmp_path / "a", **over)))
+    ((full, _),) = run_experiment(build_config(None, tiny_overrides(tmp_path / "a", **over)))
     _stop_after(monkeypatch, 3)  # a checkpoint in the middle of the second epoch
     cfg = build_config(None, tiny_overrides(tmp_path / "b", **over))
     with pytest.raises(Interrupted):
         run_experiment(cfg)
     monkeypatch.undo()
-    run_dir, = (tmp_path / "b" / "runs").iterdir()
+    (run_dir,) = (tmp_path / "b" / "runs").iterdir()
     ck = run_dir / "checkpoint.pt"
     _to_old_format(ck)
 
@@ -389,7 +477,7 @@ def test_old_format_checkpoint_is_refused_then_converted_and_resumes_exactly(tmp
     copy = tmp_path / "copy" / run_dir.name
     shutil.copytree(run_dir, copy)
     main(["eval", str(copy), "--results", str(tmp_path / "copy-results"), "--trust-checkpoint"])
-    record, = load_records(tmp_path / "copy-results")
+    (record,) = load_records(tmp_path / "copy-results")
     assert f"checkpoint {copy / 'checkpoint.pt'} loaded with a full unpickle (--trust-checkpoint)" in record.notes
 
     capsys.readouterr()
@@ -398,16 +486,24 @@ def test_old_format_checkpoint_is_refused_then_converted_and_resumes_exactly(tmp
     assert torch.load(ck, weights_only=True)["format"] == "mtbench-checkpoint"
     main(["checkpoint", "convert", str(ck)])  # nothing left to do, no flag needed
     assert "already in the current format" in capsys.readouterr().out
-    (resumed, _), = run_experiment(cfg, resume=run_dir)
+    ((resumed, _),) = run_experiment(cfg, resume=run_dir)
     assert resumed.metrics == full.metrics
     assert not any("full unpickle" in n for n in resumed.notes)
 
 
 # ---- records ----------------------------------------------------------------------------------------------
 
+
 def _record(**fields) -> dict:
-    rec = RunRecord(id="r", model="mtl", backbone="hrnet18", dataset="synthetic", tasks=["semseg"],
-                    metrics={"semseg": {"mIoU": 1.0}}, primary={"semseg": 1.0})
+    rec = RunRecord(
+        id="r",
+        model="mtl",
+        backbone="hrnet18",
+        dataset="synthetic",
+        tasks=["semseg"],
+        metrics={"semseg": {"mIoU": 1.0}},
+        primary={"semseg": 1.0},
+    )
     return {**json.loads(rec.model_dump_json()), **fields}
 
 
@@ -418,16 +514,22 @@ def _deep(n: int):
     return out
 
 
-@pytest.mark.parametrize("content, pattern", [
-    (_record(id="x" * 10_000), r"invalid record: id: String should have at most 256 characters"),
-    (_record(notes=["n"] * 100_000), r"invalid record: notes: List should have at most 10000 items"),
-    (_record(metrics={"semseg": {f"IoU_{i}": 0.0 for i in range(5000)}}),
-     r"invalid record: metrics\.semseg: Dictionary should have at most 1024 items"),
-    (_record(config=_deep(200)), r"invalid record: config: Value error, nested deeper than 32 levels"),
-    (_record(notes=["x" * 2_000_000]), r"invalid record: \d+ bytes \(a record is at most 1048576\)"),
-    ("[" * 100_000 + "]" * 100_000, r"invalid record: RecursionError"),
-    ('{"seed": ' + "9" * 5000 + "}", r"invalid record: ValueError: Exceeds the limit"),
-], ids=["long-string", "long-list", "big-dict", "deep-config", "huge-file", "deep-json", "huge-int"])
+@pytest.mark.parametrize(
+    "content, pattern",
+    [
+        (_record(id="x" * 10_000), r"invalid record: id: String should have at most 256 characters"),
+        (_record(notes=["n"] * 100_000), r"invalid record: notes: List should have at most 10000 items"),
+        (
+            _record(metrics={"semseg": {f"IoU_{i}": 0.0 for i in range(5000)}}),
+            r"invalid record: metrics\.semseg: Dictionary should have at most 1024 items",
+        ),
+        (_record(config=_deep(200)), r"invalid record: config: Value error, nested deeper than 32 levels"),
+        (_record(notes=["x" * 2_000_000]), r"invalid record: \d+ bytes \(a record is at most 1048576\)"),
+        ("[" * 100_000 + "]" * 100_000, r"invalid record: RecursionError"),
+        ('{"seed": ' + "9" * 5000 + "}", r"invalid record: ValueError: Exceeds the limit"),
+    ],
+    ids=["long-string", "long-list", "big-dict", "deep-config", "huge-file", "deep-json", "huge-int"],
+)
 def test_crafted_records_fail_in_one_line(tmp_path, capsys, content, pattern):
     save_record(RunRecord(**{k: v for k, v in _record().items() if k != "id"}, id="fine"), tmp_path / "results")
     bad = tmp_path / "results" / "synthetic" / "mtl" / "crafted.json"
@@ -444,13 +546,17 @@ def test_committed_records_stay_valid():
 
 # ---- YAML configs -----------------------------------------------------------------------------------------
 
+
 def test_yaml_python_tags_are_refused_in_one_line(tmp_path, capsys):
     marker = tmp_path / "PWNED"
     evil = tmp_path / "evil.yaml"
-    evil.write_text(f"train:\n  epochs: !!python/object/apply:os.system [\"touch {marker}\"]\n")
+    evil.write_text(f'train:\n  epochs: !!python/object/apply:os.system ["touch {marker}"]\n')
     line = _one_line_error(["run", "--config", str(evil)], capsys, code=2)
-    assert re.search(r"evil\.yaml: YAML tag refused at line 2: could not determine a constructor for the tag "
-                     r"'tag:yaml\.org,2002:python/object/apply:os\.system'", line), line
+    assert re.search(
+        r"evil\.yaml: YAML tag refused at line 2: could not determine a constructor for the tag "
+        r"'tag:yaml\.org,2002:python/object/apply:os\.system'",
+        line,
+    ), line
     run_dir = _run_folder(tmp_path, "shared-run")
     with open(run_dir / "config.yaml", "a") as f:
         f.write("extra: !!python/object:pathlib.Path {}\n")
@@ -470,6 +576,7 @@ def test_yaml_alias_bomb_is_refused(tmp_path, capsys):
 
 # ---- .npy and .mat ----------------------------------------------------------------------------------------
 
+
 def _pickled_npy(path: Path, marker: Path) -> None:
     np.save(path, np.array([TouchPayload(marker), 1], dtype=object), allow_pickle=True)
 
@@ -483,11 +590,24 @@ def test_npy_with_a_pickle_is_refused_in_a_dataset(tmp_path, capsys):
     ids = (data / "gt_sets" / "train.txt").read_text().split()
     for i in ids:
         _pickled_npy(data / "depth" / f"{i}.npy", marker)
-    argv = ["run", "--model", "mtl", "--tasks", "semseg,depth", "--aux-tasks", "none", "--data-root", str(data),
-            *_sets(tiny_overrides(tmp_path))]
+    argv = [
+        "run",
+        "--model",
+        "mtl",
+        "--tasks",
+        "semseg,depth",
+        "--aux-tasks",
+        "none",
+        "--data-root",
+        str(data),
+        *_sets(tiny_overrides(tmp_path)),
+    ]
     line = _one_line_error(argv, capsys)
-    assert re.search(r"Corrupt or unreadable array '.*depth/.*\.npy': Object arrays cannot be loaded when "
-                     r"allow_pickle=False", line), line
+    assert re.search(
+        r"Corrupt or unreadable array '.*depth/.*\.npy': Object arrays cannot be loaded when "
+        r"allow_pickle=False",
+        line,
+    ), line
     assert not marker.exists()
 
 

@@ -5,6 +5,7 @@
 False (random init), True / 'timm' / 'imagenet' (timm's hub or cache), or a path to a local
 checkpoint (HRNet-Image-Classification, timm or torchvision layout).
 """
+
 from __future__ import annotations
 
 from mtbench.backbones.base import Backbone

@@ -1,4 +1,5 @@
 """The backbone contract shared by the timm and mmseg backbones: four feature maps at strides 4, 8, 16, 32."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -39,7 +40,9 @@ def stride_indices(strides: Sequence[int], what: str, hint: str = "") -> list[in
     for s in STRIDES:
         hits = [i for i, r in enumerate(strides) if r == s]
         if not hits:
-            raise UsageError(f"{what} has no feature map at stride {s} (strides: {list(strides)}); "
-                             f"mtbench needs strides 4, 8, 16, 32{hint}.")
+            raise UsageError(
+                f"{what} has no feature map at stride {s} (strides: {list(strides)}); "
+                f"mtbench needs strides 4, 8, 16, 32{hint}."
+            )
         idx.append(hits[-1])
     return idx

@@ -1,5 +1,6 @@
 """Split a ResNet backbone into its four stages, for models that interleave task-specific networks
 (cross-stitch, NDDR-CNN) or attend inside stages (MTAN)."""
+
 from __future__ import annotations
 
 import torch.nn as nn
@@ -17,7 +18,9 @@ def resnet_stages(backbone: nn.Module, model: str) -> nn.ModuleList:
     body = getattr(backbone, "body", None)
     names = list(body.keys()) if isinstance(body, nn.ModuleDict) else []
     if names[: len(_STEM) + 4] != [*_STEM, "layer1", "layer2", "layer3", "layer4"]:
-        raise UsageError(f"Model '{model}' needs a ResNet backbone (stages layer1-4); "
-                         f"pass --backbone resnet18 or resnet50.")
-    return nn.ModuleList([nn.Sequential(*(body[n] for n in (*_STEM, "layer1"))),
-                          body["layer2"], body["layer3"], body["layer4"]])
+        raise UsageError(
+            f"Model '{model}' needs a ResNet backbone (stages layer1-4); pass --backbone resnet18 or resnet50."
+        )
+    return nn.ModuleList(
+        [nn.Sequential(*(body[n] for n in (*_STEM, "layer1"))), body["layer2"], body["layer3"], body["layer4"]]
+    )

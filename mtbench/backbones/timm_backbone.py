@@ -1,4 +1,5 @@
 """Multi-scale backbones built with timm ``features_only``: four feature maps at strides 4, 8, 16, 32."""
+
 from __future__ import annotations
 
 import torch.nn as nn
@@ -8,9 +9,16 @@ from mtbench.errors import MtbenchError, UsageError, unknown_name
 
 # name -> (timm model name, extra timm kwargs, description)
 _NAMED: dict[str, tuple[str, dict, str]] = {
-    "hrnet18": ("hrnet_w18_small_v2", {"feature_location": "", "out_indices": (1, 2, 3, 4)},
-                "HRNetV2-W18-Small-v2, the MTI-Net release's hrnet_w18 (channels 18/36/72/144)"),
-    "hrnet48": ("hrnet_w48", {"feature_location": "", "out_indices": (1, 2, 3, 4)}, "HRNetV2-W48 (channels 48/96/192/384)"),
+    "hrnet18": (
+        "hrnet_w18_small_v2",
+        {"feature_location": "", "out_indices": (1, 2, 3, 4)},
+        "HRNetV2-W18-Small-v2, the MTI-Net release's hrnet_w18 (channels 18/36/72/144)",
+    ),
+    "hrnet48": (
+        "hrnet_w48",
+        {"feature_location": "", "out_indices": (1, 2, 3, 4)},
+        "HRNetV2-W48 (channels 48/96/192/384)",
+    ),
     "resnet18": ("resnet18", {"out_indices": (1, 2, 3, 4)}, "ResNet-18 stages 1-4 (channels 64/128/256/512)"),
     "resnet50": ("resnet50", {"out_indices": (1, 2, 3, 4)}, "ResNet-50 stages 1-4 (channels 256/512/1024/2048)"),
 }
@@ -24,11 +32,13 @@ def resolve_name(name: str) -> tuple[str, dict]:
         arch, extra, _ = _NAMED[name]
         return arch, dict(extra)
     if name.startswith("timm:"):
-        arch = name[len("timm:"):]
+        arch = name[len("timm:") :]
         if not timm.is_model(arch):
             close = timm.list_models(f"{arch[:4]}*")[:5]
-            raise UsageError(f"Unknown timm architecture '{arch}' in --backbone {name}; "
-                             f"similar: {', '.join(close) or 'none'} (see timm.list_models()).")
+            raise UsageError(
+                f"Unknown timm architecture '{arch}' in --backbone {name}; "
+                f"similar: {', '.join(close) or 'none'} (see timm.list_models())."
+            )
         return arch, ({"feature_location": ""} if arch.startswith("hrnet") else {})
     raise unknown_name("backbone", name, list(_NAMED) + ["timm:<name>"], "Run 'mtbench list backbones'.")
 

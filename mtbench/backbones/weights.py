@@ -9,6 +9,7 @@ Files are read as data (:mod:`mtbench.safeload`): torch's ``weights_only=True`` 
 inert placeholders for the metadata objects of mmengine / mmcv / timm checkpoints; anything else is refused
 in one line unless ``--trust-checkpoint`` allows a full unpickle (noted in the record).
 """
+
 from __future__ import annotations
 
 import logging
@@ -50,7 +51,7 @@ def _strip(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         changed = False
         for p in _PREFIXES:
             if sum(k.startswith(p) for k in sd) > len(sd) // 2:
-                sd = {k[len(p):] if k.startswith(p) else k: v for k, v in sd.items()}
+                sd = {k[len(p) :] if k.startswith(p) else k: v for k, v in sd.items()}
                 changed = True
     return sd
 
@@ -72,20 +73,33 @@ def load_local_weights(module: nn.Module, path: str | Path, *, select: str | Non
     path = Path(path)
     sd = _unwrap(read_weights(path))
     if select and any(k.startswith(select) for k in sd):
-        sd = {k[len(select):]: v for k, v in sd.items() if k.startswith(select)}
+        sd = {k[len(select) :]: v for k, v in sd.items() if k.startswith(select)}
     sd = _strip(sd)
     own = module.state_dict()
     matched = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
     mismatch = [k for k, v in sd.items() if k in own and own[k].shape != v.shape]
     if not matched:
-        raise DataError(f"{path}: no tensor matches the backbone's parameters "
-                        f"({len(sd)} tensors read; expected keys like '{next(iter(own))}').")
+        raise DataError(
+            f"{path}: no tensor matches the backbone's parameters "
+            f"({len(sd)} tensors read; expected keys like '{next(iter(own))}')."
+        )
     module.load_state_dict(matched, strict=False)
-    report = {"loaded": len(matched), "missing": len(own) - len(matched),
-              "unexpected": len(sd) - len(matched) - len(mismatch), "shape_mismatch": len(mismatch)}
+    report = {
+        "loaded": len(matched),
+        "missing": len(own) - len(matched),
+        "unexpected": len(sd) - len(matched) - len(mismatch),
+        "shape_mismatch": len(mismatch),
+    }
     level = logging.WARNING if report["missing"] or report["shape_mismatch"] else logging.INFO
-    log.log(level, "pretrained %s: loaded %d tensors, missing %d, unexpected %d, shape mismatch %d",
-            path, report["loaded"], report["missing"], report["unexpected"], report["shape_mismatch"])
+    log.log(
+        level,
+        "pretrained %s: loaded %d tensors, missing %d, unexpected %d, shape mismatch %d",
+        path,
+        report["loaded"],
+        report["missing"],
+        report["unexpected"],
+        report["shape_mismatch"],
+    )
     if report["missing"]:
         log.warning("missing (first 5): %s", [k for k in own if k not in matched][:5])
     return report

@@ -12,6 +12,7 @@ release does not document its axes, but its transforms treat x as horizontal (a 
 in-plane rotation of (x, y) agrees with x right / y down. Note the frame is left-handed.
 Depth is z-depth in metres (distance along the optical axis), 0 = invalid.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,13 +24,34 @@ from mtbench.data.check import CheckReport, check_dataset
 from mtbench.data.common import env_root
 from mtbench.data.export import parse_size, write_synthetic
 from mtbench.data.spec import DATASETS, Augmentation, DatasetSpec, get_dataset_spec, list_datasets, register_dataset
-from mtbench.data.transforms import (Compose, EvalResize, FixedResize, PhotometricJitter, RandomAffine,
-                                     RandomCropPad, RandomHorizontalFlip, RandomRotate, RandomScale)
+from mtbench.data.transforms import (
+    Compose,
+    EvalResize,
+    FixedResize,
+    PhotometricJitter,
+    RandomAffine,
+    RandomCropPad,
+    RandomHorizontalFlip,
+    RandomRotate,
+    RandomScale,
+)
 from mtbench.errors import UsageError
 
-__all__ = ["build_dataset", "check_dataset", "CheckReport", "write_synthetic", "parse_size", "DATASETS",
-           "DatasetSpec", "Augmentation", "get_dataset_spec", "list_datasets", "register_dataset", "train_transform",
-           "eval_transform"]
+__all__ = [
+    "build_dataset",
+    "check_dataset",
+    "CheckReport",
+    "write_synthetic",
+    "parse_size",
+    "DATASETS",
+    "DatasetSpec",
+    "Augmentation",
+    "get_dataset_spec",
+    "list_datasets",
+    "register_dataset",
+    "train_transform",
+    "eval_transform",
+]
 
 SPLITS = ("train", "val")
 
@@ -70,9 +92,18 @@ def eval_transform(name: str, size: tuple[int, int], canvas: tuple[int, int] | N
     return EvalResize(size, tuple(canvas) if canvas is not None else size)
 
 
-def build_dataset(name: str, split: str, *, root: str | None = None, tasks: list[str], train: bool,
-                  size: tuple[int, int] | None = None, seed: int = 0, n: int | None = None,
-                  **options: Any) -> Dataset:
+def build_dataset(
+    name: str,
+    split: str,
+    *,
+    root: str | None = None,
+    tasks: list[str],
+    train: bool,
+    size: tuple[int, int] | None = None,
+    seed: int = 0,
+    n: int | None = None,
+    **options: Any,
+) -> Dataset:
     """Dataset ``name`` split ``split`` with only ``tasks`` (+ image, meta), made by its spec's builder.
 
     ``train`` selects the spec's augmentation, else the evaluation transform (``eval_transform``);
@@ -101,7 +132,17 @@ def build_dataset(name: str, split: str, *, root: str | None = None, tasks: list
         transform = eval_transform(name, size or spec.train_size, options.get("eval_canvas"))
     root = root or (None if spec.embedded else env_root(name))
     if root is None and not spec.embedded:
-        raise UsageError(f"Dataset '{name}' needs a root folder: pass --data-root /path (Python: root=...) or "
-                         f"set MTBENCH_DATA so that $MTBENCH_DATA/{name} holds it. See README 'Data'.")
-    return spec.build(Path(root) if root is not None else None, split, list(tasks), transform=transform,
-                      train=train, size=size, seed=seed, n=n)
+        raise UsageError(
+            f"Dataset '{name}' needs a root folder: pass --data-root /path (Python: root=...) or "
+            f"set MTBENCH_DATA so that $MTBENCH_DATA/{name} holds it. See README 'Data'."
+        )
+    return spec.build(
+        Path(root) if root is not None else None,
+        split,
+        list(tasks),
+        transform=transform,
+        train=train,
+        size=size,
+        seed=seed,
+        n=n,
+    )

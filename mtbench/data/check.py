@@ -3,6 +3,7 @@
 Every listed sample of every split is read with the loader's own reader (``read``), so the check
 reports exactly the DataErrors that training would raise, one line per problem, each naming its file.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,8 +43,10 @@ class CheckReport:
             sizes = sorted(self.sizes.get(split, ()))
             size_txt = ", ".join(f"{h}x{w}" for h, w in sizes[:3]) + (f" (+{len(sizes) - 3})" if len(sizes) > 3 else "")
             seen = self.classes_seen.get(split, {})
-            rows.append([split, str(self.listed[split]), str(self.readable.get(split, 0)), size_txt or "-"]
-                        + [_ranges(seen.get(t, [])) for t in tasks])
+            rows.append(
+                [split, str(self.listed[split]), str(self.readable.get(split, 0)), size_txt or "-"]
+                + [_ranges(seen.get(t, [])) for t in tasks]
+            )
         return header, rows
 
 
@@ -79,8 +82,9 @@ def check_dataset(name: str, root: str | Path | None) -> CheckReport:
 
     get_dataset_spec(name)
     if root is None:
-        raise DataError(f"Dataset '{name}' check needs a folder; 'mtbench data synth --out DIR' writes one "
-                        f"for synthetic.")
+        raise DataError(
+            f"Dataset '{name}' check needs a folder; 'mtbench data synth --out DIR' writes one for synthetic."
+        )
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"Dataset root '{root}' does not exist or is not a folder.")

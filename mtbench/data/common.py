@@ -5,11 +5,13 @@ Raw samples (before transforms) are dicts of tensors: "image" float32 3×H×W in
 "human_parts" int64 H×W (255 = ignore), "depth" float32 1×H×W metres (0 = invalid), "normals" float32
 3×H×W (zero vector = invalid), "edge" and "saliency" float32 1×H×W in {0, 1} (255 = ignore).
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,8 +23,15 @@ IGNORE = 255
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
 # value that marks "no target" per task, used when padding or rotating
-FILL = {"image": 0.0, "semseg": IGNORE, "human_parts": IGNORE, "depth": 0.0, "normals": 0.0,
-        "edge": IGNORE, "saliency": IGNORE}
+FILL = {
+    "image": 0.0,
+    "semseg": IGNORE,
+    "human_parts": IGNORE,
+    "depth": 0.0,
+    "normals": 0.0,
+    "edge": IGNORE,
+    "saliency": IGNORE,
+}
 LABEL_TASKS = ("semseg", "human_parts")
 
 
@@ -95,8 +104,9 @@ def read_split(root: Path, split_file: Path) -> list[str]:
     return ids
 
 
-def present_samples(ids: list[str], split_file: Path, paths: Callable[[str], list[Path]], *, strict: bool,
-                    problems: list[str]) -> list[str]:
+def present_samples(
+    ids: list[str], split_file: Path, paths: Callable[[str], list[Path]], *, strict: bool, problems: list[str]
+) -> list[str]:
     """The ids of ``split_file`` whose files all exist. A missing file raises DataError when ``strict``
     (training), else its message is appended to ``problems`` (``mtbench data check``)."""
     kept = []
@@ -116,16 +126,19 @@ def check_labels(arr: np.ndarray, num_classes: int, path: str | Path, task: str)
     bad = (arr >= num_classes) & (arr != IGNORE) | (arr < 0)
     if bad.any():
         vals = np.unique(arr[bad])[:5].tolist()
-        raise DataError(f"Label out of range in '{path}': {task} values {vals} not in 0..{num_classes - 1} "
-                        f"or {IGNORE} (ignore).")
+        raise DataError(
+            f"Label out of range in '{path}': {task} values {vals} not in 0..{num_classes - 1} or {IGNORE} (ignore)."
+        )
 
 
 def check_same_size(sample: dict[str, np.ndarray], paths: dict[str, str]) -> None:
     size = sample["image"].shape[:2]
     for task, arr in sample.items():
         if task != "image" and arr.shape[:2] != size:
-            raise DataError(f"Size mismatch in '{paths.get(task, task)}': {task} is {arr.shape[0]}x{arr.shape[1]}, "
-                            f"image '{paths.get('image')}' is {size[0]}x{size[1]}.")
+            raise DataError(
+                f"Size mismatch in '{paths.get(task, task)}': {task} is {arr.shape[0]}x{arr.shape[1]}, "
+                f"image '{paths.get('image')}' is {size[0]}x{size[1]}."
+            )
 
 
 def to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -189,8 +202,12 @@ class MultiTaskDataset(Dataset):
         size = list(sample["image"].shape[-2:])
         if self.transform is not None:
             g = torch.Generator().manual_seed(
-                int(np.random.SeedSequence([self.seed, self.split_code.get(self.split, 9), index, self.epoch])
-                    .generate_state(1)[0]))
+                int(
+                    np.random.SeedSequence(
+                        [self.seed, self.split_code.get(self.split, 9), index, self.epoch]
+                    ).generate_state(1)[0]
+                )
+            )
             sample = self.transform(sample, g)
         sample = normalize_image(sample)
         sample["meta"] = {"name": self.names()[index], "size": size}

@@ -4,6 +4,7 @@ Sample ``synthetic_<split>_<index>`` on disk is ``synthetic.generate(seed, split
 same scene that ``build_dataset("synthetic", ...)`` renders on the fly (images stored as JPEG,
 quality 95, no chroma subsampling).
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,10 +19,27 @@ from mtbench.errors import UsageError
 
 log = logging.getLogger(__name__)
 # a fixed 16-colour palette for label maps (index 255 = ignore -> black)
-PALETTE = np.array([[128, 64, 128], [70, 70, 70], [190, 153, 153], [250, 170, 30], [220, 220, 0],
-                    [107, 142, 35], [220, 20, 60], [0, 0, 142], [152, 251, 152], [0, 130, 180],
-                    [255, 0, 0], [119, 11, 32], [0, 60, 100], [255, 255, 255], [70, 130, 180], [0, 80, 100]],
-                   np.uint8)
+PALETTE = np.array(
+    [
+        [128, 64, 128],
+        [70, 70, 70],
+        [190, 153, 153],
+        [250, 170, 30],
+        [220, 220, 0],
+        [107, 142, 35],
+        [220, 20, 60],
+        [0, 0, 142],
+        [152, 251, 152],
+        [0, 130, 180],
+        [255, 0, 0],
+        [119, 11, 32],
+        [0, 60, 100],
+        [255, 255, 255],
+        [70, 130, 180],
+        [0, 80, 100],
+    ],
+    np.uint8,
+)
 
 
 @dataclass
@@ -49,16 +67,28 @@ def colorize(sample: dict[str, np.ndarray]) -> np.ndarray:
     gray = lambda a: np.repeat((np.clip(a, 0, 1) * 255).astype(np.uint8)[..., None], 3, -1)  # noqa: E731
     d = sample["depth"]
     inv = np.where(d > 0, 1.0 / np.maximum(d, 1e-6), 0)  # near = bright
-    tiles = [sample["image"], lab(sample["semseg"]), gray(inv / max(inv.max(), 1e-6)),
-             ((sample["normals"] * [1, -1, 1] + 1) * 127.5).clip(0, 255).astype(np.uint8),  # RGB = (x, up, z)
-             gray(sample["edge"].astype(np.float32)), gray(sample["saliency"].astype(np.float32)),
-             lab(sample["human_parts"])]
+    tiles = [
+        sample["image"],
+        lab(sample["semseg"]),
+        gray(inv / max(inv.max(), 1e-6)),
+        ((sample["normals"] * [1, -1, 1] + 1) * 127.5).clip(0, 255).astype(np.uint8),  # RGB = (x, up, z)
+        gray(sample["edge"].astype(np.float32)),
+        gray(sample["saliency"].astype(np.float32)),
+        lab(sample["human_parts"]),
+    ]
     sep = np.full((sample["image"].shape[0], 2, 3), 255, np.uint8)
     return np.concatenate([t for tile in tiles for t in (tile, sep)][:-1], axis=1)
 
 
-def write_synthetic(out: str | Path, *, n: int = 16, size: tuple[int, int] = (128, 160), seed: int = 0,
-                    val_fraction: float = 0.25, sheet_rows: int = 8) -> SynthSummary:
+def write_synthetic(
+    out: str | Path,
+    *,
+    n: int = 16,
+    size: tuple[int, int] = (128, 160),
+    seed: int = 0,
+    val_fraction: float = 0.25,
+    sheet_rows: int = 8,
+) -> SynthSummary:
     """Write ``n`` scenes (the last ``val_fraction`` as the val split) under ``out`` in the NYUD layout."""
     from PIL import Image
 

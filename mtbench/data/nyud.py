@@ -19,6 +19,7 @@ evaluation/eval_edge.py runs SEISM for PASCALContext only). Later work scores NY
 into its seg2bmap boundary, thinned. The layout's only edge source is ``edge/<id>.npy``, so the
 evaluation target is that SEISM ground truth of the edge map: ``seism_edges(edge > 0.5)``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,8 +27,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mtbench.data.common import (IGNORE, MultiTaskDataset, check_labels, check_same_size, read_image, read_npy,
-                                 present_samples, read_png_array, read_split, seism_edges, to_tensors)
+from mtbench.data.common import (
+    IGNORE,
+    MultiTaskDataset,
+    check_labels,
+    check_same_size,
+    present_samples,
+    read_image,
+    read_npy,
+    read_png_array,
+    read_split,
+    seism_edges,
+    to_tensors,
+)
 from mtbench.errors import DataError
 
 FILES = {
@@ -58,8 +70,10 @@ def check_normals(normals: np.ndarray, path) -> np.ndarray:
     norm = np.linalg.norm(normals, axis=2)
     bad = (norm > 1e-6) & (np.abs(norm - 1) > NORMAL_TOL)
     if bad.any():
-        raise DataError(f"Normals in '{path}' are not unit length at {int(bad.sum())} pixels "
-                        f"(|n| from {float(norm[bad].min()):.3g} to {float(norm[bad].max()):.3g}).")
+        raise DataError(
+            f"Normals in '{path}' are not unit length at {int(bad.sum())} pixels "
+            f"(|n| from {float(norm[bad].min()):.3g} to {float(norm[bad].max()):.3g})."
+        )
     return normals.astype(np.float32)
 
 
@@ -67,18 +81,32 @@ class NYUDDataset(MultiTaskDataset):
     """Reads the NYUD layout; ``num_classes`` per label task (nyud: semseg 40; synthetic: 10 and 7).
     ``eval_edges``: the edge target is SEISM's evaluation ground truth of the edge map (see above)."""
 
-    def __init__(self, root: str | Path, split: str, tasks: list[str], *, num_classes: dict[str, int],
-                 transform=None, seed: int = 0, n: int | None = None, strict: bool = True,
-                 eval_edges: bool = False):
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        tasks: list[str],
+        *,
+        num_classes: dict[str, int],
+        transform=None,
+        seed: int = 0,
+        n: int | None = None,
+        strict: bool = True,
+        eval_edges: bool = False,
+    ):
         super().__init__(split, tasks, transform, seed)
         self.root = Path(root)
         self.eval_edges = eval_edges
         self.num_classes = num_classes
         split_file = self.root / "gt_sets" / f"{split}.txt"
         self.problems: list[str] = []
-        kept = present_samples(read_split(self.root, split_file), split_file,
-                               lambda i: [self.path(t, i) for t in ["image", *self.tasks]],
-                               strict=strict, problems=self.problems)
+        kept = present_samples(
+            read_split(self.root, split_file),
+            split_file,
+            lambda i: [self.path(t, i) for t in ["image", *self.tasks]],
+            strict=strict,
+            problems=self.problems,
+        )
         self.ids = kept[:n] if n is not None else kept
 
     def path(self, task: str, sample_id: str) -> Path:
@@ -126,9 +154,28 @@ class NYUDDataset(MultiTaskDataset):
         return to_tensors(self.read(self.ids[index]))
 
 
-def build(spec, root: Path, split: str, tasks: list[str], *, transform=None, train: bool = False,
-          size: tuple[int, int] | None = None, seed: int = 0, n: int | None = None,
-          strict: bool = True) -> NYUDDataset:
+def build(
+    spec,
+    root: Path,
+    split: str,
+    tasks: list[str],
+    *,
+    transform=None,
+    train: bool = False,
+    size: tuple[int, int] | None = None,
+    seed: int = 0,
+    n: int | None = None,
+    strict: bool = True,
+) -> NYUDDataset:
     """NYUD's ``DatasetSpec.builder``: evaluation edge targets are SEISM's ground truth."""
-    return NYUDDataset(root, split, tasks, num_classes=dict(spec.num_classes), transform=transform, seed=seed,
-                       n=n, strict=strict, eval_edges=not train)
+    return NYUDDataset(
+        root,
+        split,
+        tasks,
+        num_classes=dict(spec.num_classes),
+        transform=transform,
+        seed=seed,
+        n=n,
+        strict=strict,
+        eval_edges=not train,
+    )

@@ -23,6 +23,7 @@ Edge ground truth at evaluation: the MTI-Net release scores edges with SEISM on 
 relabels it and edgesEvalImg.m turns it into boundaries with seg2bmap, thinned: the one-sided boundary
 ``seism_edges`` computes, not the two-sided training target.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,8 +31,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mtbench.data.common import (IGNORE, MultiTaskDataset, check_labels, check_same_size, read_image,
-                                 present_samples, read_png_array, read_split, seism_edges, to_tensors)
+from mtbench.data.common import (
+    IGNORE,
+    MultiTaskDataset,
+    check_labels,
+    check_same_size,
+    present_samples,
+    read_image,
+    read_png_array,
+    read_split,
+    seism_edges,
+    to_tensors,
+)
 from mtbench.errors import DataError
 
 PERSON = 15  # VOC / Pascal-Part class index of "person"
@@ -48,15 +59,180 @@ PART_ID = {name: k for k, names in PART_GROUPS.items() for name in names}
 # PASCAL-Context label ids (of the 459) whose class names also occur in NYUD's label list (where the
 # distilled normals were learnt), plus 427 'tvmonitor'; derived from the two class lists of the MTI-Net
 # release (data/db_info/{context,nyu}_classes.json): distilled normals elsewhere are invalid.
-NORMALS_VALID_LABELS = frozenset((
-    3, 4, 6, 9, 10, 11, 13, 15, 17, 18, 22, 23, 29, 30, 33, 34, 36, 37, 38, 39, 41, 43, 46, 49, 50, 51, 53, 55,
-    56, 59, 61, 62, 65, 66, 68, 69, 72, 73, 78, 83, 84, 85, 87, 88, 95, 96, 101, 104, 105, 107, 111, 113, 115,
-    122, 124, 135, 141, 142, 143, 146, 150, 154, 157, 158, 159, 165, 172, 174, 181, 183, 184, 191, 193, 195,
-    197, 199, 202, 213, 215, 216, 219, 220, 223, 225, 228, 230, 232, 233, 238, 239, 242, 243, 246, 250, 251,
-    252, 255, 260, 261, 263, 269, 272, 273, 275, 281, 283, 284, 285, 286, 287, 288, 290, 291, 292, 293, 295,
-    304, 307, 309, 310, 314, 315, 319, 323, 329, 330, 331, 336, 342, 345, 349, 350, 351, 352, 355, 357, 368,
-    370, 371, 374, 379, 380, 383, 384, 397, 401, 403, 405, 407, 408, 411, 412, 413, 414, 417, 419, 421, 423,
-    427, 429, 430, 432, 440, 441, 442, 443, 444, 446, 454, 457))
+NORMALS_VALID_LABELS = frozenset(
+    (
+        3,
+        4,
+        6,
+        9,
+        10,
+        11,
+        13,
+        15,
+        17,
+        18,
+        22,
+        23,
+        29,
+        30,
+        33,
+        34,
+        36,
+        37,
+        38,
+        39,
+        41,
+        43,
+        46,
+        49,
+        50,
+        51,
+        53,
+        55,
+        56,
+        59,
+        61,
+        62,
+        65,
+        66,
+        68,
+        69,
+        72,
+        73,
+        78,
+        83,
+        84,
+        85,
+        87,
+        88,
+        95,
+        96,
+        101,
+        104,
+        105,
+        107,
+        111,
+        113,
+        115,
+        122,
+        124,
+        135,
+        141,
+        142,
+        143,
+        146,
+        150,
+        154,
+        157,
+        158,
+        159,
+        165,
+        172,
+        174,
+        181,
+        183,
+        184,
+        191,
+        193,
+        195,
+        197,
+        199,
+        202,
+        213,
+        215,
+        216,
+        219,
+        220,
+        223,
+        225,
+        228,
+        230,
+        232,
+        233,
+        238,
+        239,
+        242,
+        243,
+        246,
+        250,
+        251,
+        252,
+        255,
+        260,
+        261,
+        263,
+        269,
+        272,
+        273,
+        275,
+        281,
+        283,
+        284,
+        285,
+        286,
+        287,
+        288,
+        290,
+        291,
+        292,
+        293,
+        295,
+        304,
+        307,
+        309,
+        310,
+        314,
+        315,
+        319,
+        323,
+        329,
+        330,
+        331,
+        336,
+        342,
+        345,
+        349,
+        350,
+        351,
+        352,
+        355,
+        357,
+        368,
+        370,
+        371,
+        374,
+        379,
+        380,
+        383,
+        384,
+        397,
+        401,
+        403,
+        405,
+        407,
+        408,
+        411,
+        412,
+        413,
+        414,
+        417,
+        419,
+        421,
+        423,
+        427,
+        429,
+        430,
+        432,
+        440,
+        441,
+        442,
+        443,
+        444,
+        446,
+        454,
+        457,
+    )
+)
 
 
 def _loadmat(path: Path) -> dict:
@@ -104,8 +280,10 @@ def read_human_parts(path: Path, shape: tuple[int, int]) -> np.ndarray:
                     raise DataError(f"Unknown person part '{name}' in '{path}'.")
                 target[np.asarray(parts[0, j]["mask"]).astype(bool)] = PART_ID[name]
     except (KeyError, IndexError, ValueError, TypeError) as e:
-        raise DataError(f"'{path}' is not a Pascal-Part annotation (anno.objects with class_ind, mask, parts): "
-                        f"{type(e).__name__}: {e}.") from None
+        raise DataError(
+            f"'{path}' is not a Pascal-Part annotation (anno.objects with class_ind, mask, parts): "
+            f"{type(e).__name__}: {e}."
+        ) from None
     return np.full(shape, IGNORE, np.int64) if target is None else target
 
 
@@ -115,15 +293,30 @@ class PascalContextDataset(MultiTaskDataset):
 
     num_classes = {"semseg": 21, "human_parts": 7}
 
-    def __init__(self, root: str | Path, split: str, tasks: list[str], *, transform=None, seed: int = 0,
-                 n: int | None = None, strict: bool = True, eval_edges: bool = False):
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        tasks: list[str],
+        *,
+        transform=None,
+        seed: int = 0,
+        n: int | None = None,
+        strict: bool = True,
+        eval_edges: bool = False,
+    ):
         super().__init__(split, tasks, transform, seed)
         self.root = Path(root)
         self.eval_edges = eval_edges
         split_file = self.root / "ImageSets" / "Context" / f"{split}.txt"
         self.problems: list[str] = []
-        kept = present_samples(read_split(self.root, split_file), split_file, lambda i: list(self.paths(i).values()),
-                               strict=strict, problems=self.problems)
+        kept = present_samples(
+            read_split(self.root, split_file),
+            split_file,
+            lambda i: list(self.paths(i).values()),
+            strict=strict,
+            problems=self.problems,
+        )
         self.ids = kept[:n] if n is not None else kept
 
     def paths(self, sample_id: str) -> dict[str, Path]:
@@ -179,9 +372,20 @@ class PascalContextDataset(MultiTaskDataset):
         return to_tensors(self.read(self.ids[index]))
 
 
-def build(spec, root: Path, split: str, tasks: list[str], *, transform=None, train: bool = False,
-          size: tuple[int, int] | None = None, seed: int = 0, n: int | None = None,
-          strict: bool = True) -> PascalContextDataset:
+def build(
+    spec,
+    root: Path,
+    split: str,
+    tasks: list[str],
+    *,
+    transform=None,
+    train: bool = False,
+    size: tuple[int, int] | None = None,
+    seed: int = 0,
+    n: int | None = None,
+    strict: bool = True,
+) -> PascalContextDataset:
     """PASCAL-Context's ``DatasetSpec.builder``: evaluation edge targets are SEISM's ground truth."""
-    return PascalContextDataset(root, split, tasks, transform=transform, seed=seed, n=n, strict=strict,
-                                eval_edges=not train)
+    return PascalContextDataset(
+        root, split, tasks, transform=transform, seed=seed, n=n, strict=strict, eval_edges=not train
+    )

@@ -1,4 +1,5 @@
 """Dataset specs: what a dataset provides, without touching its files (profiling and models need only this)."""
+
 from __future__ import annotations
 
 import importlib
@@ -61,7 +62,7 @@ class DatasetSpec:
     renders_at_run_size: bool = False
     metric_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     description: str = ""
-    geometry: str = ""   # the augmentation and resizing protocol, short, stored in every run record
+    geometry: str = ""  # the augmentation and resizing protocol, short, stored in every run record
 
     def out_channels(self, tasks: list[str] | tuple[str, ...]) -> dict[str, int]:
         """Output channels per task for a model trained on this dataset."""
@@ -101,52 +102,58 @@ def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     return spec
 
 
-SYNTHETIC = register_dataset(DatasetSpec(
-    name="synthetic",
-    tasks=("semseg", "depth", "normals", "edge", "saliency", "human_parts"),
-    builder="mtbench.data.synthetic:build",
-    augmentation=Augmentation("crop", scales=(1.0, 1.25), jitter=True),
-    num_classes={"semseg": 10, "human_parts": 7},
-    default_tasks=("semseg", "depth"),
-    default_aux_tasks=("normals", "edge"),
-    train_size=(128, 160),
-    embedded=True,
-    renders_at_run_size=True,
-    metric_options={"edge": {"max_dist": 0.011}},
-    description="procedural indoor scenes, exact ground truth for all six tasks (embedded, no download)",
-    geometry="mtbench: train flip, scale 1-1.25, random crop at the run's size, colour jitter; eval none",
-))
-NYUD = register_dataset(DatasetSpec(
-    name="nyud",
-    tasks=("semseg", "depth", "normals", "edge"),
-    builder="mtbench.data.nyud:build",
-    augmentation=Augmentation("release", scales=(1.0, 1.2, 1.5), scale_choices=True),
-    num_classes={"semseg": 40},
-    default_tasks=("semseg", "depth"),
-    default_aux_tasks=(),
-    train_size=(480, 640),
-    metric_options={"edge": {"max_dist": 0.011}},
-    description="NYUD-v2 multi-task version (795 train / 654 val, 480x640)",
-    geometry="release: flip, zoom {1, 1.2, 1.5} about the centre (depth ÷ zoom), train and test at "
-             "480×640; image/normals bicubic (normals renormalised), other targets nearest; scored at "
-             "the original size; edge GT = thinned seg2bmap of edge/*.npy",
-))
-PASCAL_CONTEXT = register_dataset(DatasetSpec(
-    name="pascal_context",
-    tasks=("semseg", "human_parts", "saliency", "normals", "edge"),
-    builder="mtbench.data.pascal_context:build",
-    augmentation=Augmentation("release", scales=(0.75, 1.25), rotation=20.0),
-    num_classes={"semseg": 21, "human_parts": 7},
-    default_tasks=("semseg", "human_parts", "saliency", "normals", "edge"),
-    default_aux_tasks=(),
-    train_size=(512, 512),
-    metric_options={"edge": {"max_dist": 0.0075}},
-    description="PASCAL-Context multi-task version (4998 train / 5105 val, evaluated at original size)",
-    geometry="release: flip, rotate ±20° and scale 0.75–1.25 as one warp about the centre at the "
-             "original size (fill 0), whole image resized to 512×512 (train+test, aspect not kept); "
-             "image/normals bicubic, other targets nearest; predictions resized to the original size "
-             "(labels nearest, rest bilinear); edge GT = thinned seg2bmap of LabelMap",
-))
+SYNTHETIC = register_dataset(
+    DatasetSpec(
+        name="synthetic",
+        tasks=("semseg", "depth", "normals", "edge", "saliency", "human_parts"),
+        builder="mtbench.data.synthetic:build",
+        augmentation=Augmentation("crop", scales=(1.0, 1.25), jitter=True),
+        num_classes={"semseg": 10, "human_parts": 7},
+        default_tasks=("semseg", "depth"),
+        default_aux_tasks=("normals", "edge"),
+        train_size=(128, 160),
+        embedded=True,
+        renders_at_run_size=True,
+        metric_options={"edge": {"max_dist": 0.011}},
+        description="procedural indoor scenes, exact ground truth for all six tasks (embedded, no download)",
+        geometry="mtbench: train flip, scale 1-1.25, random crop at the run's size, colour jitter; eval none",
+    )
+)
+NYUD = register_dataset(
+    DatasetSpec(
+        name="nyud",
+        tasks=("semseg", "depth", "normals", "edge"),
+        builder="mtbench.data.nyud:build",
+        augmentation=Augmentation("release", scales=(1.0, 1.2, 1.5), scale_choices=True),
+        num_classes={"semseg": 40},
+        default_tasks=("semseg", "depth"),
+        default_aux_tasks=(),
+        train_size=(480, 640),
+        metric_options={"edge": {"max_dist": 0.011}},
+        description="NYUD-v2 multi-task version (795 train / 654 val, 480x640)",
+        geometry="release: flip, zoom {1, 1.2, 1.5} about the centre (depth ÷ zoom), train and test at "
+        "480×640; image/normals bicubic (normals renormalised), other targets nearest; scored at "
+        "the original size; edge GT = thinned seg2bmap of edge/*.npy",
+    )
+)
+PASCAL_CONTEXT = register_dataset(
+    DatasetSpec(
+        name="pascal_context",
+        tasks=("semseg", "human_parts", "saliency", "normals", "edge"),
+        builder="mtbench.data.pascal_context:build",
+        augmentation=Augmentation("release", scales=(0.75, 1.25), rotation=20.0),
+        num_classes={"semseg": 21, "human_parts": 7},
+        default_tasks=("semseg", "human_parts", "saliency", "normals", "edge"),
+        default_aux_tasks=(),
+        train_size=(512, 512),
+        metric_options={"edge": {"max_dist": 0.0075}},
+        description="PASCAL-Context multi-task version (4998 train / 5105 val, evaluated at original size)",
+        geometry="release: flip, rotate ±20° and scale 0.75–1.25 as one warp about the centre at the "
+        "original size (fill 0), whole image resized to 512×512 (train+test, aspect not kept); "
+        "image/normals bicubic, other targets nearest; predictions resized to the original size "
+        "(labels nearest, rest bilinear); edge GT = thinned seg2bmap of LabelMap",
+    )
+)
 
 
 def list_datasets() -> list[str]:

@@ -4,6 +4,7 @@ A sample depends only on (seed, split, index): the scene and its rendering use
 ``np.random.default_rng([seed, split_code, index])`` (train = 0, val = 1: disjoint seed streams).
 Classes: see ``synthetic_scene.CLASSES`` (10); human parts: ``synthetic_scene.PARTS`` (background + 6).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,8 +38,16 @@ class SyntheticDataset(MultiTaskDataset):
     classes = CLASSES
     parts = PARTS
 
-    def __init__(self, split: str, tasks: list[str], *, n: int | None = None,
-                 size: tuple[int, int] | None = None, seed: int = 0, transform=None):
+    def __init__(
+        self,
+        split: str,
+        tasks: list[str],
+        *,
+        n: int | None = None,
+        size: tuple[int, int] | None = None,
+        seed: int = 0,
+        transform=None,
+    ):
         super().__init__(split, tasks, transform, seed)
         if split not in SPLIT_CODE:
             raise UsageError(f"Unknown split '{split}' for dataset 'synthetic'; valid: {', '.join(SPLIT_CODE)}.")
@@ -58,14 +67,25 @@ class SyntheticDataset(MultiTaskDataset):
         return to_tensors({k: arrays[k] for k in ["image", *self.tasks]})
 
 
-def build(spec, root: Path | None, split: str, tasks: list[str], *, transform=None, train: bool = False,
-          size: tuple[int, int] | None = None, seed: int = 0, n: int | None = None,
-          strict: bool = True) -> MultiTaskDataset:
+def build(
+    spec,
+    root: Path | None,
+    split: str,
+    tasks: list[str],
+    *,
+    transform=None,
+    train: bool = False,
+    size: tuple[int, int] | None = None,
+    seed: int = 0,
+    n: int | None = None,
+    strict: bool = True,
+) -> MultiTaskDataset:
     """The synthetic ``DatasetSpec.builder``: scenes rendered on the fly at ``size``, or, given a ``root``,
     a folder written by ``mtbench data synth`` (NYUD layout; its edge targets are already exact)."""
     if root is None:
         return SyntheticDataset(split, tasks, n=n, size=size, seed=seed, transform=transform)
     from mtbench.data.nyud import NYUDDataset
 
-    return NYUDDataset(root, split, tasks, num_classes=dict(spec.num_classes), transform=transform, seed=seed,
-                       n=n, strict=strict)
+    return NYUDDataset(
+        root, split, tasks, num_classes=dict(spec.num_classes), transform=transform, seed=seed, n=n, strict=strict
+    )

@@ -7,13 +7,14 @@ hit; every primitive is only tested inside the screen rectangle of its bounding 
 Normals convention (NYUD, see ``mtbench.data``): camera frame, x right, y down (image axes), z towards
 the camera; the normal of a visible surface faces the camera (points against the ray).
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
 
 import numpy as np
 
-from mtbench.data.synthetic_scene import PARTS, SALIENT, Prim, Scene
+from mtbench.data.synthetic_scene import PARTS, SALIENT, Scene
 
 _EPS = 1e-4
 _PLANE = np.array([[3, 2], [0, 1], [5, 4]])  # [axis, ray goes + direction] -> plane
@@ -38,8 +39,9 @@ class _PrimArrays:
         self.rot = np.array([p.rot for p in prims], np.float64).reshape(-1, 3, 3)  # local -> world
         self.size = np.array([tuple(p.size) + (0.0,) * (3 - len(p.size)) for p in prims]).reshape(-1, 3)
         sz = self.size
-        self.half = np.where(self.kind[:, None] == 0, sz, np.where(self.kind[:, None] == 1, sz[:, :1],
-                                                                   sz[:, [0, 1, 0]]))  # bounding box halves
+        self.half = np.where(
+            self.kind[:, None] == 0, sz, np.where(self.kind[:, None] == 1, sz[:, :1], sz[:, [0, 1, 0]])
+        )  # bounding box halves
         # camera origin in each primitive's local frame
         self.origin = np.einsum("pji,pj->pi", self.rot, scene.cam_pos[None] - self.center).astype(np.float32)
         # One row per parameter, one column per primitive (rows are expanded per pair with np.repeat,
@@ -56,8 +58,9 @@ class _PrimArrays:
         z = c[..., 2]
         with np.errstate(divide="ignore", invalid="ignore"):
             u, v = c[..., 0] / z * f + w / 2, c[..., 1] / z * f + h / 2
-        out = np.stack([np.floor(v.min(1)) - 1, np.ceil(v.max(1)) + 1,
-                        np.floor(u.min(1)) - 1, np.ceil(u.max(1)) + 1], 1)
+        out = np.stack(
+            [np.floor(v.min(1)) - 1, np.ceil(v.max(1)) + 1, np.floor(u.min(1)) - 1, np.ceil(u.max(1)) + 1], 1
+        )
         out = np.clip(np.nan_to_num(out), [0, 0, 0, 0], [h, h, w, w])
         out[(z <= 0.01).any(1)] = [0, h, 0, w]  # crosses the camera plane: test every pixel
         out[(z <= 0.01).all(1)] = [0, 0, 0, 0]  # behind the camera
@@ -79,8 +82,9 @@ def _pairs(boxes: np.ndarray, sel: np.ndarray, w: int) -> tuple[np.ndarray, np.n
     return np.concatenate(pix), np.array(keep, np.int64), np.array(counts, np.int64)
 
 
-def _intersect(kind: str, params: np.ndarray, pix: np.ndarray, d: np.ndarray,
-               zbuf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _intersect(
+    kind: str, params: np.ndarray, pix: np.ndarray, d: np.ndarray, zbuf: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs whose hit is nearer than ``zbuf``: (mask over pairs, hit distances, local normals (3, K)).
     ``params``: (15, K) per-pair primitive parameters (see ``_PrimArrays.params``)."""
     dw = np.take(d, pix, axis=1)  # world ray directions, then rotated into each primitive's frame
@@ -124,8 +128,13 @@ def _intersect(kind: str, params: np.ndarray, pix: np.ndarray, d: np.ndarray,
         else:
             r, side = s0[m], (ts <= tc)[m]
             zero = np.float32(0)
-            nl = np.stack([np.where(side, (ok[0] + t * dk[0]) / r, zero), np.where(side, zero, -np.sign(dk[1])),
-                           np.where(side, (ok[2] + t * dk[2]) / r, zero)])
+            nl = np.stack(
+                [
+                    np.where(side, (ok[0] + t * dk[0]) / r, zero),
+                    np.where(side, zero, -np.sign(dk[1])),
+                    np.where(side, (ok[2] + t * dk[2]) / r, zero),
+                ]
+            )
     return m, t.astype(np.float32), nl.astype(np.float32)
 
 
@@ -167,8 +176,9 @@ def edges_from_instances(inst: np.ndarray, depth: np.ndarray) -> np.ndarray:
     return edge
 
 
-def _cast_prims(scene: Scene, f: float, h: int, w: int, d: np.ndarray, depth: np.ndarray,
-                prim_id: np.ndarray, n_world: np.ndarray) -> None:
+def _cast_prims(
+    scene: Scene, f: float, h: int, w: int, d: np.ndarray, depth: np.ndarray, prim_id: np.ndarray, n_world: np.ndarray
+) -> None:
     """Ray-cast the primitives into the z-buffer ``depth``, updating ``prim_id`` and ``n_world`` in place."""
     pa = _PrimArrays(scene)
     boxes = pa.screen_boxes(scene, f, h, w)
@@ -197,8 +207,9 @@ def render(scene: Scene, h: int, w: int, rng: np.random.Generator) -> dict[str, 
     prim_id = plane.astype(np.int32) - 6  # room planes -6..-1, primitives 0..
     if scene.prims:
         _cast_prims(scene, f, h, w, d, depth, prim_id, n_world)
-    table = np.array([(k, c, 0) for k, c in enumerate((0, 1, 2, 2, 2, 2))]
-                     + [(p.inst, p.cls, p.part) for p in scene.prims], np.int32)
+    table = np.array(
+        [(k, c, 0) for k, c in enumerate((0, 1, 2, 2, 2, 2))] + [(p.inst, p.cls, p.part) for p in scene.prims], np.int32
+    )
     inst, semseg, parts = np.take(table, prim_id + 6, axis=0).T.reshape(3, h, w)
     depth, n_world = depth.reshape(h, w), n_world.reshape(3, h, w)
     nc = [rc[0, i] * n_world[0] + rc[1, i] * n_world[1] + rc[2, i] * n_world[2] for i in range(3)]  # R^T n
@@ -244,7 +255,7 @@ def _shade(scene: Scene, rng: np.random.Generator, d, depth, inst, n_world) -> n
     shade = (a + b * lam + c * head) * np.float32(255)
     cast = rng.uniform(0.8, 1.2, 3).astype(np.float32)[:, None, None]
     img = (g[:3] + g[3:6] * mix) * (shade * cast)
-    noise = (rng.random(depth.shape, dtype=np.float32) - np.float32(0.5)) * np.float32(rng.uniform(1, 10) * 12 ** 0.5)
+    noise = (rng.random(depth.shape, dtype=np.float32) - np.float32(0.5)) * np.float32(rng.uniform(1, 10) * 12**0.5)
     img += np.stack([noise, noise[::-1], noise[:, ::-1]])  # uniform sensor noise, std 1..10 grey levels
     img = np.clip(img + 0.5, 0, 255).astype(np.uint8)
     lut = (255 * (np.arange(256) / 255) ** rng.uniform(0.8, 1.2) + 0.5).astype(np.uint8)  # gamma

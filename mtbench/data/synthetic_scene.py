@@ -4,6 +4,7 @@ World frame: metres, y up, floor at y = 0, the room spans x in [-a, a], z in [-b
 A primitive is a sphere, an oriented box or an oriented capped cylinder (axis = its local y).
 Nothing here renders; ``synthetic_render`` ray-casts the scene.
 """
+
 from __future__ import annotations
 
 import math
@@ -105,7 +106,10 @@ def _add_figure(b: _Builder, rng: np.random.Generator, x: float, z: float) -> No
     R = rot_y(rng.uniform(-math.pi, math.pi))
     base = np.array([x, 0.0, z])
     inst = b.new_inst()
-    w = lambda p: base + R @ np.asarray(p, float)  # figure frame (x lateral, y up, z forward) -> world
+
+    def w(p):  # figure frame (x lateral, y up, z forward) -> world
+        return base + R @ np.asarray(p, float)
+
     b.add("box", w([0, 0.62 * H, 0]), R, (0.12 * H, 0.15 * H, 0.06 * H), FIGURE, inst, 2)  # torso
     b.add("sphere", w([0, 0.87 * H, 0]), np.eye(3), (0.07 * H,), FIGURE, inst, 1)  # head
     for side in (-1.0, 1.0):
@@ -136,8 +140,14 @@ def _add_object(b: _Builder, rng: np.random.Generator, x: float, z: float) -> No
     kind = rng.choice(["box", "sphere", "cyl", "box_stack"], p=[0.35, 0.25, 0.3, 0.1])
     if kind == "sphere":
         r = rng.uniform(0.15, 0.45)
-        b.add("sphere", [x, r + rng.choice([0.0, rng.uniform(0.2, 1.0)], p=[0.8, 0.2]), z], np.eye(3), (r,),
-              SPHERE, b.new_inst())
+        b.add(
+            "sphere",
+            [x, r + rng.choice([0.0, rng.uniform(0.2, 1.0)], p=[0.8, 0.2]), z],
+            np.eye(3),
+            (r,),
+            SPHERE,
+            b.new_inst(),
+        )
     elif kind == "cyl":
         r, hh = rng.uniform(0.1, 0.35), rng.uniform(0.15, 0.8)
         if rng.random() < 0.25:  # lying on its side
@@ -175,8 +185,14 @@ def sample_scene(rng: np.random.Generator, aspect: float) -> Scene:
             continue
         {"fig": _add_figure, "table": _add_table, "obj": _add_object}[kind](b, rng, x, z)
     if rng.random() < 0.6:  # a rug on the floor
-        b.add("box", [rng.uniform(-a + 1, a - 1), 0.01, rng.uniform(-bb + 1, bb - 1)], rot_y(rng.uniform(0, math.pi)),
-              (rng.uniform(0.5, 1.3), 0.01, rng.uniform(0.4, 1.0)), RUG, b.new_inst())
+        b.add(
+            "box",
+            [rng.uniform(-a + 1, a - 1), 0.01, rng.uniform(-bb + 1, bb - 1)],
+            rot_y(rng.uniform(0, math.pi)),
+            (rng.uniform(0.5, 1.3), 0.01, rng.uniform(0.4, 1.0)),
+            RUG,
+            b.new_inst(),
+        )
     for _ in range(int(rng.integers(0, 3))):  # pictures on the walls
         wall = int(rng.integers(4))
         hw, hh = rng.uniform(0.25, 0.6), rng.uniform(0.2, 0.45)

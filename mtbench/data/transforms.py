@@ -11,10 +11,11 @@ the MTI-Net release's for NYUD and PASCAL-Context (``RandomAffine`` = its ScaleN
 and ``EvalResize`` for testing), which use the release's interpolation per map (its utils/config.py
 FLAGVALS: cv2 INTER_CUBIC for the image and normals, INTER_NEAREST for every other target).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -174,7 +175,7 @@ class RandomCropPad:
         y0 = int(torch.randint(h - self.size[0] + 1, (1,), generator=g))
         x0 = int(torch.randint(w - self.size[1] + 1, (1,), generator=g))
         for k in _spatial(sample):
-            sample[k] = sample[k][..., y0:y0 + self.size[0], x0:x0 + self.size[1]].contiguous()
+            sample[k] = sample[k][..., y0 : y0 + self.size[0], x0 : x0 + self.size[1]].contiguous()
         return sample
 
 
@@ -314,10 +315,12 @@ class EvalResize:
     def __call__(self, sample: Sample, g: torch.Generator | None = None) -> Sample:
         h, w = sample["image"].shape[-2:]
         if h > self.canvas[0] or w > self.canvas[1]:
-            raise DataError(f"Image of {h}x{w} is larger than the evaluation canvas {self.canvas[0]}x"
-                            f"{self.canvas[1]} that holds original-size targets; set the dataset option "
-                            f"eval_canvas=[H, W] (--set data.options.eval_canvas=[{max(h, self.canvas[0])}, "
-                            f"{max(w, self.canvas[1])}]).")
+            raise DataError(
+                f"Image of {h}x{w} is larger than the evaluation canvas {self.canvas[0]}x"
+                f"{self.canvas[1]} that holds original-size targets; set the dataset option "
+                f"eval_canvas=[H, W] (--set data.options.eval_canvas=[{max(h, self.canvas[0])}, "
+                f"{max(w, self.canvas[1])}])."
+            )
         for k in _spatial(sample):
             if k != "image":
                 sample[k] = _pad_map(sample[k], self.canvas, FILL.get(k, 0.0))

@@ -15,6 +15,7 @@ refused by the safe loader with a one-line message; ``mtbench checkpoint convert
 rewrites them once in this format (a full unpickle, so only for files the user trusts), and
 ``--trust-checkpoint`` on ``run``/``eval`` loads them as they are (noted in the record).
 """
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,7 @@ import numpy as np
 import torch
 
 from mtbench._testhooks import kill_point
-from mtbench.safeload import (NUMPY_GLOBAL_NAMES, TRUST_FLAG, CheckpointError, load_torch_file, trusted,
-                              unsafe_message)
+from mtbench.safeload import NUMPY_GLOBAL_NAMES, TRUST_FLAG, CheckpointError, load_torch_file, trusted, unsafe_message
 
 FORMAT = "mtbench-checkpoint"
 VERSION = 2
@@ -39,6 +39,7 @@ _CONTAINERS = (dict, OrderedDict, list, tuple)
 
 
 # ---- plain values -------------------------------------------------------------------------------------
+
 
 def to_plain(obj: Any) -> Any:
     """NumPy scalars and arrays -> Python numbers and lists, recursively through dicts, lists and tuples."""
@@ -59,8 +60,10 @@ def check_plain(obj: Any, where: str = "checkpoint") -> None:
     if t in _LEAVES or t in (torch.Tensor, torch.nn.Parameter):
         return
     if t not in _CONTAINERS:
-        raise TypeError(f"{where}: {t.__module__}.{t.__qualname__} is not a plain value (tensors, numbers, "
-                        "strings, lists, tuples, dicts only)")
+        raise TypeError(
+            f"{where}: {t.__module__}.{t.__qualname__} is not a plain value (tensors, numbers, "
+            "strings, lists, tuples, dicts only)"
+        )
     if isinstance(obj, dict):
         meta = getattr(obj, "_metadata", None)  # a module state dict's version information
         if meta is not None:
@@ -76,6 +79,7 @@ def check_plain(obj: Any, where: str = "checkpoint") -> None:
 
 # ---- RNG states as plain values -------------------------------------------------------------------------
 
+
 def python_rng_to_plain(state: tuple) -> list:
     version, internal, gauss_next = state
     return [int(version), [int(x) for x in internal], None if gauss_next is None else float(gauss_next)]
@@ -88,13 +92,23 @@ def python_rng_from_plain(state: list) -> tuple:
 
 def numpy_rng_to_plain(state: tuple) -> dict[str, Any]:
     name, key, pos, has_gauss, cached = state
-    return {"bit_generator": str(name), "key": [int(x) for x in np.asarray(key).tolist()], "pos": int(pos),
-            "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+    return {
+        "bit_generator": str(name),
+        "key": [int(x) for x in np.asarray(key).tolist()],
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "cached_gaussian": float(cached),
+    }
 
 
 def numpy_rng_from_plain(state: dict[str, Any]) -> tuple:
-    return (state["bit_generator"], np.asarray(state["key"], dtype=np.uint32), int(state["pos"]),
-            int(state["has_gauss"]), float(state["cached_gaussian"]))
+    return (
+        state["bit_generator"],
+        np.asarray(state["key"], dtype=np.uint32),
+        int(state["pos"]),
+        int(state["has_gauss"]),
+        float(state["cached_gaussian"]),
+    )
 
 
 def plain_rng(st: dict[str, Any]) -> dict[str, Any]:
@@ -108,6 +122,7 @@ def plain_rng(st: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---- writing --------------------------------------------------------------------------------------------
+
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """Write ``state`` (plain values only) in the current format so that ``path`` is either the old or the
@@ -134,11 +149,14 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
 
 # ---- reading --------------------------------------------------------------------------------------------
 
+
 def _old_format_hint(path: Path, refused: list[str], err: BaseException) -> str:
     if refused and set(refused) <= NUMPY_GLOBAL_NAMES:
-        return (f"{path}: an mtbench checkpoint in the old format? it holds pickled NumPy objects "
-                f"({', '.join(refused)}), which the safe loader refuses; if you trust the file, convert it once "
-                f"with 'mtbench checkpoint convert {path} {TRUST_FLAG}' (or pass {TRUST_FLAG} to load it as it is)")
+        return (
+            f"{path}: an mtbench checkpoint in the old format? it holds pickled NumPy objects "
+            f"({', '.join(refused)}), which the safe loader refuses; if you trust the file, convert it once "
+            f"with 'mtbench checkpoint convert {path} {TRUST_FLAG}' (or pass {TRUST_FLAG} to load it as it is)"
+        )
     return unsafe_message(path, refused, err)
 
 
@@ -166,13 +184,18 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], bool]:
     if full and _is_legacy(obj):
         return upgrade_legacy(obj), True
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        what = type(obj).__name__ if not isinstance(obj, dict) else \
-            f"a dict with keys {', '.join(map(str, list(obj)[:5]))}{', ...' if len(obj) > 5 else ''}"
+        what = (
+            type(obj).__name__
+            if not isinstance(obj, dict)
+            else f"a dict with keys {', '.join(map(str, list(obj)[:5]))}{', ...' if len(obj) > 5 else ''}"
+        )
         raise CheckpointError(f"{path}: not an mtbench checkpoint (no format entry '{FORMAT}'; found {what})")
     version = obj.get("version")
     if not isinstance(version, int) or version > VERSION:
-        raise CheckpointError(f"{path}: mtbench checkpoint format version {version!r}; this mtbench reads "
-                              f"version {VERSION} (update mtbench)")
+        raise CheckpointError(
+            f"{path}: mtbench checkpoint format version {version!r}; this mtbench reads "
+            f"version {VERSION} (update mtbench)"
+        )
     return obj, False
 
 
@@ -196,8 +219,10 @@ def convert_checkpoint(path: str | Path) -> str:
             read_checkpoint(path)
         except CheckpointError as e:
             if "old format" in str(e):
-                raise CheckpointError(f"{path}: converting an old-format checkpoint unpickles it fully, which runs "
-                                      f"any code in it; add {TRUST_FLAG} if you trust the file") from e
+                raise CheckpointError(
+                    f"{path}: converting an old-format checkpoint unpickles it fully, which runs "
+                    f"any code in it; add {TRUST_FLAG} if you trust the file"
+                ) from e
             raise
         return f"{path}: already in the current format (version {VERSION}); left unchanged"
     ck, legacy = read_checkpoint(path)
@@ -216,26 +241,36 @@ def convert_checkpoint(path: str | Path) -> str:
 
 # ---- fitting a model ------------------------------------------------------------------------------------
 
+
 def load_model_weights(model: torch.nn.Module, state: Any, path: str | Path) -> None:
     """Load a checkpoint's model weights strictly; a mismatch with the configured model is one line naming
     the file and the first differing parameter (missing, unexpected, or its two shapes)."""
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: the checkpoint's 'model' entry is not a state dict")
     own = model.state_dict()
-    shapes = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in own.items()
-              if k in state and isinstance(v, torch.Tensor) and isinstance(state[k], torch.Tensor)
-              and state[k].shape != v.shape]
+    shapes = [
+        (k, tuple(state[k].shape), tuple(v.shape))
+        for k, v in own.items()
+        if k in state
+        and isinstance(v, torch.Tensor)
+        and isinstance(state[k], torch.Tensor)
+        and state[k].shape != v.shape
+    ]
     if shapes:
         k, theirs, ours = shapes[0]
         more = f" ({len(shapes) - 1} more parameters differ)" if len(shapes) > 1 else ""
-        raise CheckpointError(f"{path}: checkpoint does not fit the configured model: parameter '{k}' has shape "
-                              f"{list(theirs)} in the checkpoint, {list(ours)} in the model{more}")
+        raise CheckpointError(
+            f"{path}: checkpoint does not fit the configured model: parameter '{k}' has shape "
+            f"{list(theirs)} in the checkpoint, {list(ours)} in the model{more}"
+        )
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     if missing or unexpected:
         parts = []
         if missing:
-            parts.append(f"{len(missing)} parameter(s) of the model missing from the checkpoint (first: '{missing[0]}')")
+            parts.append(
+                f"{len(missing)} parameter(s) of the model missing from the checkpoint (first: '{missing[0]}')"
+            )
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected (first: '{unexpected[0]}')")
         raise CheckpointError(f"{path}: checkpoint does not fit the configured model: {'; '.join(parts)}")

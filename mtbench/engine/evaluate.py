@@ -4,6 +4,7 @@ Predictions are scored at each image's original size (``meta["size"]``): when th
 resized (NYUD, PASCAL-Context as the MTI-Net release), each prediction is resized back to its image's
 original size (``resize_prediction``) and compared with the original-size target.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,14 +33,16 @@ class Evaluation:
         return [f"{t} protocol: " + ", ".join(f"{k}={v}" for k, v in p.items()) for t, p in self.protocols.items()]
 
 
-def make_metrics(tasks: list[str], spec: DatasetSpec, options: dict[str, dict[str, Any]] | None = None
-                 ) -> dict[str, Metric]:
+def make_metrics(
+    tasks: list[str], spec: DatasetSpec, options: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Metric]:
     """One fresh metric per task, built with the dataset's metric options (``spec.metric_options``, e.g.
     the edge matching radius) overridden by the run's ``options[task]``."""
     options = options or {}
-    return {t: get_task(t).make_metric(spec.num_classes.get(t), **{**spec.metric_options.get(t, {}),
-                                                                    **options.get(t, {})})
-            for t in tasks}
+    return {
+        t: get_task(t).make_metric(spec.num_classes.get(t), **{**spec.metric_options.get(t, {}), **options.get(t, {})})
+        for t in tasks
+    }
 
 
 def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
@@ -89,8 +92,9 @@ def resize_prediction(pred: torch.Tensor, size: tuple[int, int], renormalise: bo
     return F.normalize(out, dim=1) if renormalise else out
 
 
-def _update(metric: Metric, task: str, pred: torch.Tensor, target: torch.Tensor,
-            sizes: list[tuple[int, int]] | None) -> None:
+def _update(
+    metric: Metric, task: str, pred: torch.Tensor, target: torch.Tensor, sizes: list[tuple[int, int]] | None
+) -> None:
     """Fold one batch into ``metric``. When the batch carries original sizes that differ from the
     prediction's or the target's (the release's evaluation: model input resized, targets at the original
     size padded to a canvas), each image's target is cut to its original size and its prediction
@@ -102,15 +106,23 @@ def _update(metric: Metric, task: str, pred: torch.Tensor, target: torch.Tensor,
     for i, (h, w) in enumerate(sizes):
         if h > t[0] or w > t[1]:
             raise ValueError(f"{task}: target is {t[0]}x{t[1]}, smaller than the image's original size {h}x{w}")
-        p = resize_prediction(pred[i:i + 1], (h, w), get_task(task).unit_vector)
-        metric.update(p, target[i:i + 1, ..., :h, :w])
+        p = resize_prediction(pred[i : i + 1], (h, w), get_task(task).unit_vector)
+        metric.update(p, target[i : i + 1, ..., :h, :w])
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, loader: DataLoader, tasks: list[str], spec: DatasetSpec,
-             device: torch.device, *, amp: str = "none", channels_last: bool = False,
-             options: dict[str, dict[str, Any]] | None = None, distributed: bool = False
-             ) -> Evaluation:
+def evaluate(
+    model: torch.nn.Module,
+    loader: DataLoader,
+    tasks: list[str],
+    spec: DatasetSpec,
+    device: torch.device,
+    *,
+    amp: str = "none",
+    channels_last: bool = False,
+    options: dict[str, dict[str, Any]] | None = None,
+    distributed: bool = False,
+) -> Evaluation:
     """Run the model over ``loader``: every task's metrics (summed over ranks if distributed) and the
     protocols of the metrics that have options."""
     metrics = make_metrics(tasks, spec, options)

@@ -5,6 +5,7 @@ networks and NDDR-CNN in the MTI-Net release: each task's network starts as that
 ``mtbench run --model single_task``; each must hold exactly one task. The run's reported checkpoint is used
 (best if that run selected best, else last).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -44,8 +45,10 @@ def checkpoint_file(entry: str, runs_dir: Path = RUNS_DIR) -> Path:
         return path
     folder = path if path.is_dir() else runs_dir / entry
     if not folder.is_dir():
-        raise UsageError(f"model.kwargs.init_from: '{entry}' is neither a checkpoint file, a run folder nor a "
-                         f"run id under {runs_dir}/")
+        raise UsageError(
+            f"model.kwargs.init_from: '{entry}' is neither a checkpoint file, a run folder nor a "
+            f"run id under {runs_dir}/"
+        )
     ck = reported_checkpoint(folder, reports_best(folder))
     if not ck.exists():
         raise UsageError(f"model.kwargs.init_from: {folder} has no checkpoint ({ck.name})")
@@ -62,8 +65,9 @@ def _one_net_per_task(name: Any) -> bool:
         return False
 
 
-def single_task_weights(init_from: str | list[str], tasks: list[str], backbone: str,
-                        runs_dir: Path = RUNS_DIR) -> dict[str, dict[str, Any]]:
+def single_task_weights(
+    init_from: str | list[str], tasks: list[str], backbone: str, runs_dir: Path = RUNS_DIR
+) -> dict[str, dict[str, Any]]:
     """{task: the single-task model's state dict} for every task of ``tasks``, from ``init_from``.
 
     Each checkpoint must come from a ``single_task`` run on one of ``tasks`` with the same backbone; every task
@@ -79,12 +83,14 @@ def single_task_weights(init_from: str | list[str], tasks: list[str], backbone: 
             raise UsageError(f"{path}: not an mtbench checkpoint (no model weights and config)")
         name, run_tasks = cfg.get("model", {}).get("name"), cfg.get("data", {}).get("tasks") or []
         if not _one_net_per_task(name) or len(run_tasks) != 1:
-            raise UsageError(f"{path}: init_from needs single-task checkpoints, this one is model '{name}' "
-                             f"on tasks {run_tasks}")
+            raise UsageError(
+                f"{path}: init_from needs single-task checkpoints, this one is model '{name}' on tasks {run_tasks}"
+            )
         task, bb = run_tasks[0], cfg.get("model", {}).get("backbone")
         if task not in tasks:
-            raise UsageError(f"{path}: a single-task checkpoint for '{task}', which is not a task of this model "
-                             f"({', '.join(tasks)})")
+            raise UsageError(
+                f"{path}: a single-task checkpoint for '{task}', which is not a task of this model ({', '.join(tasks)})"
+            )
         if bb != backbone:
             raise UsageError(f"{path}: backbone '{bb}' differs from this model's '{backbone}'")
         if task in found:
@@ -98,7 +104,7 @@ def single_task_weights(init_from: str | list[str], tasks: list[str], backbone: 
 
 def load_part(module: torch.nn.Module, state: dict[str, Any], prefix: str, what: str) -> None:
     """Load ``state``'s ``prefix``-keys into ``module`` strictly; a mismatch is one line naming the part."""
-    part = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    part = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     try:
         module.load_state_dict(part, strict=True)
     except RuntimeError as e:

@@ -1,4 +1,5 @@
 """Total multi-task loss: Σ task weight × task loss over the outputs and every deep-supervision output."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -45,5 +46,7 @@ class MultiTaskLoss:
     def check_finite(parts: dict[str, torch.Tensor], epoch: int, step: int) -> None:
         for name, v in parts.items():
             if not bool(torch.isfinite(v.detach()).all()):
-                raise NonFiniteLoss(f"non-finite loss ({float(v.detach())}) in task '{name}' at epoch {epoch} "
-                                    f"step {step}; lower the learning rate or check the data")
+                raise NonFiniteLoss(
+                    f"non-finite loss ({float(v.detach())}) in task '{name}' at epoch {epoch} "
+                    f"step {step}; lower the learning rate or check the data"
+                )

@@ -1,4 +1,5 @@
 """Optimisers and the poly learning-rate schedule (with optional linear warm-up)."""
+
 from __future__ import annotations
 
 import torch
@@ -26,8 +27,9 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainCfg) -> torch.optim.Optimi
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                           nesterov=cfg.nesterov)
+    return torch.optim.SGD(
+        params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov
+    )
 
 
 def lr_factor(it: int, total: int, cfg: TrainCfg, iters_per_epoch: int = 1) -> float:
@@ -48,8 +50,9 @@ def lr_factor(it: int, total: int, cfg: TrainCfg, iters_per_epoch: int = 1) -> f
     return max(0.0, 1.0 - it / max(1, total)) ** cfg.poly_power
 
 
-def build_scheduler(opt: torch.optim.Optimizer, total_iters: int, cfg: TrainCfg, iters_per_epoch: int = 1
-                    ) -> torch.optim.lr_scheduler.LambdaLR:
+def build_scheduler(
+    opt: torch.optim.Optimizer, total_iters: int, cfg: TrainCfg, iters_per_epoch: int = 1
+) -> torch.optim.lr_scheduler.LambdaLR:
     """Per-iteration LambdaLR applying ``lr_factor`` (stepped after every optimiser step; with
     ``poly_step='epoch'`` the factor changes only at epoch boundaries)."""
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda it: lr_factor(it, total_iters, cfg, iters_per_epoch))

@@ -1,4 +1,5 @@
 """Progress display (rich) and the per-epoch CSV log."""
+
 from __future__ import annotations
 
 import csv
@@ -20,8 +21,14 @@ class EpochBar:
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self._progress = Progress(TextColumn(f"epoch {epoch + 1}/{epochs}"), BarColumn(), MofNCompleteColumn(),
-                                  TimeRemainingColumn(), TextColumn("{task.description}"), transient=False)
+        self._progress = Progress(
+            TextColumn(f"epoch {epoch + 1}/{epochs}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.description}"),
+            transient=False,
+        )
         self._progress.start()
         self._task = self._progress.add_task("", total=total, completed=done)
 

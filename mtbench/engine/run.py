@@ -1,12 +1,12 @@
 """``mtbench run`` / ``mtbench eval`` as library calls: data, model, training, evaluation, cost, record."""
+
 from __future__ import annotations
 
 import logging
-import os
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,14 @@ from torch.utils.data import DataLoader
 from mtbench.config import RunConfig, dump_yaml, validate_config
 from mtbench.data.spec import DatasetSpec, get_dataset_spec
 from mtbench.engine.evaluate import Evaluation
-from mtbench.engine.runtime import (DistInfo, environment, init_distributed, resolve_device, seed_everything,
-                                    set_cpu_threads)
+from mtbench.engine.runtime import (
+    DistInfo,
+    environment,
+    init_distributed,
+    resolve_device,
+    seed_everything,
+    set_cpu_threads,
+)
 from mtbench.engine.trainer import BEST, LAST, Trainer, reported_checkpoint
 from mtbench.errors import MtbenchError, RecordError, UsageError
 from mtbench.registry import create_model, get_task, model_info
@@ -83,7 +89,7 @@ def split_single_task(cfg: RunConfig) -> list[RunConfig]:
 
 def new_run_id(cfg: RunConfig, tasks: list[str]) -> str:
     """Unique even for concurrent runs: time to the second + 8 random hex digits."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     backbone = re.sub(r"[^\w.+-]+", "_", cfg.model.backbone)[:48]  # mmseg:<config path>,k=v -> file-safe
     name = cfg.run.name or f"{cfg.model.name}-{'+'.join(tasks)}-{backbone}"
     return f"{name}-s{cfg.run.seed}-{stamp}-{uuid.uuid4().hex[:8]}"
@@ -119,16 +125,30 @@ def build_data(cfg: RunConfig, exp: Experiment, split: str = "train"):
 
     common = dict(root=cfg.data.root, seed=cfg.run.seed, **cfg.data.options)
     if split == "train":
-        return build_dataset(cfg.data.dataset, "train", tasks=exp.tasks + exp.aux_tasks, train=True,
-                             size=exp.train_size, n=cfg.data.n_train, **common)
-    return build_dataset(cfg.data.dataset, split, tasks=exp.tasks, train=False, size=exp.eval_size,
-                         n=cfg.data.n_val, **common)
+        return build_dataset(
+            cfg.data.dataset,
+            "train",
+            tasks=exp.tasks + exp.aux_tasks,
+            train=True,
+            size=exp.train_size,
+            n=cfg.data.n_train,
+            **common,
+        )
+    return build_dataset(
+        cfg.data.dataset, split, tasks=exp.tasks, train=False, size=exp.eval_size, n=cfg.data.n_val, **common
+    )
 
 
 def build_model(cfg: RunConfig, exp: Experiment) -> torch.nn.Module:
-    return create_model(cfg.model.name, tasks=exp.tasks, aux_tasks=exp.aux_tasks,
-                        out_channels=exp.spec.out_channels(exp.tasks + exp.aux_tasks),
-                        backbone=cfg.model.backbone, pretrained=cfg.model.pretrained, **cfg.model.kwargs)
+    return create_model(
+        cfg.model.name,
+        tasks=exp.tasks,
+        aux_tasks=exp.aux_tasks,
+        out_channels=exp.spec.out_channels(exp.tasks + exp.aux_tasks),
+        backbone=cfg.model.backbone,
+        pretrained=cfg.model.pretrained,
+        **cfg.model.kwargs,
+    )
 
 
 def measure_cost(model: torch.nn.Module, exp: Experiment, device: torch.device, phase: str) -> dict[str, Any]:
@@ -141,9 +161,17 @@ def measure_cost(model: torch.nn.Module, exp: Experiment, device: torch.device, 
     return cost
 
 
-def make_record(cfg: RunConfig, exp: Experiment, run_id: str, evaluation: Evaluation,
-                cost: dict[str, Any], device: torch.device, checkpoint: str, split: str,
-                model: torch.nn.Module | None = None) -> RunRecord:
+def make_record(
+    cfg: RunConfig,
+    exp: Experiment,
+    run_id: str,
+    evaluation: Evaluation,
+    cost: dict[str, Any],
+    device: torch.device,
+    checkpoint: str,
+    split: str,
+    model: torch.nn.Module | None = None,
+) -> RunRecord:
     from mtbench.protocol import run_protocol
 
     notes = list(exp.notes) + [get_task(t).note for t in exp.tasks if get_task(t).note]
@@ -152,11 +180,24 @@ def make_record(cfg: RunConfig, exp: Experiment, run_id: str, evaluation: Evalua
     metrics = evaluation.metrics
     protocol = run_protocol(cfg, exp.tasks, exp.aux_tasks, exp.spec.geometry, model, evaluation.protocols)
     return RunRecord(
-        id=run_id, model=cfg.model.name, backbone=cfg.model.backbone, dataset=cfg.data.dataset, split=split,
-        tasks=exp.tasks, aux_tasks=exp.aux_tasks, config=cfg.model_dump(mode="json"), config_hash=cfg.hash(),
-        seed=cfg.run.seed, checkpoint=checkpoint, metrics=metrics,
+        id=run_id,
+        model=cfg.model.name,
+        backbone=cfg.model.backbone,
+        dataset=cfg.data.dataset,
+        split=split,
+        tasks=exp.tasks,
+        aux_tasks=exp.aux_tasks,
+        config=cfg.model_dump(mode="json"),
+        config_hash=cfg.hash(),
+        seed=cfg.run.seed,
+        checkpoint=checkpoint,
+        metrics=metrics,
         primary={t: metrics[t].get(get_task(t).primary) for t in exp.tasks},
-        cost=cost, env=environment(device), protocol=protocol, notes=notes)
+        cost=cost,
+        env=environment(device),
+        protocol=protocol,
+        notes=notes,
+    )
 
 
 def _write_record(record: RunRecord, cfg: RunConfig, run_dir: Path) -> Path:
@@ -206,8 +247,10 @@ def _run_one(cfg: RunConfig, resume: Path | None) -> tuple[RunRecord, Path]:
     try:
         state = trainer.fit()
     except torch.cuda.OutOfMemoryError as e:
-        raise MtbenchError(f"CUDA out of memory at batch size {cfg.train.batch_size} "
-                           f"(input {exp.train_size[0]}x{exp.train_size[1]}); lower --batch-size") from e
+        raise MtbenchError(
+            f"CUDA out of memory at batch size {cfg.train.batch_size} "
+            f"(input {exp.train_size[0]}x{exp.train_size[1]}); lower --batch-size"
+        ) from e
     if cfg.eval.checkpoint == "best" and (run_dir / BEST).exists():
         from mtbench.engine.checkpoint import load_checkpoint, load_model_weights
 
@@ -238,8 +281,9 @@ def run_experiment(cfg: RunConfig, resume: str | Path | None = None) -> list[tup
     return [run_one(c) for c in split_single_task(cfg)]
 
 
-def load_run(run_dir: str | Path, trust: bool = False
-             ) -> tuple[RunConfig, Experiment, torch.nn.Module, dict[str, Any], str]:
+def load_run(
+    run_dir: str | Path, trust: bool = False
+) -> tuple[RunConfig, Experiment, torch.nn.Module, dict[str, Any], str]:
     """A run folder's config, experiment and model with the reported checkpoint's weights (best if the run
     reported best, else last), on CPU; returns (cfg, exp, model, checkpoint, checkpoint file name).
     ``trust`` (``--trust-checkpoint``, never the folder's own config): allow a full unpickle of its files."""
@@ -260,8 +304,9 @@ def load_run(run_dir: str | Path, trust: bool = False
     return cfg, exp, model, ck, which
 
 
-def eval_run(run_dir: str | Path, split: str = "val", results: str | None = None,
-             trust: bool = False) -> tuple[RunRecord, Path]:
+def eval_run(
+    run_dir: str | Path, split: str = "val", results: str | None = None, trust: bool = False
+) -> tuple[RunRecord, Path]:
     """``mtbench eval``: evaluate a run folder's checkpoint (best if the run reported best) and write its record;
     ``trust``: ``--trust-checkpoint`` (a full unpickle is allowed, and noted in the record)."""
     with trust_scope(trust):
@@ -281,7 +326,9 @@ def _eval_run(run_dir: Path, split: str, results: str | None, trust: bool) -> tu
     loader = DataLoader(val, batch_size=cfg.eval.batch_size, num_workers=cfg.data.workers)
     evaluation = evaluate(model, loader, exp.tasks, exp.spec, device, amp=cfg.train.amp, options=cfg.eval.options)
     st = ck["train_state"] if isinstance(ck["train_state"], dict) else {}
-    checkpoint = f"{'best' if which == BEST else 'last'} (epoch {st.get('best_epoch') if which == BEST else st.get('epoch')})"
+    checkpoint = (
+        f"{'best' if which == BEST else 'last'} (epoch {st.get('best_epoch') if which == BEST else st.get('epoch')})"
+    )
     cost = measure_cost(model, exp, device, "eval") if cfg.run.profile else {}
     run_id = run_dir.name if split == cfg.eval.split else f"{run_dir.name}-{split}"
     record = make_record(cfg, exp, run_id, evaluation, cost, device, checkpoint, split, model)

@@ -1,4 +1,5 @@
 """Process-level set-up: devices, seeding, threads, torch.distributed, environment facts."""
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,9 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise UsageError(f"--device {name}: CUDA is not available on this machine "
-                             f"(torch {torch.__version__}); use --device cpu")
+            raise UsageError(
+                f"--device {name}: CUDA is not available on this machine (torch {torch.__version__}); use --device cpu"
+            )
         if name == "cuda":
             return torch.device("cuda", local_rank)
         return torch.device(name)
@@ -84,8 +86,9 @@ def set_cpu_threads(world_size: int = 1) -> int:
 def _git_commit() -> str | None:
     try:
         root = Path(__file__).resolve().parents[2]
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
-                             capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5
+        )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -106,6 +109,13 @@ def environment(device: torch.device) -> dict[str, str | None]:
     from mtbench import __version__
 
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
-    return {"torch": torch.__version__, "cuda": torch.version.cuda, "gpu": gpu, "cpu": _cpu_name(),
-            "python": platform.python_version(), "mtbench": __version__, "git_commit": _git_commit(),
-            "threads": str(torch.get_num_threads())}
+    return {
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "gpu": gpu,
+        "cpu": _cpu_name(),
+        "python": platform.python_version(),
+        "mtbench": __version__,
+        "git_commit": _git_commit(),
+        "threads": str(torch.get_num_threads()),
+    }

@@ -1,4 +1,5 @@
 """A resumable, distributed-aware sampler: the order depends only on (seed, epoch)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -17,8 +18,9 @@ class ResumableSampler(Sampler[int]):
     sample is counted twice.
     """
 
-    def __init__(self, n: int, *, seed: int = 0, shuffle: bool = True, rank: int = 0, world_size: int = 1,
-                 pad: bool = True) -> None:
+    def __init__(
+        self, n: int, *, seed: int = 0, shuffle: bool = True, rank: int = 0, world_size: int = 1, pad: bool = True
+    ) -> None:
         self.n, self.seed, self.shuffle = n, seed, shuffle
         self.rank, self.world_size, self.pad = rank, world_size, pad
         self.epoch, self.start = 0, 0
@@ -35,13 +37,13 @@ class ResumableSampler(Sampler[int]):
         if self.pad and self.world_size > 1 and self.n % self.world_size:
             extra = self.world_size - self.n % self.world_size
             idx += idx[:extra]
-        return idx[self.rank::self.world_size]
+        return idx[self.rank :: self.world_size]
 
     def per_rank(self) -> int:
         return len(self._indices())
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self._indices()[self.start:])
+        return iter(self._indices()[self.start :])
 
     def __len__(self) -> int:
         return max(0, self.per_rank() - self.start)

@@ -1,5 +1,6 @@
 """Per-sample seeding: a sample's augmentation depends only on (seed, epoch, index), never on worker
 count, process or position in the epoch, so interrupted-then-resumed runs see identical data."""
+
 from __future__ import annotations
 
 import random

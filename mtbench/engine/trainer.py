@@ -1,4 +1,5 @@
 """The training loop: resumable at any iteration, DDP-aware, NaN-guarded, signal-safe."""
+
 from __future__ import annotations
 
 import logging
@@ -16,9 +17,17 @@ from torch.utils.data import DataLoader
 from mtbench._testhooks import kill_point
 from mtbench.config import RunConfig
 from mtbench.data.spec import DatasetSpec
-from mtbench.engine.checkpoint import (TRAINER_KEYS, load_checkpoint, load_model_weights, numpy_rng_from_plain,
-                                      numpy_rng_to_plain, python_rng_from_plain, python_rng_to_plain,
-                                      save_checkpoint, to_plain)
+from mtbench.engine.checkpoint import (
+    TRAINER_KEYS,
+    load_checkpoint,
+    load_model_weights,
+    numpy_rng_from_plain,
+    numpy_rng_to_plain,
+    python_rng_from_plain,
+    python_rng_to_plain,
+    save_checkpoint,
+    to_plain,
+)
 from mtbench.engine.evaluate import Evaluation, autocast, evaluate, to_device
 from mtbench.engine.losses import MultiTaskLoss, NonFiniteLoss
 from mtbench.engine.optim import build_optimizer, build_scheduler
@@ -46,19 +55,22 @@ class Interrupted(MtbenchError):
 
 @dataclass
 class TrainState:
-    epoch: int = 0            # current epoch (0-based); == epochs when training is complete
-    step_in_epoch: int = 0    # optimiser steps already done in the current epoch (this rank)
+    epoch: int = 0  # current epoch (0-based); == epochs when training is complete
+    step_in_epoch: int = 0  # optimiser steps already done in the current epoch (this rank)
     global_step: int = 0
     best: float | None = None
     best_epoch: int | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
-    val_metrics: dict[str, dict[str, float]] | None = None   # metrics of the best checkpoint (checkpoint=best)
+    val_metrics: dict[str, dict[str, float]] | None = None  # metrics of the best checkpoint (checkpoint=best)
 
 
 def _rng_state() -> dict[str, Any]:
     """Python, NumPy, torch (and CUDA) RNG states as plain values (see mtbench.engine.checkpoint)."""
-    st = {"python": python_rng_to_plain(random.getstate()), "numpy": numpy_rng_to_plain(np.random.get_state()),
-          "torch": torch.get_rng_state()}
+    st = {
+        "python": python_rng_to_plain(random.getstate()),
+        "numpy": numpy_rng_to_plain(np.random.get_state()),
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         st["cuda"] = list(torch.cuda.get_rng_state_all())
     return st
@@ -72,16 +84,17 @@ def _set_rng_state(st: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(st["cuda"])
 
 
-def select_value(metrics: dict[str, dict[str, float]], select: str | None, tasks: list[str]
-                 ) -> tuple[float, bool]:
+def select_value(metrics: dict[str, dict[str, float]], select: str | None, tasks: list[str]) -> tuple[float, bool]:
     """The value that picks the best checkpoint ('task.metric'; default: the first task's Δm metric)
     and whether higher is better (from the metric's MetricSpec)."""
     from mtbench.registry import get_task
 
     task, _, name = (select or f"{tasks[0]}.{get_task(tasks[0]).primary}").partition(".")
     if task not in metrics or name not in metrics[task]:
-        raise MtbenchError(f"--set eval.select={select}: no metric '{name}' for task '{task}'; "
-                           f"available: {', '.join(f'{t}.{m}' for t in metrics for m in metrics[t])}")
+        raise MtbenchError(
+            f"--set eval.select={select}: no metric '{name}' for task '{task}'; "
+            f"available: {', '.join(f'{t}.{m}' for t in metrics for m in metrics[t])}"
+        )
     metric_spec = get_task(task).metric_spec(name)
     higher = (metric_spec or get_task(task).primary_spec).higher_is_better
     return metrics[task][name], higher
@@ -90,9 +103,19 @@ def select_value(metrics: dict[str, dict[str, float]], select: str | None, tasks
 class Trainer:
     """Trains ``model`` per ``cfg`` with checkpoints in ``run_dir``; ``fit()`` returns the final state."""
 
-    def __init__(self, cfg: RunConfig, model: torch.nn.Module, train_set, val_set, spec: DatasetSpec,
-                 tasks: list[str], aux_tasks: list[str], device: torch.device, dist: DistInfo,
-                 run_dir: Path) -> None:
+    def __init__(
+        self,
+        cfg: RunConfig,
+        model: torch.nn.Module,
+        train_set,
+        val_set,
+        spec: DatasetSpec,
+        tasks: list[str],
+        aux_tasks: list[str],
+        device: torch.device,
+        dist: DistInfo,
+        run_dir: Path,
+    ) -> None:
         self.cfg, self.spec, self.tasks, self.aux_tasks = cfg, spec, tasks, aux_tasks
         self.device, self.dist, self.run_dir = device, dist, Path(run_dir)
         self.model = model.to(device)
@@ -107,8 +130,9 @@ class Trainer:
             self.ddp_model = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         self.train_set = SeededDataset(train_set, cfg.run.seed)
         self.val_set = val_set
-        self.sampler = ResumableSampler(len(train_set), seed=cfg.run.seed, shuffle=True,
-                                        rank=dist.rank, world_size=dist.world_size, pad=True)
+        self.sampler = ResumableSampler(
+            len(train_set), seed=cfg.run.seed, shuffle=True, rank=dist.rank, world_size=dist.world_size, pad=True
+        )
         self.iters_per_epoch = max(1, self.sampler.per_rank() // cfg.train.batch_size)
         self.total_iters = self.iters_per_epoch * cfg.train.epochs
         self.loss_fn = MultiTaskLoss(tasks, aux_tasks, cfg.train.task_weights)
@@ -120,28 +144,37 @@ class Trainer:
 
     # ---- checkpoints ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-                "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(),
-                "train_state": to_plain(self.state.__dict__), "rng": _rng_state(),
-                "config": self.cfg.model_dump(mode="json")}
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "train_state": to_plain(self.state.__dict__),
+            "rng": _rng_state(),
+            "config": self.cfg.model_dump(mode="json"),
+        }
 
     def save(self, name: str = LAST) -> None:
         """Write a checkpoint, never over a good one with non-finite weights."""
         bad = [n for n, p in self.model.named_parameters() if not bool(torch.isfinite(p).all())]
         if bad:
-            raise NonFiniteLoss(f"non-finite weights ({bad[0]}) at epoch {self.state.epoch + 1} step "
-                                f"{self.state.step_in_epoch}; last good checkpoint kept: {self.run_dir / LAST}")
+            raise NonFiniteLoss(
+                f"non-finite weights ({bad[0]}) at epoch {self.state.epoch + 1} step "
+                f"{self.state.step_in_epoch}; last good checkpoint kept: {self.run_dir / LAST}"
+            )
         if self.dist.is_main:
             save_checkpoint(self.state_dict(), self.run_dir / name)
 
     def resume(self, path: Path) -> None:
         ck = load_checkpoint(path, require=TRAINER_KEYS)
         load_model_weights(self.model, ck["model"], path)
-        steps = (("optimizer state", lambda: self.opt.load_state_dict(ck["optimizer"])),
-                 ("scheduler state", lambda: self.sched.load_state_dict(ck["scheduler"])),
-                 ("grad scaler state", lambda: self.scaler.load_state_dict(ck["scaler"])),
-                 ("train state", lambda: setattr(self, "state", TrainState(**ck["train_state"]))),
-                 ("RNG state", lambda: _set_rng_state(ck["rng"])))
+        steps = (
+            ("optimizer state", lambda: self.opt.load_state_dict(ck["optimizer"])),
+            ("scheduler state", lambda: self.sched.load_state_dict(ck["scheduler"])),
+            ("grad scaler state", lambda: self.scaler.load_state_dict(ck["scaler"])),
+            ("train state", lambda: setattr(self, "state", TrainState(**ck["train_state"]))),
+            ("RNG state", lambda: _set_rng_state(ck["rng"])),
+        )
         for what, restore in steps:
             try:
                 restore()
@@ -167,17 +200,28 @@ class Trainer:
     def _loader(self, epoch: int, start: int) -> DataLoader:
         self.train_set.set_epoch(epoch)
         self.sampler.set_epoch(epoch, start * self.cfg.train.batch_size)
-        return DataLoader(self.train_set, batch_size=self.cfg.train.batch_size, sampler=self.sampler,
-                          num_workers=self.cfg.data.workers, drop_last=True,
-                          pin_memory=self.device.type == "cuda", persistent_workers=False)
+        return DataLoader(
+            self.train_set,
+            batch_size=self.cfg.train.batch_size,
+            sampler=self.sampler,
+            num_workers=self.cfg.data.workers,
+            drop_last=True,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
 
     def _step(self, batch: dict, epoch: int) -> dict[str, float]:
         batch = to_device(batch, self.device, self.channels_last)
         with autocast(self.device, self.cfg.train.amp):
             out = self.ddp_model(batch["image"])
-        out = {k: (v.float() if isinstance(v, torch.Tensor) else {g: {t: p.float() for t, p in d.items()}
-                                                                   for g, d in v.items()})
-               for k, v in out.items()}
+        out = {
+            k: (
+                v.float()
+                if isinstance(v, torch.Tensor)
+                else {g: {t: p.float() for t, p in d.items()} for g, d in v.items()}
+            )
+            for k, v in out.items()
+        }
         total, parts = self.loss_fn(out, batch)
         try:
             self.loss_fn.check_finite(parts, epoch + 1, self.state.step_in_epoch + 1)
@@ -196,10 +240,12 @@ class Trainer:
         return {"total": float(total.detach()), **{k: float(v.detach()) for k, v in parts.items() if "/" not in k}}
 
     def _val_loader(self) -> DataLoader:
-        sampler = ResumableSampler(len(self.val_set), shuffle=False, rank=self.dist.rank,
-                                   world_size=self.dist.world_size, pad=False)
-        return DataLoader(self.val_set, batch_size=self.cfg.eval.batch_size, sampler=sampler,
-                          num_workers=self.cfg.data.workers)
+        sampler = ResumableSampler(
+            len(self.val_set), shuffle=False, rank=self.dist.rank, world_size=self.dist.world_size, pad=False
+        )
+        return DataLoader(
+            self.val_set, batch_size=self.cfg.eval.batch_size, sampler=sampler, num_workers=self.cfg.data.workers
+        )
 
     def _sync_buffers(self) -> None:
         """Give every rank rank 0's BN statistics (DDP broadcasts buffers only before each forward), so
@@ -213,9 +259,17 @@ class Trainer:
     def evaluate(self) -> Evaluation:
         kill_point("eval")  # test hook (no-op unless MTBENCH_TEST_KILL_AT is set)
         self._sync_buffers()
-        return evaluate(self.model, self._val_loader(), self.tasks, self.spec, self.device,
-                        amp=self.cfg.train.amp, channels_last=self.channels_last,
-                        options=self.cfg.eval.options, distributed=self.dist.enabled)
+        return evaluate(
+            self.model,
+            self._val_loader(),
+            self.tasks,
+            self.spec,
+            self.device,
+            amp=self.cfg.train.amp,
+            channels_last=self.channels_last,
+            options=self.cfg.eval.options,
+            distributed=self.dist.enabled,
+        )
 
     def fit(self) -> TrainState:
         cfg = self.cfg.train
@@ -246,15 +300,20 @@ class Trainer:
                     if self._stop_signal is not None:
                         self.save()
                         name = signal.Signals(self._stop_signal).name
-                        raise Interrupted(f"{name} received: checkpoint saved at epoch {epoch + 1} step "
-                                          f"{self.state.step_in_epoch}; resume with "
-                                          f"'mtbench run --resume {self.run_dir}'")
+                        raise Interrupted(
+                            f"{name} received: checkpoint saved at epoch {epoch + 1} step "
+                            f"{self.state.step_in_epoch}; resume with "
+                            f"'mtbench run --resume {self.run_dir}'"
+                        )
                     if self._done():
                         break
                 bar.stop()
-                row: dict[str, Any] = {"epoch": epoch + 1, "lr": self.opt.param_groups[0]["lr"],
-                                       "seconds": round(time.perf_counter() - t0, 3),
-                                       "img_per_s": round(seen / max(1e-9, time.perf_counter() - t0), 2)}
+                row: dict[str, Any] = {
+                    "epoch": epoch + 1,
+                    "lr": self.opt.param_groups[0]["lr"],
+                    "seconds": round(time.perf_counter() - t0, 3),
+                    "img_per_s": round(seen / max(1e-9, time.perf_counter() - t0), 2),
+                }
                 row.update({f"loss_{k}": v / max(1, n_steps) for k, v in sums.items()})
                 self._maybe_evaluate(epoch, row)
                 self.state.history.append(row)

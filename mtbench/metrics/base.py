@@ -1,4 +1,5 @@
 """Streaming metric base: state is a dict of additive tensors, so merging and DDP all-reduce are sums."""
+
 from __future__ import annotations
 
 import re
@@ -66,7 +67,7 @@ class Metric:
     def state(self) -> dict[str, torch.Tensor]:
         return {n: getattr(self, n) for n in self._state_names}
 
-    def to(self, device: torch.device | str) -> "Metric":
+    def to(self, device: torch.device | str) -> Metric:
         for n in self._state_names:
             setattr(self, n, getattr(self, n).to(device))
         return self
@@ -82,15 +83,17 @@ class Metric:
         on that device."""
         self._sync_device(pred)
         if pred.shape != target.shape:
-            raise ValueError(f"{type(self).__name__}: expected pred and target of the same shape, got "
-                             f"{tuple(pred.shape)} and {tuple(target.shape)}")
+            raise ValueError(
+                f"{type(self).__name__}: expected pred and target of the same shape, got "
+                f"{tuple(pred.shape)} and {tuple(target.shape)}"
+            )
         return target.to(pred.device)
 
     def reset(self) -> None:
         for n in self._state_names:
             getattr(self, n).zero_()
 
-    def merge(self, other: "Metric") -> "Metric":
+    def merge(self, other: Metric) -> Metric:
         """Add another metric's state into this one (same class and configuration)."""
         if type(other) is not type(self):
             raise TypeError(f"cannot merge {type(other).__name__} into {type(self).__name__}")
@@ -101,7 +104,7 @@ class Metric:
             setattr(self, n, mine + theirs)
         return self
 
-    def all_reduce(self) -> "Metric":
+    def all_reduce(self) -> Metric:
         """Sum the state over all processes of the default torch.distributed group (no-op when not distributed)."""
         import torch.distributed as dist
 

@@ -1,4 +1,5 @@
 """Depth errors pooled over every valid pixel of the split (not a mean of per-image errors)."""
+
 from __future__ import annotations
 
 import logging
@@ -71,7 +72,7 @@ class DepthMetric(Metric):
         self.sum_log_sq += (log_err * log_err).sum()
         self.sum_abs_rel += (err.abs() / t).sum()
         self.sum_sq_rel += (sq / t).sum()
-        bounds = torch.tensor([1.25, 1.25 ** 2, 1.25 ** 3], dtype=torch.float64, device=pred.device)
+        bounds = torch.tensor([1.25, 1.25**2, 1.25**3], dtype=torch.float64, device=pred.device)
         self.n_delta += (ratio[:, None] < bounds).sum(0)
         self.count += t.numel()
 

@@ -1,4 +1,5 @@
 """Surface-normal angle errors pooled over every valid pixel of the split."""
+
 from __future__ import annotations
 
 import logging
@@ -59,8 +60,10 @@ class NormalsMetric(Metric):
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         """pred: normals B×3×H×W (normalised here again); target: unit normals B×3×H×W, zero = invalid."""
         if pred.dim() != 4 or pred.shape[1] != 3:
-            raise ValueError(f"NormalsMetric: expected pred and target of shape B×3×H×W, got "
-                             f"{tuple(pred.shape)} and {tuple(target.shape)}")
+            raise ValueError(
+                f"NormalsMetric: expected pred and target of shape B×3×H×W, got "
+                f"{tuple(pred.shape)} and {tuple(target.shape)}"
+            )
         target = self._begin_update(pred, target)
         valid = _valid_normals(target)
         p = F.normalize(pred.to(torch.float64), dim=1)

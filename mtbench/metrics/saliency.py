@@ -1,4 +1,5 @@
 """Saliency: per-image precision, recall and IoU at 15 thresholds, averaged over images."""
+
 from __future__ import annotations
 
 import logging
@@ -63,8 +64,7 @@ class SaliencyMetric(Metric):
         b = pred.shape[0]
         prob = pred.reshape(b, -1).to(torch.float64)
         target = target.reshape(b, -1)
-        valid = torch.ones_like(target, dtype=torch.bool) if self.ignore_index is None \
-            else target != self.ignore_index
+        valid = torch.ones_like(target, dtype=torch.bool) if self.ignore_index is None else target != self.ignore_index
         gt = (target >= 0.5) & valid
         keep = valid.any(dim=1)
         n_gt = gt.sum(dim=1)

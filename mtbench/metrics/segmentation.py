@@ -1,4 +1,5 @@
 """Mean intersection-over-union from a confusion matrix accumulated over the whole split."""
+
 from __future__ import annotations
 
 import logging
@@ -56,8 +57,9 @@ class MeanIoU(Metric):
             bad = (labels < 0) | (labels >= c)
             if bool(bad.any()):
                 value = int(labels[bad][0])
-                raise ValueError(f"MeanIoU: {what} label {value} is outside [0, {c}) and is not the "
-                                 f"ignore_index {self.ignore_index}")
+                raise ValueError(
+                    f"MeanIoU: {what} label {value} is outside [0, {c}) and is not the ignore_index {self.ignore_index}"
+                )
         counts = torch.bincount(target * c + pred, minlength=c * c)
         self.confusion += counts.reshape(c, c)
 

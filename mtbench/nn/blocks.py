@@ -3,6 +3,7 @@
 Layer facts follow the MTI-Net release (3×3 and 1×1 convs without bias, BatchNorm after each conv,
 projection shortcut = 1×1 conv without bias + BatchNorm where the channel count changes).
 """
+
 from __future__ import annotations
 
 import torch
@@ -66,8 +67,9 @@ class SqueezeExcitation(nn.Module):
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
         hidden = max(channels // reduction, 1)
-        self.fc = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True),
-                                nn.Linear(hidden, channels), nn.Sigmoid())
+        self.fc = nn.Sequential(
+            nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels), nn.Sigmoid()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.fc(x.mean(dim=(2, 3)))

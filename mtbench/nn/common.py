@@ -1,5 +1,6 @@
 """Input checks and small helpers shared by every model's forward (task lists are checked by
 mtbench.registry.create_model against the model's descriptor)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

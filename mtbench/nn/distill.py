@@ -3,6 +3,7 @@
 For each main task k: F_k' = F_k + Σ_{l≠k} σ(W_{k,l} F_l) ⊙ (W'_{k,l} F_l), with W, W' 3×3 convs
 without bias, l running over all tasks whose features are given (main and auxiliary).
 """
+
 from __future__ import annotations
 
 import torch
@@ -32,10 +33,12 @@ class MultiTaskDistillation(nn.Module):
         super().__init__()
         self.targets = list(targets)
         self.sources = list(sources)
-        self.attn = nn.ModuleDict({
-            t: nn.ModuleDict({s: SpatialAttention(channels, channels) for s in self.sources if s != t})
-            for t in self.targets
-        })
+        self.attn = nn.ModuleDict(
+            {
+                t: nn.ModuleDict({s: SpatialAttention(channels, channels) for s in self.sources if s != t})
+                for t in self.targets
+            }
+        )
 
     def forward(self, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         out = {}

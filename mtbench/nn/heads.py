@@ -3,6 +3,7 @@
 Upsample every scale to the finest (bilinear), concatenate (Σ C_s channels), 1×1 conv with bias
 keeping Σ C_s, BatchNorm, ReLU; the head then adds a 1×1 conv with bias to the task's outputs.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -12,6 +12,7 @@ metadata is read as inert data, never a full unpickle unless ``--trust-checkpoin
 strides are read by a dry forward. An mmseg config file is Python code that mmengine executes: only use
 config files you trust.
 """
+
 from __future__ import annotations
 
 import copy
@@ -23,18 +24,34 @@ import torch.nn as nn
 from mtbench.backbones.base import Backbone, stride_indices
 from mtbench.backbones.weights import load_local_weights, weights_source
 from mtbench.errors import UsageError
-from mtbench.openmmlab.common import (config_section, parse_spec, quiet_init_weights, require_openmmlab,
-                                     resolve_config, sanitize_cfg)
+from mtbench.openmmlab.common import (
+    config_section,
+    parse_spec,
+    quiet_init_weights,
+    require_openmmlab,
+    resolve_config,
+    sanitize_cfg,
+)
 
 _PROBE_HW = 64
 # mmseg's hr18s (fcn_hr18s configs) = HRNetV2-W18-Small-v2, the MTI-Net release's backbone.
 HRNET_W18_SMALL_V2: dict[str, Any] = {
     "stage1": {"num_modules": 1, "num_branches": 1, "block": "BOTTLENECK", "num_blocks": (2,), "num_channels": (64,)},
     "stage2": {"num_modules": 1, "num_branches": 2, "block": "BASIC", "num_blocks": (2, 2), "num_channels": (18, 36)},
-    "stage3": {"num_modules": 3, "num_branches": 3, "block": "BASIC", "num_blocks": (2, 2, 2),
-               "num_channels": (18, 36, 72)},
-    "stage4": {"num_modules": 2, "num_branches": 4, "block": "BASIC", "num_blocks": (2, 2, 2, 2),
-               "num_channels": (18, 36, 72, 144)},
+    "stage3": {
+        "num_modules": 3,
+        "num_branches": 3,
+        "block": "BASIC",
+        "num_blocks": (2, 2, 2),
+        "num_channels": (18, 36, 72),
+    },
+    "stage4": {
+        "num_modules": 2,
+        "num_branches": 4,
+        "block": "BASIC",
+        "num_blocks": (2, 2, 2, 2),
+        "num_channels": (18, 36, 72, 144),
+    },
 }
 
 
@@ -52,8 +69,9 @@ def backbone_cfg(spec: str) -> dict[str, Any]:
 class MmsegBackbone(Backbone):
     """A :class:`Backbone` built by mmseg; ``cfg``: the config it was built from."""
 
-    def __init__(self, body: nn.Module, indices: list[int], channels: list[int], cfg: dict[str, Any],
-                 source: str) -> None:
+    def __init__(
+        self, body: nn.Module, indices: list[int], channels: list[int], cfg: dict[str, Any], source: str
+    ) -> None:
         super().__init__(body, indices, channels, source)
         self.cfg = cfg
 
@@ -66,14 +84,18 @@ def _probe(body: nn.Module, name: str) -> tuple[list[int], list[int]]:
         with torch.no_grad():
             outs = body(torch.zeros(1, 3, _PROBE_HW, _PROBE_HW))
     except Exception as e:
-        raise UsageError(f"--backbone {name}: dry forward at {_PROBE_HW}x{_PROBE_HW} failed "
-                         f"({type(e).__name__}: {e})") from e
+        raise UsageError(
+            f"--backbone {name}: dry forward at {_PROBE_HW}x{_PROBE_HW} failed ({type(e).__name__}: {e})"
+        ) from e
     finally:
         body.train(was_training)
     outs = [outs] if isinstance(outs, torch.Tensor) else list(outs)
     strides = [_PROBE_HW // o.shape[-1] if o.ndim == 4 else 0 for o in outs]
-    idx = stride_indices(strides, f"--backbone {name}: the mmseg backbone",
-                         " (a dilated ResNet needs dilations=(1,1,1,1),strides=(1,2,2,2))")
+    idx = stride_indices(
+        strides,
+        f"--backbone {name}: the mmseg backbone",
+        " (a dilated ResNet needs dilations=(1,1,1,1),strides=(1,2,2,2))",
+    )
     return idx, [int(outs[i].shape[1]) for i in idx]
 
 
@@ -86,13 +108,15 @@ def build_mmseg_backbone(name: str, pretrained: str | bool | None = None) -> Mms
     try:
         body = MODELS.build(copy.deepcopy(cfg))
     except Exception as e:
-        raise UsageError(f"--backbone {name}: mmseg could not build {cfg.get('type')!r} "
-                         f"({type(e).__name__}: {e})") from e
+        raise UsageError(
+            f"--backbone {name}: mmseg could not build {cfg.get('type')!r} ({type(e).__name__}: {e})"
+        ) from e
     quiet_init_weights(body)
     hub, local = weights_source(pretrained)
     if hub:
-        raise UsageError(f"--pretrained {pretrained}: mmseg backbones load a local checkpoint file only "
-                         "(give its path)")
+        raise UsageError(
+            f"--pretrained {pretrained}: mmseg backbones load a local checkpoint file only (give its path)"
+        )
     if local:
         if not local.is_file():
             raise UsageError(f"--pretrained {local}: no such file (an mmseg checkpoint or backbone state dict)")

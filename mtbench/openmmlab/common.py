@@ -6,6 +6,7 @@ overrides (values are Python literals, else strings). Config paths are looked up
 installed mmsegmentation package's bundled configs (``mmseg/.mim``). An mmseg config file is Python code that
 mmengine executes: only use config files you trust.
 """
+
 from __future__ import annotations
 
 import ast
@@ -20,8 +21,10 @@ from mtbench.errors import DataError, UsageError
 
 log = logging.getLogger(__name__)
 PREFIX = "mmseg:"
-INSTALL_HINT = ("needs the OpenMMLab extra (mmcv 2.1.0 with ops, mmengine, mmsegmentation): run "
-                "'make openmmlab' (scripts/build_mmcv.sh, then pip install -e '.[openmmlab]')")
+INSTALL_HINT = (
+    "needs the OpenMMLab extra (mmcv 2.1.0 with ops, mmengine, mmsegmentation): run "
+    "'make openmmlab' (scripts/build_mmcv.sh, then pip install -e '.[openmmlab]')"
+)
 
 
 def require_openmmlab(option: str) -> None:
@@ -57,11 +60,12 @@ def _split_top(text: str) -> list[str]:
 
 def parse_spec(spec: str, option: str) -> tuple[str, dict[str, Any]]:
     """``mmseg:TARGET,k=v,...`` -> (TARGET, {k: literal value})."""
-    body = spec[len(PREFIX):] if spec.startswith(PREFIX) else spec
+    body = spec[len(PREFIX) :] if spec.startswith(PREFIX) else spec
     parts = _split_top(body)
     if not parts or "=" in parts[0]:
-        raise UsageError(f"{option} {spec}: expected mmseg:TYPE_OR_CONFIG[,key=value...], "
-                         "e.g. mmseg:MixVisionTransformer")
+        raise UsageError(
+            f"{option} {spec}: expected mmseg:TYPE_OR_CONFIG[,key=value...], e.g. mmseg:MixVisionTransformer"
+        )
     overrides: dict[str, Any] = {}
     for p in parts[1:]:
         key, sep, raw = p.partition("=")

@@ -10,6 +10,7 @@ every scale (Segformer, UPer, FPN, ...) get all four maps; ``in_index=[0,1,2,3],
 resize_concat`` gives the FCN-on-HRNet style. The head's own loss modules are unused: mtbench's task
 losses train it. Output at the input map's stride; the model resizes it to the input size.
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,8 +23,15 @@ import torch.nn as nn
 
 from mtbench.errors import UsageError
 from mtbench.nn import MultiScaleHead
-from mtbench.openmmlab.common import (PREFIX, config_section, parse_spec, quiet_init_weights, require_openmmlab,
-                                      resolve_config, sanitize_cfg)
+from mtbench.openmmlab.common import (
+    PREFIX,
+    config_section,
+    parse_spec,
+    quiet_init_weights,
+    require_openmmlab,
+    resolve_config,
+    sanitize_cfg,
+)
 
 HEADS = ("hrnet", "mmseg:<TYPE or config.py>[,key=value...]")
 # mmseg 1.2.2 heads whose constructor forces input_transform='multiple_select' (they take every scale).
@@ -88,7 +96,9 @@ def build_mmseg_head(spec: str, channels: Sequence[int], num_outputs: int) -> Mm
             warnings.filterwarnings("ignore", category=UserWarning, module=r"mmseg\.")
             head = MODELS.build(copy.deepcopy(cfg))
     except Exception as e:
-        raise UsageError(f"model.kwargs.head={spec}: mmseg could not build {cfg.get('type')!r} ({type(e).__name__}: {e})") from e
+        raise UsageError(
+            f"model.kwargs.head={spec}: mmseg could not build {cfg.get('type')!r} ({type(e).__name__}: {e})"
+        ) from e
     quiet_init_weights(head)
     return MmsegHead(head, cfg)
 

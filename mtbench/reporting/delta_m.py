@@ -16,6 +16,7 @@ published ``delta_m.value`` keeps it; a record with a missing baseline gets
 ``n/a (no single-task baseline for depth)``; a constant-predictor floor record (``RunRecord.is_floor``) has
 none and is never a baseline. Several seeds: Δm per seed, then mean ± sample std.
 """
+
 from __future__ import annotations
 
 import logging
@@ -107,12 +108,18 @@ def record_delta_m(record: RunRecord, records: Sequence[RunRecord]) -> DeltaMRes
     if record.is_floor:
         return DeltaMResult(None, reason="n/a (constant-predictor floor)")
     if record.model == SINGLE_TASK:
-        return DeltaMResult(0.0, per_record={record.id: 0.0}, kind="baseline",
-                            notes=["single-task baseline: Δm 0 by definition"])
+        return DeltaMResult(
+            0.0, per_record={record.id: 0.0}, kind="baseline", notes=["single-task baseline: Δm 0 by definition"]
+        )
     if record.source == "reported" and record.delta_m is not None and record.delta_m.value is not None:
         v = record.delta_m.value
-        return DeltaMResult(v, per_record={record.id: v}, baselines=dict(record.delta_m.baselines),
-                            kind="published", notes=["published Δm"])
+        return DeltaMResult(
+            v,
+            per_record={record.id: v},
+            baselines=dict(record.delta_m.baselines),
+            kind="published",
+            notes=["published Δm"],
+        )
     if record.status != "complete":
         return DeltaMResult(None, reason=f"n/a (run {record.status})")
     values: dict[str, float] = {}
@@ -138,15 +145,15 @@ def record_delta_m(record: RunRecord, records: Sequence[RunRecord]) -> DeltaMRes
             continue
         s = statistics.fmean(v for _, v in found)
         if s == 0:
-            return DeltaMResult(None, reason=f"n/a (single-task baseline {task.primary} of {t} is 0)",
-                                notes=notes)
+            return DeltaMResult(None, reason=f"n/a (single-task baseline {task.primary} of {t} is 0)", notes=notes)
         values[t], base_values[t], hib[t] = m, s, task.primary_spec.higher_is_better
         ids[t] = sorted(b.id for b, _ in found)
     if no_metric:
         return DeltaMResult(None, reason=f"n/a (no {', '.join(no_metric)} in record)", notes=notes, baselines=ids)
     if missing:
-        return DeltaMResult(None, reason=f"n/a (no single-task baseline for {', '.join(missing)})",
-                            notes=notes, baselines=ids)
+        return DeltaMResult(
+            None, reason=f"n/a (no single-task baseline for {', '.join(missing)})", notes=notes, baselines=ids
+        )
     if not values:
         return DeltaMResult(None, reason="n/a (no task enters Δm)", notes=notes)
     v = delta_m(values, base_values, hib)

@@ -8,6 +8,7 @@ Rows sort by Δm descending (n/a last). Formats: github markdown, LaTeX (booktab
 github/LaTeX/HTML bold the best value per column among measured rows (among reported rows when there
 are no measured rows) and list footnotes (citations, Δm notes, unsupported ops, memory kind).
 """
+
 from __future__ import annotations
 
 import html
@@ -62,8 +63,18 @@ def _metric_column(task_name: str) -> Column:
 
 def _group_key(r: RunRecord) -> tuple:
     tasks = () if r.model == SINGLE_TASK else tuple(r.tasks)
-    return (r.dataset, r.split, r.source, r.model, r.backbone, tasks, tuple(r.aux_tasks), r.cost.input_size,
-            json.dumps(r.model_kwargs, sort_keys=True, default=str), r.citation if r.source == "reported" else None)
+    return (
+        r.dataset,
+        r.split,
+        r.source,
+        r.model,
+        r.backbone,
+        tasks,
+        tuple(r.aux_tasks),
+        r.cost.input_size,
+        json.dumps(r.model_kwargs, sort_keys=True, default=str),
+        r.citation if r.source == "reported" else None,
+    )
 
 
 def protocol_notes(group: Sequence[RunRecord], shown: Sequence[RunRecord]) -> list[str]:
@@ -76,8 +87,11 @@ def protocol_notes(group: Sequence[RunRecord], shown: Sequence[RunRecord]) -> li
     if first.source != "measured":
         return []
     reported = [r for r in shown if r.source == "reported" and r.dataset == first.dataset and r.protocol]
-    same = [r for r in reported if r.model == first.model and r.aux_tasks == first.aux_tasks
-            and r.model_kwargs == first.model_kwargs]
+    same = [
+        r
+        for r in reported
+        if r.model == first.model and r.aux_tasks == first.aux_tasks and r.model_kwargs == first.model_kwargs
+    ]
     diffs: list[str] = []
     for mine in group:
         for ref in same or reported:
@@ -90,8 +104,9 @@ def _task_order(records: Sequence[RunRecord]) -> list[str]:
     from mtbench.data.spec import DATASETS
 
     seen = list(dict.fromkeys(t for r in records for t in r.tasks))
-    canon = list(dict.fromkeys(t for d in dict.fromkeys(r.dataset for r in records)
-                               if d in DATASETS for t in DATASETS[d].tasks))
+    canon = list(
+        dict.fromkeys(t for d in dict.fromkeys(r.dataset for r in records) if d in DATASETS for t in DATASETS[d].tasks)
+    )
     return sorted(seen, key=lambda t: (canon.index(t) if t in canon else len(canon), seen.index(t)))
 
 
@@ -113,12 +128,14 @@ def _cost(group: list[RunRecord]) -> dict[str, float | None]:
         by_tasks.setdefault(tuple(r.tasks), []).append(r)
     parts = []
     for recs in by_tasks.values():
-        parts.append({
-            "Params (M)": _mean_std([r.cost.params / 1e6 if r.cost.params is not None else None for r in recs])[0],
-            "GMACs": _mean_std([r.cost.gmacs for r in recs])[0],
-            "Peak mem (MiB)": _mean_std([r.cost.peak_mem_mb for r in recs])[0],
-            "Latency (ms)": _mean_std([r.cost.latency_ms for r in recs])[0],
-        })
+        parts.append(
+            {
+                "Params (M)": _mean_std([r.cost.params / 1e6 if r.cost.params is not None else None for r in recs])[0],
+                "GMACs": _mean_std([r.cost.gmacs for r in recs])[0],
+                "Peak mem (MiB)": _mean_std([r.cost.peak_mem_mb for r in recs])[0],
+                "Latency (ms)": _mean_std([r.cost.latency_ms for r in recs])[0],
+            }
+        )
     out: dict[str, float | None] = {}
     for col, _ in COST_COLS:
         vals = [p[col] for p in parts]
@@ -129,22 +146,34 @@ def _cost(group: list[RunRecord]) -> dict[str, float | None]:
     return out
 
 
-def build_frame(records: Sequence[RunRecord], *, dataset: str | None = None, backbone: str | None = None,
-                baseline_pool: Sequence[RunRecord] | None = None) -> pd.DataFrame:
+def build_frame(
+    records: Sequence[RunRecord],
+    *,
+    dataset: str | None = None,
+    backbone: str | None = None,
+    baseline_pool: Sequence[RunRecord] | None = None,
+) -> pd.DataFrame:
     """One row per configuration (seeds aggregated). Numeric columns hold means, ``<col> std`` the std;
     ``df.attrs['columns']`` lists the numeric :class:`Column` specs, ``df.attrs['notes']`` per-row notes.
     Constant-predictor floor records (``RunRecord.is_floor``) are neither rows nor baselines."""
     records = [r for r in records if not r.is_floor]
     pool = [r for r in (baseline_pool if baseline_pool is not None else records) if not r.is_floor]
-    chosen = [r for r in records if r.status == "complete"
-              and (dataset is None or r.dataset == dataset) and (backbone is None or r.backbone == backbone)]
+    chosen = [
+        r
+        for r in records
+        if r.status == "complete"
+        and (dataset is None or r.dataset == dataset)
+        and (backbone is None or r.backbone == backbone)
+    ]
     skipped = [r.where for r in records if r.status != "complete"]
     if skipped:
         log.info("leaderboard skips %d incomplete runs: %s", len(skipped), ", ".join(skipped))
     if not chosen:
         present = sorted({f"{r.dataset}/{r.backbone}" for r in records})
-        raise MtbenchError(f"no complete records match dataset={dataset or 'any'} backbone={backbone or 'any'}"
-                           f" (present: {', '.join(present) or 'none'})")
+        raise MtbenchError(
+            f"no complete records match dataset={dataset or 'any'} backbone={backbone or 'any'}"
+            f" (present: {', '.join(present) or 'none'})"
+        )
     groups: dict[tuple, list[RunRecord]] = {}
     for r in chosen:
         groups.setdefault(_group_key(r), []).append(r)
@@ -155,14 +184,16 @@ def build_frame(records: Sequence[RunRecord], *, dataset: str | None = None, bac
     task_order = _task_order(chosen)
     metric_cols = {t: _metric_column(t) for t in task_order}
 
-    varying = {m: {k for k, vs in d.items()
-                   if len(vs) > 1 or any(k not in g.model_kwargs for g in chosen if g.model == m)}
-               for m, d in kw_values.items()}
+    varying = {
+        m: {k for k, vs in d.items() if len(vs) > 1 or any(k not in g.model_kwargs for g in chosen if g.model == m)}
+        for m, d in kw_values.items()
+    }
     rows, notes = [], []
     for group in groups.values():
         first = group[0]
         row: dict[str, object] = {
-            "Dataset": first.dataset, "Split": first.split,
+            "Dataset": first.dataset,
+            "Split": first.split,
             "Model": _label(first.model, first.model_kwargs, varying.get(first.model, set())),
             "Backbone": first.backbone,
             "Tasks": ", ".join(sorted({t for r in group for t in r.tasks}, key=task_order.index)),
@@ -188,8 +219,10 @@ def build_frame(records: Sequence[RunRecord], *, dataset: str | None = None, bac
             for op, n in r.cost.unsupported_ops.items():
                 unsupported[op] = max(unsupported.get(op, 0), n)
         if unsupported:
-            row_notes["GMACs"].append("GMACs exclude ops fvcore does not count: "
-                                      + ", ".join(f"{op} ×{n}" for op, n in sorted(unsupported.items())))
+            row_notes["GMACs"].append(
+                "GMACs exclude ops fvcore does not count: "
+                + ", ".join(f"{op} ×{n}" for op, n in sorted(unsupported.items()))
+            )
         kinds = sorted({r.cost.mem_kind for r in group if r.cost.mem_kind})
         if any(k != "cuda_max_allocated_train" for k in kinds):
             row_notes["Peak mem (MiB)"].append(f"peak memory kind: {', '.join(kinds)}")
@@ -203,12 +236,12 @@ def build_frame(records: Sequence[RunRecord], *, dataset: str | None = None, bac
     for c in numeric + [f"{c} std" for c in numeric if f"{c} std" in df]:
         df[c] = pd.to_numeric(df[c]).astype(float)
     df["_dm_sort"] = df[DM_COL].fillna(-math.inf)
-    order = df.sort_values(["Dataset", "Split", "_dm_sort", "Model"], ascending=[True, True, False, True],
-                           kind="stable").index
+    order = df.sort_values(
+        ["Dataset", "Split", "_dm_sort", "Model"], ascending=[True, True, False, True], kind="stable"
+    ).index
     df = df.loc[order].drop(columns="_dm_sort").reset_index(drop=True)
     df.attrs["notes"] = [notes[i] for i in order]
-    df.attrs["columns"] = [*metric_cols.values(), Column(DM_COL, True, 2),
-                           *(Column(c, False, d) for c, d in COST_COLS)]
+    df.attrs["columns"] = [*metric_cols.values(), Column(DM_COL, True, 2), *(Column(c, False, d) for c, d in COST_COLS)]
     return df
 
 
@@ -244,8 +277,10 @@ def _best(df: pd.DataFrame, col: Column) -> set[int]:
 def display_frame(df: pd.DataFrame, bold: str = "**{}**", escape=lambda s: s) -> tuple[pd.DataFrame, list[str]]:
     """Strings for each visible column (mean ± std, best values bolded with ``bold``), plus footnotes."""
     cols = _visible_columns(df)
-    out = pd.DataFrame({c: df[c].map(lambda v: escape(str(v))) for c in cols if c not in
-                        {x.name for x in df.attrs["columns"]}}, index=df.index)
+    out = pd.DataFrame(
+        {c: df[c].map(lambda v: escape(str(v))) for c in cols if c not in {x.name for x in df.attrs["columns"]}},
+        index=df.index,
+    )
     for col in df.attrs["columns"]:
         best = _best(df, col)
         cells = []
@@ -272,10 +307,24 @@ def display_frame(df: pd.DataFrame, bold: str = "**{}**", escape=lambda s: s) ->
     return out[cols], [escape(f) for f in footnotes]
 
 
-_LATEX = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-          "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
-          "↑": r"$\uparrow$", "↓": r"$\downarrow$", "±": r"$\pm$", "Δ": r"$\Delta$", "×": r"$\times$",
-          "—": "---"}
+_LATEX = {
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}",
+    "↑": r"$\uparrow$",
+    "↓": r"$\downarrow$",
+    "±": r"$\pm$",
+    "Δ": r"$\Delta$",
+    "×": r"$\times$",
+    "—": "---",
+}
 
 
 def _latex_escape(s: str) -> str:
@@ -290,9 +339,17 @@ def render(df: pd.DataFrame, fmt: str = "github") -> str:
         return df.to_csv(index=False, float_format="%.6g")
     if fmt == "json":
         rows = json.loads(df.to_json(orient="records", force_ascii=False, double_precision=10))
-        return json.dumps({"columns": [{"name": c.name, "higher_is_better": c.higher_is_better}
-                                       for c in df.attrs["columns"]], "rows": rows},
-                          indent=2, ensure_ascii=False) + "\n"
+        return (
+            json.dumps(
+                {
+                    "columns": [{"name": c.name, "higher_is_better": c.higher_is_better} for c in df.attrs["columns"]],
+                    "rows": rows,
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
     if fmt == "github":
         from tabulate import tabulate
 
@@ -307,16 +364,26 @@ def render(df: pd.DataFrame, fmt: str = "github") -> str:
             text += "\n<ol>\n" + "".join(f"  <li>{f}</li>\n" for f in foot) + "</ol>"
         return text + "\n"
     shown, foot = display_frame(df, bold=r"\textbf{{{}}}", escape=_latex_escape)
-    lines = [r"\begin{tabular}{" + "l" * len(shown.columns) + "}", r"\toprule",
-             " & ".join(_latex_escape(c) for c in shown.columns) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{tabular}{" + "l" * len(shown.columns) + "}",
+        r"\toprule",
+        " & ".join(_latex_escape(c) for c in shown.columns) + r" \\",
+        r"\midrule",
+    ]
     lines += [" & ".join(row) + r" \\" for row in shown.itertuples(index=False)]
     lines += [r"\bottomrule", r"\end{tabular}"]
     lines += [rf"\par{{\footnotesize [{i}] {f}}}" for i, f in enumerate(foot, 1)]
     return "\n".join(lines) + "\n"
 
 
-def leaderboard(results: Path | str = "results", *, dataset: str | None = None, backbone: str | None = None,
-                fmt: str = "github", out: Path | str | None = None) -> str:
+def leaderboard(
+    results: Path | str = "results",
+    *,
+    dataset: str | None = None,
+    backbone: str | None = None,
+    fmt: str = "github",
+    out: Path | str | None = None,
+) -> str:
     """Load every record under ``results`` (``reference/`` excluded), build and render the leaderboard;
     write it atomically to ``out`` when given. Returns the rendered text."""
     if fmt not in FORMATS:

@@ -6,6 +6,7 @@ configs (listing the distinct ones when they differ) and quotes the constant-pre
 (``model: constant``, written by ``scripts/constant_baseline.py``); nothing is read from the current default
 config and nothing is recomputed.
 """
+
 from __future__ import annotations
 
 import copy
@@ -29,9 +30,11 @@ REPRODUCE = {
     "nyud": (
         "Reported rows: the MTI-Net paper (ECCV 2020), Tables 2a and 6 (cost derived from Table 7), written by "
         "`python scripts/reported_records.py`. Measure your own with `mtbench run --config nyud_hrnet18 "
-        "--data-root PATH --device cuda --model MODEL` (and `--model single_task` for the Δm baselines)."),
+        "--data-root PATH --device cuda --model MODEL` (and `--model single_task` for the Δm baselines)."
+    ),
     "pascal_context": (
-        "Measure with `mtbench run --config pascal_hrnet18 --data-root PATH --device cuda --model MODEL`."),
+        "Measure with `mtbench run --config pascal_hrnet18 --data-root PATH --device cuda --model MODEL`."
+    ),
 }
 HEADER = """# mtbench leaderboard
 
@@ -41,8 +44,9 @@ better); Δm is the mean relative gain over the single-task baselines of the sam
 input size (see README). Values are mean ± std over seeds; bold marks the best measured value per
 column. GMACs: fvcore counts, one multiply-add = one MAC, batch 1, at the input size of the run.
 """
-SYNTHETIC_REPRODUCE = ("Reproduce with `make leaderboard` (= `mtbench sweep --preset default --seeds 0,1,2` then "
-                       "`mtbench leaderboard`).")
+SYNTHETIC_REPRODUCE = (
+    "Reproduce with `make leaderboard` (= `mtbench sweep --preset default --seeds 0,1,2` then `mtbench leaderboard`)."
+)
 FLOOR_SCRIPT = "`python scripts/constant_baseline.py`"
 # Stored config fields that name a run's model and seed rather than the benchmark it ran: left out, with the fields
 # the config hash leaves out, when records' configs are compared.
@@ -98,8 +102,15 @@ def benchmarks(records: Sequence[RunRecord]) -> list[Benchmark]:
     for r in singles:
         cfg = benchmark_config(r)
         rest, tasks = _without_tasks(cfg), (cfg.get("data") or {}).get("tasks") or r.tasks
-        home = next((b for b in out if _without_tasks(b.config) == rest
-                     and set(tasks) <= set((b.config.get("data") or {}).get("tasks") or [])), None)
+        home = next(
+            (
+                b
+                for b in out
+                if _without_tasks(b.config) == rest
+                and set(tasks) <= set((b.config.get("data") or {}).get("tasks") or [])
+            ),
+            None,
+        )
         home = home or next((b for b in own if _without_tasks(b.config) == rest), None)
         if home is None:
             own.append(Benchmark({**rest, "data": {**rest["data"], "tasks": list(tasks), "aux_tasks": []}}, [r]))
@@ -147,9 +158,11 @@ def describe_synthetic(b: Benchmark) -> str:
     if aux is None:
         aux = list(dict.fromkeys(x for r in b.records for x in r.aux_tasks))
     aux_text = f"{' + '.join(aux)} auxiliary for the models that take auxiliary tasks" if aux else "no auxiliary tasks"
-    return (f"synthetic scenes at {size}, {_fmt(m.get('backbone'))} {_init(m.get('pretrained'))} trained on "
-            f"{_fmt(d.get('n_train'))} {seen} (batch {_fmt(t.get('batch_size'))}, {_optim(t)}), "
-            f"{_fmt(d.get('n_val'))} val scenes, {' + '.join(tasks)} main, {aux_text}")
+    return (
+        f"synthetic scenes at {size}, {_fmt(m.get('backbone'))} {_init(m.get('pretrained'))} trained on "
+        f"{_fmt(d.get('n_train'))} {seen} (batch {_fmt(t.get('batch_size'))}, {_optim(t)}), "
+        f"{_fmt(d.get('n_val'))} val scenes, {' + '.join(tasks)} main, {aux_text}"
+    )
 
 
 def _flat(cfg: Any, prefix: str = "") -> dict[str, str]:
@@ -163,8 +176,7 @@ def differences(benches: Sequence[Benchmark]) -> str:
     '`train.lr` 0.001 (1), 0.0001 (2)'."""
     flat = [_flat(b.config) for b in benches]
     keys = sorted({k for f in flat for k in f if len({g.get(k, "absent") for g in flat}) > 1})
-    return "; ".join(f"`{k}` " + ", ".join(f"{f.get(k, 'absent')} ({i})" for i, f in enumerate(flat, 1))
-                     for k in keys)
+    return "; ".join(f"`{k}` " + ", ".join(f"{f.get(k, 'absent')} ({i})" for i, f in enumerate(flat, 1)) for k in keys)
 
 
 def _device(records: Sequence[RunRecord]) -> str:
@@ -181,11 +193,15 @@ def synthetic_reproduce(benches: Sequence[Benchmark]) -> str:
     where = f"{_device([r for b in benches for r in b.records])}, timings on a shared machine"
     seeds = "seeds 0, 1, 2 per model (the Seeds column counts those recorded)"
     if len(benches) == 1:
-        return (f"Measured rows: the default benchmark (`mtbench run` defaults: {describe_synthetic(benches[0])}), "
-                f"{seeds}, {where}. {SYNTHETIC_REPRODUCE}")
+        return (
+            f"Measured rows: the default benchmark (`mtbench run` defaults: {describe_synthetic(benches[0])}), "
+            f"{seeds}, {where}. {SYNTHETIC_REPRODUCE}"
+        )
     items = " ".join(f"({i}) {', '.join(b.models)}: {describe_synthetic(b)}." for i, b in enumerate(benches, 1))
-    return (f"Measured rows: their records hold {len(benches)} different configurations. {items} They differ in "
-            f"{differences(benches)}. {seeds[0].upper()}{seeds[1:]}, {where}. {SYNTHETIC_REPRODUCE}")
+    return (
+        f"Measured rows: their records hold {len(benches)} different configurations. {items} They differ in "
+        f"{differences(benches)}. {seeds[0].upper()}{seeds[1:]}, {where}. {SYNTHETIC_REPRODUCE}"
+    )
 
 
 def _floor_data(cfg: dict[str, Any]) -> tuple[dict[str, Any], Any]:
@@ -199,8 +215,10 @@ def floor_line(floors: Sequence[RunRecord], benches: Sequence[Benchmark]) -> str
     wanted = [_floor_data(b.config) for b in benches]
     found = [f for f in floors if _floor_data(benchmark_config(f)) in wanted]
     if not found:
-        return (f" No constant-predictor floor is recorded for the data of these rows ({FLOOR_SCRIPT} writes one, a "
-                "record with model `constant`).")
+        return (
+            f" No constant-predictor floor is recorded for the data of these rows ({FLOOR_SCRIPT} writes one, a "
+            "record with model `constant`)."
+        )
     parts = []
     for f in sorted(found, key=lambda r: (r.seed is None, r.seed or 0, r.id)):
         scores = []
@@ -208,8 +226,10 @@ def floor_line(floors: Sequence[RunRecord], benches: Sequence[Benchmark]) -> str
             p, v = get_task(task).primary_spec, primary_metric(f, task)
             scores.append(f"{task} {p.name} {'n/a' if v is None else f'{v:.4g}'} {p.unit}".rstrip())
         parts.append(f"{', '.join(scores)} on seed {f.seed}'s {f.split} split")
-    return (" For scale, a constant predictor (the training split's majority class / mean depth everywhere, "
-            f"{FLOOR_SCRIPT}) scores {'; '.join(parts)}.")
+    return (
+        " For scale, a constant predictor (the training split's majority class / mean depth everywhere, "
+        f"{FLOOR_SCRIPT}) scores {'; '.join(parts)}."
+    )
 
 
 def plot_path(out: Path, dataset: str) -> Path:
@@ -220,8 +240,10 @@ def render_page(results: Path | str, out: Path | str = "results/LEADERBOARD.md")
     """The whole page as markdown (deterministic: no timestamps)."""
     records = load_records(results)
     rows = [r for r in records if not r.is_floor]
-    datasets = sorted({r.dataset for r in rows},
-                      key=lambda d: (DATASET_ORDER.index(d) if d in DATASET_ORDER else len(DATASET_ORDER), d))
+    datasets = sorted(
+        {r.dataset for r in rows},
+        key=lambda d: (DATASET_ORDER.index(d) if d in DATASET_ORDER else len(DATASET_ORDER), d),
+    )
     if not datasets:
         raise MtbenchError(f"{results}: no records to render")
     parts = [HEADER]
@@ -238,8 +260,9 @@ def render_page(results: Path | str, out: Path | str = "results/LEADERBOARD.md")
     return "\n".join(parts).rstrip() + "\n"
 
 
-def write_page(results: Path | str = "results", out: Path | str = "results/LEADERBOARD.md",
-               plots: bool = True) -> list[Path]:
+def write_page(
+    results: Path | str = "results", out: Path | str = "results/LEADERBOARD.md", plots: bool = True
+) -> list[Path]:
     """Write LEADERBOARD.md (atomically) and, with ``plots``, one Pareto PNG per dataset with measured rows."""
     from mtbench.reporting.plots import pareto_plot
 
@@ -262,5 +285,7 @@ def check_page(results: Path | str = "results", out: Path | str = "results/LEADE
     if not out.exists():
         raise MtbenchError(f"{out}: missing; generate it with 'mtbench leaderboard'")
     if out.read_text(encoding="utf-8") != render_page(results, out):
-        raise MtbenchError(f"{out}: stale with respect to the records in {results}; regenerate it with "
-                           "'mtbench leaderboard' and commit it")
+        raise MtbenchError(
+            f"{out}: stale with respect to the records in {results}; regenerate it with "
+            "'mtbench leaderboard' and commit it"
+        )

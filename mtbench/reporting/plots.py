@@ -1,4 +1,5 @@
 """Pareto plot of a leaderboard: Δm against GMACs, marker area proportional to parameters."""
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,9 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: points[i][0])
 
 
-def pareto_plot(results: Path | str, dataset: str, out: Path | str, *, backbone: str | None = None,
-                source: str = "measured") -> Path:
+def pareto_plot(
+    results: Path | str, dataset: str, out: Path | str, *, backbone: str | None = None, source: str = "measured"
+) -> Path:
     """Write a PNG: one marker per leaderboard row of ``source`` (mean over seeds, error bar = std of Δm),
     the Pareto front of those rows as a line."""
     import matplotlib
@@ -38,8 +40,15 @@ def pareto_plot(results: Path | str, dataset: str, out: Path | str, *, backbone:
         label = r["Model"] + (f" (+{r['Aux tasks']})" if r["Aux tasks"] != "—" else "")
         size = 60 + 40 * (r["Params (M)"] or 0)
         std = r.get(f"{DM_COL} std")
-        ax.errorbar(r["GMACs"], r[DM_COL], yerr=None if std is None or math.isnan(std) else std, fmt="none",
-                    ecolor="grey", capsize=3, zorder=1)
+        ax.errorbar(
+            r["GMACs"],
+            r[DM_COL],
+            yerr=None if std is None or math.isnan(std) else std,
+            fmt="none",
+            ecolor="grey",
+            capsize=3,
+            zorder=1,
+        )
         ax.scatter(r["GMACs"], r[DM_COL], s=size, alpha=0.7, zorder=2, label=f"{label}, {r['Params (M)']:.1f}M")
         ax.annotate(label, (r["GMACs"], r[DM_COL]), textcoords="offset points", xytext=(6, 6), fontsize=8)
     pts = list(zip(df["GMACs"], df[DM_COL]))

@@ -12,10 +12,10 @@ metric whose direction is unknown fails on any change beyond tolerance; a metric
 measured record fails. A measured record without a reference, a reference without a measured record
 and a measured run whose status is not complete all fail too.
 """
+
 from __future__ import annotations
 
 import functools
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,11 +33,13 @@ def describe(r: RunRecord) -> str:
     opts = ",".join(f"{k}={v}" for k, v in sorted(r.model_kwargs.items()))
     aux = f" aux {'+'.join(r.aux_tasks)}" if r.aux_tasks else ""
     size = f" {r.cost.input_size[0]}x{r.cost.input_size[1]}" if r.cost.input_size else ""
-    return (f"{r.model}{f'[{opts}]' if opts else ''} {r.backbone} {r.dataset}/{r.split} "
-            f"{'+'.join(r.tasks)}{aux}{size} seed {r.seed}")
+    return (
+        f"{r.model}{f'[{opts}]' if opts else ''} {r.backbone} {r.dataset}/{r.split} "
+        f"{'+'.join(r.tasks)}{aux}{size} seed {r.seed}"
+    )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def metric_direction(task: str, metric: str) -> bool | None:
     """True if higher is better, False if lower is, None if unknown (from the task's metric specs)."""
     from mtbench.registry import get_task
@@ -110,14 +112,19 @@ def reference_tolerances(reference: Path | str) -> dict[str, object]:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as e:
         raise RecordError(f"{path}: cannot read tolerances ({e})") from e
-    unknown = sorted(set(data) - {"rel_tol", "abs_tol", "overrides", "measured"}) if isinstance(data, dict) else ["<not a mapping>"]
+    unknown = (
+        sorted(set(data) - {"rel_tol", "abs_tol", "overrides", "measured"})
+        if isinstance(data, dict)
+        else ["<not a mapping>"]
+    )
     if unknown:
         raise RecordError(f"{path}: expected keys rel_tol, abs_tol, overrides (unexpected: {', '.join(unknown)})")
     return data
 
 
-def compare(new: RunRecord, ref: RunRecord, rel_tol: float, abs_tol: float,
-            overrides: dict[str, float] | None = None) -> list[MetricDiff]:
+def compare(
+    new: RunRecord, ref: RunRecord, rel_tol: float, abs_tol: float, overrides: dict[str, float] | None = None
+) -> list[MetricDiff]:
     """Compare every metric of every task of ``ref`` with ``new`` (NaN counts as absent)."""
     label, out = describe(new), []
     tasks = list(dict.fromkeys([*ref.metrics, *new.metrics]))
@@ -163,8 +170,11 @@ class CheckResult:
         improved = sum(d.status == "improved" for d in self.diffs)
         tol = f"rel_tol {self.rel_tol:g}, abs_tol {self.abs_tol:g}"
         head = "OK" if self.ok else "FAIL"
-        return (f"{head}: {self.compared} record(s), {len(self.diffs)} metric(s) compared ({tol}): "
-                f"{len(self.failures)} regression(s), {improved} improvement(s), {len(self.problems)} unmatched/failed record(s)")
+        return (
+            f"{head}: {self.compared} record(s), {len(self.diffs)} metric(s) compared ({tol}): "
+            f"{len(self.failures)} regression(s), {improved} improvement(s), "
+            f"{len(self.problems)} unmatched/failed record(s)"
+        )
 
     def render(self, fmt: str = "text", changes_only: bool | None = None) -> str:
         """A diff table (text or github markdown), the unmatched records, and the summary line.
@@ -182,13 +192,23 @@ class CheckResult:
             delta = d.delta
             rel = f"{100 * delta / abs(d.reference):+.2f}%" if delta is not None and d.reference else ""
             status = f"**{d.status}**" if g and d.status in FAILING else d.status
-            rows.append([d.record, d.task, d.metric, _fmt(d.reference), _fmt(d.measured),
-                         _fmt(delta, signed=True), rel, f"{d.tolerance:.4g}", status])
+            rows.append(
+                [
+                    d.record,
+                    d.task,
+                    d.metric,
+                    _fmt(d.reference),
+                    _fmt(d.measured),
+                    _fmt(delta, signed=True),
+                    rel,
+                    f"{d.tolerance:.4g}",
+                    status,
+                ]
+            )
         headers = ["Record", "Task", "Metric", "Reference", "Measured", "Δ", "Δ %", "Tolerance", "Status"]
         parts = [("### mtbench check: " if g else "") + self.summary()]
         if rows:
-            parts.append(tabulate(rows, headers=headers, tablefmt="github" if g else "simple",
-                                  disable_numparse=True))
+            parts.append(tabulate(rows, headers=headers, tablefmt="github" if g else "simple", disable_numparse=True))
         parts += [f"- {p}" if g else p for p in self.problems]
         if not g and not self.ok:
             parts.append(self.summary())  # repeat at the end, where CI logs are read
@@ -211,8 +231,14 @@ def _index(records: Sequence[RunRecord], what: str) -> dict[tuple, RunRecord]:
     return out
 
 
-def run_check(reference: Path | str, results: Path | str = "results", *, rel_tol: float | None = None,
-              abs_tol: float | None = None, overrides: Sequence[str] | dict[str, float] | None = None) -> CheckResult:
+def run_check(
+    reference: Path | str,
+    results: Path | str = "results",
+    *,
+    rel_tol: float | None = None,
+    abs_tol: float | None = None,
+    overrides: Sequence[str] | dict[str, float] | None = None,
+) -> CheckResult:
     """Compare each measured record under ``results`` (``reference/`` excluded) with its reference
     record under ``reference`` (a folder or one file). See the module docstring for the rules.
     Tolerances not given fall back to the reference folder's ``tolerances.yaml``, then 0.02 / 0."""
@@ -226,8 +252,9 @@ def run_check(reference: Path | str, results: Path | str = "results", *, rel_tol
         raise UsageError(f"Tolerances must be >= 0 (got --rel-tol {rel_tol}, --abs-tol {abs_tol}).")
     if not Path(reference).exists():
         raise RecordError(f"{reference}: reference folder or file does not exist")
-    refs = _index([r for r in load_records(reference, exclude=()) if r.source == "measured" and not r.is_floor],
-                  "reference")
+    refs = _index(
+        [r for r in load_records(reference, exclude=()) if r.source == "measured" and not r.is_floor], "reference"
+    )
     measured = [r for r in load_records(results) if r.source == "measured" and not r.is_floor]
     if not refs and not measured:
         raise MtbenchError(f"nothing to check: no measured records in {results} and none in {reference}")

@@ -1,4 +1,5 @@
 """Human-readable summaries of one run (printed by ``mtbench run`` / ``mtbench eval``)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,17 +10,22 @@ from mtbench.reporting.results import RunRecord
 
 def run_summary(record: RunRecord, path: Path) -> str:
     """A short block: metrics with units and directions, cost, record path, and the leaderboard row."""
-    lines = [f"run {record.id}: {record.model} / {record.backbone} on {record.dataset} ({record.split}), "
-             f"checkpoint {record.checkpoint}"]
+    lines = [
+        f"run {record.id}: {record.model} / {record.backbone} on {record.dataset} ({record.split}), "
+        f"checkpoint {record.checkpoint}"
+    ]
     for t in record.tasks:
         spec = get_task(t).primary_spec
-        vals = ", ".join(f"{k}={v:.4g}" for k, v in record.metrics[t].items()
-                         if v is not None and not k.startswith("IoU_"))
+        vals = ", ".join(
+            f"{k}={v:.4g}" for k, v in record.metrics[t].items() if v is not None and not k.startswith("IoU_")
+        )
         lines.append(f"  {t:<12} {spec.name} ({spec.unit}) {spec.arrow} = {record.primary.get(t)}   [{vals}]")
     c = record.cost
     if c.params is not None:
-        lines.append(f"  cost: {c.params / 1e6:.3f} M params, {c.gmacs:.3f} GMACs at {c.input_size}, "
-                     f"latency {c.latency_ms:.1f} ms ({c.device}), peak memory {c.peak_mem_mb:.0f} MiB ({c.mem_kind})")
+        lines.append(
+            f"  cost: {c.params / 1e6:.3f} M params, {c.gmacs:.3f} GMACs at {c.input_size}, "
+            f"latency {c.latency_ms:.1f} ms ({c.device}), peak memory {c.peak_mem_mb:.0f} MiB ({c.mem_kind})"
+        )
     lines += [f"  note: {n}" for n in record.notes]
     lines.append(f"  record: {path}")
     row = leaderboard_row(record, path)

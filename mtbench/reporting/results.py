@@ -1,16 +1,25 @@
 """RunRecord schema (DESIGN.md) and the results store: one JSON per run, written atomically."""
+
 from __future__ import annotations
 
 import json
 import os
 import tempfile
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
 
-from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mtbench._testhooks import kill_point
 from mtbench.errors import RecordError
@@ -23,12 +32,12 @@ SCHEMA_VERSION = 1
 # Size limits: records come from other people too, and a crafted one must not blow up 'mtbench table'.
 # Real records are a few KiB (names < 100 characters, notes < 300, tens of metrics per task).
 MAX_RECORD_BYTES = 1 << 20
-MAX_NAME = 256            # ids, model / dataset / task / metric names, dict keys
-MAX_BACKBONE = 512        # backbone specs (mmseg:<config path>,key=value...)
-MAX_TEXT = 4096           # notes, citation, protocol values, environment strings
-MAX_ITEMS = 256           # tasks, protocol entries, environment fields
+MAX_NAME = 256  # ids, model / dataset / task / metric names, dict keys
+MAX_BACKBONE = 512  # backbone specs (mmseg:<config path>,key=value...)
+MAX_TEXT = 4096  # notes, citation, protocol values, environment strings
+MAX_ITEMS = 256  # tasks, protocol entries, environment fields
 MAX_NOTES = 10_000
-MAX_METRICS = 1024        # metrics per task, baselines per task
+MAX_METRICS = 1024  # metrics per task, baselines per task
 MAX_CONFIG_VALUES = 20_000
 MAX_CONFIG_DEPTH = 32
 Name = Annotated[str, StringConstraints(max_length=MAX_NAME)]
@@ -97,8 +106,9 @@ class DeltaM(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     value: float | None = None
-    baselines: dict[Name, Annotated[list[Name], Field(max_length=MAX_METRICS)]] = Field(default_factory=dict,
-                                                                                       max_length=MAX_ITEMS)
+    baselines: dict[Name, Annotated[list[Name], Field(max_length=MAX_METRICS)]] = Field(
+        default_factory=dict, max_length=MAX_ITEMS
+    )
     note: Text = ""
 
 
@@ -131,7 +141,7 @@ class RecordKey(NamedTuple):
     model: str
     seed: int | None
     config_hash: str
-    model_options: str            # config['model']['kwargs'] as sorted JSON
+    model_options: str  # config['model']['kwargs'] as sorted JSON
     dataset: str
     split: str
     backbone: str
@@ -151,7 +161,7 @@ class RunRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
     schema_version: int = SCHEMA_VERSION
     id: Name
-    created: Name = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created: Name = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     status: Literal["complete", "failed", "running"] = "complete"
     model: Name
     backbone: Annotated[str, StringConstraints(max_length=MAX_BACKBONE)]
@@ -164,14 +174,15 @@ class RunRecord(BaseModel):
     seed: int | None = None
     checkpoint: Text | None = None
     metrics: dict[Name, Annotated[dict[Name, float | None], Field(max_length=MAX_METRICS)]] = Field(
-        default_factory=dict, max_length=MAX_ITEMS)
+        default_factory=dict, max_length=MAX_ITEMS
+    )
     primary: dict[Name, float | None] = Field(default_factory=dict, max_length=MAX_ITEMS)
     delta_m: DeltaM | None = None
     cost: Cost = Field(default_factory=Cost)
     env: Env = Field(default_factory=Env)
     source: Literal["measured", "reported"] = "measured"
     citation: Text | None = None
-    protocol: dict[Name, Text] = Field(default_factory=dict, max_length=MAX_ITEMS)   # mtbench.protocol
+    protocol: dict[Name, Text] = Field(default_factory=dict, max_length=MAX_ITEMS)  # mtbench.protocol
     notes: list[Text] = Field(default_factory=list, max_length=MAX_NOTES)
     _path: Path | None = PrivateAttr(default=None)
 
@@ -188,7 +199,7 @@ class RunRecord(BaseModel):
         return check_json_size(v)
 
     @model_validator(mode="after")
-    def _check(self) -> "RunRecord":
+    def _check(self) -> RunRecord:
         if self.source == "reported" and not self.citation:
             raise ValueError("a 'reported' record needs a citation")
         if not self.tasks:
@@ -227,8 +238,18 @@ class RunRecord(BaseModel):
         """This record's identity (:class:`RecordKey`): what ``mtbench check`` matches a measured record with its
         reference by; its ``run`` part what ``sweep`` and ``reproduce`` look finished runs up by."""
         options = json.dumps(self.model_kwargs, sort_keys=True, default=str)
-        return RecordKey(self.model, self.seed, self.config_hash, options, self.dataset, self.split, self.backbone,
-                         tuple(self.tasks), tuple(self.aux_tasks), self.cost.input_size)
+        return RecordKey(
+            self.model,
+            self.seed,
+            self.config_hash,
+            options,
+            self.dataset,
+            self.split,
+            self.backbone,
+            tuple(self.tasks),
+            tuple(self.aux_tasks),
+            self.cost.input_size,
+        )
 
 
 def record_path(root: Path, record: RunRecord) -> Path:

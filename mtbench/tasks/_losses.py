@@ -1,12 +1,14 @@
 """Loss helpers shared by task modules."""
+
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
 
-def balanced_bce(output: torch.Tensor, target: torch.Tensor, pos_weight: float | None,
-                 ignore_index: int | None = 255) -> torch.Tensor:
+def balanced_bce(
+    output: torch.Tensor, target: torch.Tensor, pos_weight: float | None, ignore_index: int | None = 255
+) -> torch.Tensor:
     """Class-balanced binary cross-entropy on logits (HED style, as in the MTI-Net release).
 
     Convention: loss = w * Σ_pos bce + (1 - w) * Σ_neg bce, divided by the number of pixels of the

@@ -1,4 +1,5 @@
 """The Task interface: what a dense-prediction task declares to the harness."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ class Task:
     note: str = ""
     description: str = ""
     target_dtype: torch.dtype = field(default=torch.float32)
-    unit_vector: bool = False   # predictions are unit vectors: renormalised after resizing
+    unit_vector: bool = False  # predictions are unit vectors: renormalised after resizing
 
     def protocol(self, *, evaluated: bool, metric_protocol: dict[str, Any] | None = None) -> dict[str, str]:
         """Choices of this task that change results (``RunRecord.protocol`` entries ``<task>_loss`` /
@@ -67,6 +68,7 @@ class Task:
     def primary_spec(self) -> MetricSpec:
         spec = self.metric_spec(self.primary)
         if spec is None:
-            raise ValueError(f"task '{self.name}': primary metric '{self.primary}' is not reported by "
-                             f"{self.metric_class().__name__}")
+            raise ValueError(
+                f"task '{self.name}': primary metric '{self.primary}' is not reported by {self.metric_class().__name__}"
+            )
         return spec

@@ -1,4 +1,5 @@
 """Monocular depth: masked L1 on valid pixels (target > 0), RMSE pooled over the split."""
+
 from __future__ import annotations
 
 import torch
@@ -33,8 +34,10 @@ class DepthTask(Task):
         return DepthMetric
 
 
-DEPTH = register_task(DepthTask(
-    name="depth",
-    primary="rmse",
-    description="depth in metres (RMSE m, lower is better)",
-))
+DEPTH = register_task(
+    DepthTask(
+        name="depth",
+        primary="rmse",
+        description="depth in metres (RMSE m, lower is better)",
+    )
+)

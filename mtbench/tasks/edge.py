@@ -1,4 +1,5 @@
 """Boundary detection: class-balanced BCE with fixed positive weight 0.95; ODS-F / OIS-F / AP evaluation."""
+
 from __future__ import annotations
 
 import torch
@@ -45,10 +46,12 @@ class EdgeTask(Task):
         return make_boundary_metric(max_dist=max_dist, ignore_index=self.ignore_index, **opts)
 
 
-EDGE = register_task(EdgeTask(
-    name="edge",
-    primary="odsF",
-    ignore_index=255,
-    in_delta_m=True,
-    description="boundary detection (ODS-F %, higher is better)",
-))
+EDGE = register_task(
+    EdgeTask(
+        name="edge",
+        primary="odsF",
+        ignore_index=255,
+        in_delta_m=True,
+        description="boundary detection (ODS-F %, higher is better)",
+    )
+)

@@ -1,5 +1,6 @@
 """Surface normals: L1 between unit-normalised prediction and target, averaged over valid elements
 (3 per valid pixel, as the MTI-Net release's ``NormalsLoss``); angle metrics."""
+
 from __future__ import annotations
 
 import torch
@@ -48,9 +49,11 @@ class NormalsTask(Task):
         return NormalsMetric
 
 
-NORMALS = register_task(NormalsTask(
-    name="normals",
-    primary="mean",
-    unit_vector=True,
-    description="surface normals (mean angle error in degrees, lower is better)",
-))
+NORMALS = register_task(
+    NormalsTask(
+        name="normals",
+        primary="mean",
+        unit_vector=True,
+        description="surface normals (mean angle error in degrees, lower is better)",
+    )
+)

@@ -1,4 +1,5 @@
 """Saliency: balanced BCE (batch-adaptive weight); mIoU and maxF over 15 thresholds."""
+
 from __future__ import annotations
 
 import torch
@@ -30,9 +31,11 @@ class SaliencyTask(Task):
         return self.metric_class()(ignore_index=self.ignore_index, **options)
 
 
-SALIENCY = register_task(SaliencyTask(
-    name="saliency",
-    primary="mIoU",
-    ignore_index=255,
-    description="salient object detection (max mIoU over thresholds %, higher is better; maxF also reported)",
-))
+SALIENCY = register_task(
+    SaliencyTask(
+        name="saliency",
+        primary="mIoU",
+        ignore_index=255,
+        description="salient object detection (max mIoU over thresholds %, higher is better; maxF also reported)",
+    )
+)

@@ -1,4 +1,5 @@
 """Semantic segmentation: cross-entropy with ignore 255, mIoU over the whole split."""
+
 from __future__ import annotations
 
 import torch
@@ -34,10 +35,12 @@ class SegmentationTask(Task):
         return self.metric_class()(self.out_channels(num_classes), ignore_index=self.ignore_index, **options)
 
 
-SEMSEG = register_task(SegmentationTask(
-    name="semseg",
-    primary="mIoU",
-    ignore_index=255,
-    target_dtype=torch.int64,
-    description="semantic segmentation (mIoU %, higher is better)",
-))
+SEMSEG = register_task(
+    SegmentationTask(
+        name="semseg",
+        primary="mIoU",
+        ignore_index=255,
+        target_dtype=torch.int64,
+        description="semantic segmentation (mIoU %, higher is better)",
+    )
+)

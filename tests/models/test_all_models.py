@@ -1,6 +1,7 @@
 """Every registered model: builds on CPU, output contract (shapes, aux only in training), every parameter
 gets a gradient from the total loss (DDP needs this), and one-line errors for bad arguments. Parametrised
 over list_models() and each model's descriptor (model_info), so a new model is picked up as registered."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,9 +17,13 @@ TWO = ["semseg", "depth"]
 ALL = ["semseg", "depth", "normals", "edge", "saliency", "human_parts"]
 # The in-tree models' descriptors: (aux tasks, one net per task, default backbone).
 IN_TREE = {
-    "single_task": (False, True, "hrnet18"), "mtl": (False, False, "hrnet18"), "padnet": (True, False, "hrnet18"),
-    "mtinet": (True, False, "hrnet18"), "cross_stitch": (False, False, "resnet18"),
-    "nddr_cnn": (False, False, "resnet18"), "mtan": (False, False, "resnet18"),
+    "single_task": (False, True, "hrnet18"),
+    "mtl": (False, False, "hrnet18"),
+    "padnet": (True, False, "hrnet18"),
+    "mtinet": (True, False, "hrnet18"),
+    "cross_stitch": (False, False, "resnet18"),
+    "nddr_cnn": (False, False, "resnet18"),
+    "mtan": (False, False, "resnet18"),
 }
 
 
@@ -42,8 +47,15 @@ CASES = [(m, t, a) for m in list_models() for t, a in task_sets(m)]
 
 def build(model: str, tasks: list[str], aux: list[str], **kw):
     torch.manual_seed(0)
-    return create_model(model, tasks=tasks, aux_tasks=aux, out_channels=SPEC.out_channels(tasks + aux),
-                        backbone=default_backbone(model), pretrained=None, **kw)
+    return create_model(
+        model,
+        tasks=tasks,
+        aux_tasks=aux,
+        out_channels=SPEC.out_channels(tasks + aux),
+        backbone=default_backbone(model),
+        pretrained=None,
+        **kw,
+    )
 
 
 def flatten(out):
@@ -125,8 +137,13 @@ def test_descriptor_is_enforced(model):
             build(model, TWO, [])
     if not info.backbones.accepts("hrnet18"):
         with pytest.raises(UsageError, match=f"needs .*backbone.*--backbone {info.backbones.default}"):
-            create_model(model, tasks=some_tasks(model), aux_tasks=[],
-                         out_channels=SPEC.out_channels(some_tasks(model)), backbone="hrnet18")
+            create_model(
+                model,
+                tasks=some_tasks(model),
+                aux_tasks=[],
+                out_channels=SPEC.out_channels(some_tasks(model)),
+                backbone="hrnet18",
+            )
 
 
 def test_resnet_only_models_reject_hrnet():
@@ -140,8 +157,9 @@ def test_resnet_backbone_works_with_every_model():
         if not model_info(model).backbones.accepts("resnet18"):
             continue
         tasks = some_tasks(model)
-        net = create_model(model, tasks=tasks, aux_tasks=[], out_channels=SPEC.out_channels(tasks),
-                           backbone="resnet18").eval()
+        net = create_model(
+            model, tasks=tasks, aux_tasks=[], out_channels=SPEC.out_channels(tasks), backbone="resnet18"
+        ).eval()
         with torch.no_grad():
             out = net(torch.randn(1, 3, 64, 64))
         assert out["semseg"].shape == (1, 10, 64, 64)

@@ -1,19 +1,26 @@
 """The model registry: ModelInfo descriptors given at registration, create_model's checks against them, the
 engine asking them, and discovery of model packages through the ``mtbench.models`` entry-point group."""
+
 from __future__ import annotations
 
 import sys
-import textwrap
 
 import pytest
 import torch
 import torch.nn as nn
+from conftest import tiny_overrides
 
 import mtbench.registry as registry
-from conftest import tiny_overrides
 from mtbench.errors import MtbenchError, UsageError
-from mtbench.registry import (Backbones, create_model, list_models, model_entrypoint, model_info, register_model,
-                              unregister_model)
+from mtbench.registry import (
+    Backbones,
+    create_model,
+    list_models,
+    model_entrypoint,
+    model_info,
+    register_model,
+    unregister_model,
+)
 
 OUT = {"semseg": 10, "depth": 1, "edge": 1}
 TOY = "toy_test_model"
@@ -32,8 +39,15 @@ class ToyNet(nn.Module):
         return {t: h(x) for t, h in self.heads.items()}
 
 
-def toy(*, tasks: list[str], aux_tasks: list[str], out_channels: dict[str, int], backbone: str = "toy_a",
-        pretrained: str | bool | None = None, width: int = 4) -> ToyNet:
+def toy(
+    *,
+    tasks: list[str],
+    aux_tasks: list[str],
+    out_channels: dict[str, int],
+    backbone: str = "toy_a",
+    pretrained: str | bool | None = None,
+    width: int = 4,
+) -> ToyNet:
     """Toy model: one 1×1 conv per task."""
     return ToyNet(tasks, out_channels, width)
 
@@ -57,14 +71,20 @@ def test_a_model_registered_outside_mtbench_is_built_and_checked(toy_model):
     assert isinstance(net, ToyNet) and net.width == 8
     assert {t: o.shape[1] for t, o in net(torch.randn(1, 3, 32, 32)).items()} == {"semseg": 10, "depth": 1}
     create_model(TOY, tasks=["semseg"], out_channels=OUT, backbone="toy_b")
-    with pytest.raises(UsageError, match=f"Model '{TOY}' has no deep supervision, so auxiliary tasks \\(edge\\) "
-                                         f"would be ignored; drop --aux-tasks or use mtinet / padnet"):
+    with pytest.raises(
+        UsageError,
+        match=f"Model '{TOY}' has no deep supervision, so auxiliary tasks \\(edge\\) "
+        f"would be ignored; drop --aux-tasks or use mtinet / padnet",
+    ):
         create_model(TOY, tasks=["semseg"], aux_tasks=["edge"], out_channels=OUT)
-    with pytest.raises(UsageError, match=f"Model '{TOY}' needs a toy backbone \\(toy_\\*\\), got --backbone "
-                                         f"hrnet18; pass e.g. --backbone toy_a"):
+    with pytest.raises(
+        UsageError,
+        match=f"Model '{TOY}' needs a toy backbone \\(toy_\\*\\), got --backbone hrnet18; pass e.g. --backbone toy_a",
+    ):
         create_model(TOY, tasks=["semseg"], out_channels=OUT, backbone="hrnet18")
-    with pytest.raises(UsageError, match=f"Model '{TOY}' has no option 'depth' \\(from --set "
-                                         f"model.kwargs.depth=...\\); valid: width"):
+    with pytest.raises(
+        UsageError, match=f"Model '{TOY}' has no option 'depth' \\(from --set model.kwargs.depth=...\\); valid: width"
+    ):
         create_model(TOY, tasks=["semseg"], out_channels=OUT, depth=3)
     with pytest.raises(UsageError, match="needs at least one task"):
         create_model(TOY, tasks=[], out_channels=OUT)
@@ -98,8 +118,11 @@ def test_registration_errors(toy_model):
 def test_one_net_per_task_model_takes_one_task():
     register_model("toy_one", aux_tasks=True, one_net_per_task=True, backbones=TOY_BACKBONES)(toy)
     try:
-        with pytest.raises(UsageError, match="'toy_one' takes exactly one task, got 2 \\(semseg, depth\\); "
-                                             "pass one task with --tasks NAME \\(one toy_one model per task\\)"):
+        with pytest.raises(
+            UsageError,
+            match="'toy_one' takes exactly one task, got 2 \\(semseg, depth\\); "
+            "pass one task with --tasks NAME \\(one toy_one model per task\\)",
+        ):
             create_model("toy_one", tasks=["semseg", "depth"], out_channels=OUT)
         create_model("toy_one", tasks=["semseg"], aux_tasks=["edge"], out_channels=OUT)
     finally:
@@ -191,8 +214,10 @@ def test_a_package_that_fails_to_import_is_named(fresh_registry):
     with pytest.raises(MtbenchError) as e:
         list_models()
     msg = str(e.value)
-    assert msg == ("Model package 'broken = mtbench_toy_broken' (entry point of mtbench_toy_broken in group "
-                   "'mtbench.models') failed to import: ImportError: needs the foo package")
+    assert msg == (
+        "Model package 'broken = mtbench_toy_broken' (entry point of mtbench_toy_broken in group "
+        "'mtbench.models') failed to import: ImportError: needs the foo package"
+    )
 
 
 def test_no_model_packages_is_an_error(monkeypatch):

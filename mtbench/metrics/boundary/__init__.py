@@ -13,15 +13,36 @@ Module by module: ``metric`` (``BoundaryMetric``, the streaming metric of the ed
 (exact one-to-one matching), ``nms`` (edge NMS), ``scores`` (ODS/OIS/AP and the empty-map rules),
 ``folder`` (folders of PNG/NPY/.mat, multiprocessing, P/R curve files; ``mtbench edges``).
 """
-from mtbench.metrics.boundary.evaluate import (DEFAULT_MAX_DIST, PROTOCOLS, SEISM_THRESHOLDS, EdgeEvalConfig,
-                                               check_protocol, crop_valid, evaluate_image, make_thresholds,
-                                               seg_to_boundary)
+
+from mtbench.metrics.boundary.evaluate import (
+    DEFAULT_MAX_DIST,
+    PROTOCOLS,
+    SEISM_THRESHOLDS,
+    EdgeEvalConfig,
+    check_protocol,
+    crop_valid,
+    evaluate_image,
+    make_thresholds,
+    seg_to_boundary,
+)
 from mtbench.metrics.boundary.folder import EdgeFolderResult, default_protocol, evaluate_folder, write_pr_curve
 from mtbench.metrics.boundary.metric import BoundaryMetric, make_boundary_metric
 
 # The submodule names (thin, match, nms, ...) are not re-bound here: import their functions from them.
 __all__ = [
-    "BoundaryMetric", "make_boundary_metric", "DEFAULT_MAX_DIST", "PROTOCOLS", "SEISM_THRESHOLDS", "EdgeEvalConfig",
-    "check_protocol", "crop_valid", "evaluate_image", "make_thresholds", "seg_to_boundary", "EdgeFolderResult",
-    "default_protocol", "evaluate_folder", "write_pr_curve",
+    "BoundaryMetric",
+    "make_boundary_metric",
+    "DEFAULT_MAX_DIST",
+    "PROTOCOLS",
+    "SEISM_THRESHOLDS",
+    "EdgeEvalConfig",
+    "check_protocol",
+    "crop_valid",
+    "evaluate_image",
+    "make_thresholds",
+    "seg_to_boundary",
+    "EdgeFolderResult",
+    "default_protocol",
+    "evaluate_folder",
+    "write_pr_curve",
 ]

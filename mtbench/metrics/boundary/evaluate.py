@@ -21,6 +21,7 @@ Pipeline for one image, in every protocol:
 Shortcuts that do not change the result: thresholds above the maximum give empty maps; consecutive
 thresholds that select the same number of pixels select the same (nested) set, so the counts are reused.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,12 +53,30 @@ class ProtocolSpec:
 
 
 PROTOCOL_SPECS = {
-    "bsds": ProtocolSpec("bsds", thin_gt=False, inclusive=True, ods_interpolated=True, seism_ois_rules=False,
-                         source="BSDS500 evaluation_bdry_image.m + collect_eval_bdry.m (pyEdgeEval)"),
-    "seism": ProtocolSpec("seism", thin_gt=True, inclusive=False, ods_interpolated=False, seism_ois_rules=True,
-                          source="SEISM fb with its stock PNG reader"),
-    "release": ProtocolSpec("release", thin_gt=True, inclusive=True, ods_interpolated=False, seism_ois_rules=True,
-                            source="SEISM fb with the MTI-Net release's reader (evaluation/seism/read_one_png.m)"),
+    "bsds": ProtocolSpec(
+        "bsds",
+        thin_gt=False,
+        inclusive=True,
+        ods_interpolated=True,
+        seism_ois_rules=False,
+        source="BSDS500 evaluation_bdry_image.m + collect_eval_bdry.m (pyEdgeEval)",
+    ),
+    "seism": ProtocolSpec(
+        "seism",
+        thin_gt=True,
+        inclusive=False,
+        ods_interpolated=False,
+        seism_ois_rules=True,
+        source="SEISM fb with its stock PNG reader",
+    ),
+    "release": ProtocolSpec(
+        "release",
+        thin_gt=True,
+        inclusive=True,
+        ods_interpolated=False,
+        seism_ois_rules=True,
+        source="SEISM fb with the MTI-Net release's reader (evaluation/seism/read_one_png.m)",
+    ),
 }
 PROTOCOLS = tuple(PROTOCOL_SPECS)
 
@@ -85,8 +104,9 @@ def make_thresholds(spec: int | str | Sequence[float] = 99) -> np.ndarray:
             try:
                 spec = [float(v) for v in s.split(",") if v.strip()]
             except ValueError:
-                raise UsageError(f"--thresholds '{spec}': expected a count (99), 'seism' "
-                                 "or a comma-separated list") from None
+                raise UsageError(
+                    f"--thresholds '{spec}': expected a count (99), 'seism' or a comma-separated list"
+                ) from None
     if isinstance(spec, (int, np.integer)):
         k = int(spec)
         if k < 1:
@@ -98,8 +118,10 @@ def make_thresholds(spec: int | str | Sequence[float] = 99) -> np.ndarray:
     return t
 
 
-NMS_DESCRIPTION = ("edge NMS of the soft map before thresholding (orientation from triangle-smoothed r=4 "
-                   "second derivatives, r=1, border 5, multiplier 1.01)")
+NMS_DESCRIPTION = (
+    "edge NMS of the soft map before thresholding (orientation from triangle-smoothed r=4 "
+    "second derivatives, r=1, border 5, multiplier 1.01)"
+)
 
 
 @dataclass(frozen=True)
@@ -140,15 +162,24 @@ class EdgeEvalConfig:
             "nms": self.nms,
             "prediction": (NMS_DESCRIPTION + ", then " if self.nms else "no NMS; ")
             + "binarised, thinned (bwmorph 'thin', Inf)",
-            "gt": ("thinned once: bwmorph(gt, 'thin', Inf) (a .mat label map: seg2bmap first; "
-                   "idempotent on an already thin map)") if sp.thin_gt else
-                  "used as given, not thinned (a .mat label map: its seg2bmap boundaries)",
+            "gt": (
+                "thinned once: bwmorph(gt, 'thin', Inf) (a .mat label map: seg2bmap first; "
+                "idempotent on an already thin map)"
+            )
+            if sp.thin_gt
+            else "used as given, not thinned (a .mat label map: its seg2bmap boundaries)",
             "matching": "exact maximum-cardinality one-to-one matching within max_dist x diagonal (Hopcroft-Karp)",
-            "ods": ("interpolated maximum of F along the dataset P/R polyline (BSDS maxF, 100 points per segment)"
-                    if sp.ods_interpolated else "plain maximum of the dataset F over thresholds (first on ties)"),
-            "ois": "per image the first threshold of highest F, counts summed" + (
-                "; SEISM empty rules (no GT: P=0,R=1; no prediction: P=1,R=0)" if sp.seism_ois_rules
-                else "; R=cntR/sumR, P=cntP/sumP (0 when empty)"),
+            "ods": (
+                "interpolated maximum of F along the dataset P/R polyline (BSDS maxF, 100 points per segment)"
+                if sp.ods_interpolated
+                else "plain maximum of the dataset F over thresholds (first on ties)"
+            ),
+            "ois": "per image the first threshold of highest F, counts summed"
+            + (
+                "; SEISM empty rules (no GT: P=0,R=1; no prediction: P=1,R=0)"
+                if sp.seism_ois_rules
+                else "; R=cntR/sumR, P=cntP/sumP (0 when empty)"
+            ),
             "ap": "dataset precision at recall 0:0.01:1 (linear, 0 outside the curve), summed x 0.01",
             "source": sp.source,
         }

@@ -7,6 +7,7 @@ ignore), or label maps, ``.mat`` with a ``LabelMap`` (PASCAL-Context), turned in
 by SEISM's seg2bmap rule (not thinned here: the protocol thins, or not). ``default_protocol``: ``bsds``
 for boundary maps, ``seism`` for label maps.
 """
+
 from __future__ import annotations
 
 import logging
@@ -62,8 +63,9 @@ def load_ground_truth(path: Path) -> np.ndarray:
             raise DataError(f"{path}: no 'LabelMap' variable (expected a PASCAL-Context label map)")
         labels = np.asarray(mat["LabelMap"])
         if labels.ndim != 2 or labels.dtype.kind not in "biu":
-            raise DataError(f"{path}: 'LabelMap' must be a 2-D integer label map, got {labels.dtype} of shape "
-                            f"{labels.shape}")
+            raise DataError(
+                f"{path}: 'LabelMap' must be a 2-D integer label map, got {labels.dtype} of shape {labels.shape}"
+            )
         return seg_to_boundary(labels).astype(np.uint8)
     if path.suffix == ".npy":
         a = np.squeeze(read_npy(path))
@@ -104,8 +106,9 @@ def pair_files(pred_dir: Path, gt_dir: Path, warn: bool = True) -> list[tuple[st
     for p in preds:
         g = _find(gt_dir, p.stem, GT_EXTS)
         if g is None:
-            raise DataError(f"{gt_dir}: no ground truth for prediction '{p.name}' "
-                            f"(looked for {p.stem}{{{','.join(GT_EXTS)}}})")
+            raise DataError(
+                f"{gt_dir}: no ground truth for prediction '{p.name}' (looked for {p.stem}{{{','.join(GT_EXTS)}}})"
+            )
         pairs.append((p.stem, p, g))
     n_gt = sum(1 for g in gt_dir.iterdir() if g.suffix in GT_EXTS)
     if warn and n_gt > len(pairs):
@@ -119,8 +122,10 @@ def default_protocol(pred_dir: Path, gt_dir: Path) -> str:
     boundary maps (``.png``/``.npy``, used as given). A folder mixing both kinds is a UsageError."""
     kinds = {"labels" if g.suffix == ".mat" else "boundaries" for _, _, g in pair_files(pred_dir, gt_dir, warn=False)}
     if len(kinds) > 1:
-        raise UsageError(f"{gt_dir}: the ground truth mixes label maps (.mat) and boundary maps (.png/.npy); "
-                         "choose --protocol bsds|seism|release")
+        raise UsageError(
+            f"{gt_dir}: the ground truth mixes label maps (.mat) and boundary maps (.png/.npy); "
+            "choose --protocol bsds|seism|release"
+        )
     return "seism" if kinds == {"labels"} else "bsds"
 
 
@@ -153,12 +158,19 @@ class EdgeFolderResult:
         """Dataset precision/recall/F per threshold (fractions; P or R = 0 where its denominator is 0)."""
         p, r = precision_recall(self.counts.sum(axis=0), "ratio")
         f = f_measure(p, r)
-        return [{"threshold": float(t), "precision": float(a), "recall": float(b), "f": float(c)}
-                for t, a, b, c in zip(self.config.thresholds, p, r, f)]
+        return [
+            {"threshold": float(t), "precision": float(a), "recall": float(b), "f": float(c)}
+            for t, a, b, c in zip(self.config.thresholds, p, r, f)
+        ]
 
 
-def evaluate_folder(pred_dir: Path, gt_dir: Path, config: EdgeEvalConfig = EdgeEvalConfig(), workers: int = 1,
-                    progress: Callable[[int, int], None] | None = None) -> EdgeFolderResult:
+def evaluate_folder(
+    pred_dir: Path,
+    gt_dir: Path,
+    config: EdgeEvalConfig = EdgeEvalConfig(),
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> EdgeFolderResult:
     """Evaluate every prediction in ``pred_dir`` against ``gt_dir``; ``workers`` processes (1 = in process)."""
     pairs = pair_files(pred_dir, gt_dir)
     jobs = [(n, p, g, config) for n, p, g in pairs]
@@ -205,11 +217,20 @@ def write_pr_curve(result: EdgeFolderResult, out_dir: Path) -> tuple[Path, Path]
     for fv in (0.2, 0.4, 0.6, 0.8):  # iso-F curves
         rr = np.linspace(fv / 2 + 1e-3, 1, 200)
         ax.plot(rr, fv * rr / (2 * rr - fv), color="0.85", lw=0.8)
-    ax.plot([r["recall"] for r in rows], [r["precision"] for r in rows], lw=2,
-            label=f"ODS {s['odsF']:.1f}  OIS {s['oisF']:.1f}  AP {s['AP']:.1f}")
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="recall", ylabel="precision",
-           title=f"boundaries ({result.config.protocol}{', NMS' if result.config.nms else ''}), "
-                 f"{s['n_images']} images, maxDist {result.config.max_dist}")
+    ax.plot(
+        [r["recall"] for r in rows],
+        [r["precision"] for r in rows],
+        lw=2,
+        label=f"ODS {s['odsF']:.1f}  OIS {s['oisF']:.1f}  AP {s['AP']:.1f}",
+    )
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1),
+        xlabel="recall",
+        ylabel="precision",
+        title=f"boundaries ({result.config.protocol}{', NMS' if result.config.nms else ''}), "
+        f"{s['n_images']} images, maxDist {result.config.max_dist}",
+    )
     ax.legend(loc="lower left")
     fig.savefig(png_path, dpi=120, bbox_inches="tight")
     plt.close(fig)

@@ -22,6 +22,7 @@ Precision and recall depend only on the number of matched pixels, and a maximum-
 radius, correspondPixels' included; so our counts are >= BSDS's, typically by ~0.1%, and they are
 deterministic. (Among maximum matchings we do not minimise the total distance: it does not enter the counts.)
 """
+
 from __future__ import annotations
 
 import math
@@ -48,7 +49,7 @@ def matcher_name() -> str:
 def radius_offsets(radius: float) -> tuple[np.ndarray, np.ndarray]:
     """Integer offsets (dy, dx) with dy² + dx² <= radius², sorted by distance."""
     r = int(math.floor(radius))
-    dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
+    dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
     keep = dy * dy + dx * dx <= radius * radius + 1e-9
     dy, dx = dy[keep], dx[keep]
     order = np.argsort(dy * dy + dx * dx, kind="stable")
@@ -136,8 +137,9 @@ def bipartite_matching_size(n1: int, n2: int, row_ptr: np.ndarray, cols: np.ndar
     if n1 == 0 or n2 == 0 or len(cols) == 0:
         return 0
     if _use_compiled():
-        return _compiled_matching(n1, n2, np.ascontiguousarray(row_ptr, dtype=np.int64),
-                                  np.ascontiguousarray(cols, dtype=np.int64))
+        return _compiled_matching(
+            n1, n2, np.ascontiguousarray(row_ptr, dtype=np.int64), np.ascontiguousarray(cols, dtype=np.int64)
+        )
     return _flow_matching(n1, n2, row_ptr, cols)
 
 
@@ -152,10 +154,11 @@ def _flow_matching(n1: int, n2: int, row_ptr: np.ndarray, gt_cols: np.ndarray) -
     indptr = np.empty(n1 + n2 + 3, dtype=np.int64)
     indptr[0] = 0
     indptr[1] = n1
-    indptr[2:n1 + 2] = n1 + row_ptr[1:]
-    indptr[n1 + 2:] = n1 + e + np.arange(1, n2 + 2).clip(max=n2)
+    indptr[2 : n1 + 2] = n1 + row_ptr[1:]
+    indptr[n1 + 2 :] = n1 + e + np.arange(1, n2 + 2).clip(max=n2)
     indices = np.concatenate([np.arange(1, n1 + 1), n1 + 1 + gt_cols, np.full(n2, sink)]).astype(np.int32)
-    cap = csr_matrix((np.ones(len(indices), dtype=np.int32), indices, indptr.astype(np.int32)),
-                     shape=(sink + 1, sink + 1))
+    cap = csr_matrix(
+        (np.ones(len(indices), dtype=np.int32), indices, indptr.astype(np.int32)), shape=(sink + 1, sink + 1)
+    )
     cap.has_sorted_indices = True
     return int(maximum_flow(cap, 0, sink, method="dinic").flow_value)

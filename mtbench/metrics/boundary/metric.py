@@ -3,6 +3,7 @@
 Convention: percent (0-100), higher is better; ``ods_threshold`` is a fraction in (0, 1). The protocol,
 thresholds and matching radius are those of ``EdgeEvalConfig`` (``evaluate`` module doc).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -11,8 +12,14 @@ import numpy as np
 import torch
 
 from mtbench.metrics.base import Metric, MetricSpec
-from mtbench.metrics.boundary.evaluate import (DEFAULT_MAX_DIST, EdgeEvalConfig, check_protocol, crop_valid,
-                                               evaluate_image, make_thresholds)
+from mtbench.metrics.boundary.evaluate import (
+    DEFAULT_MAX_DIST,
+    EdgeEvalConfig,
+    check_protocol,
+    crop_valid,
+    evaluate_image,
+    make_thresholds,
+)
 from mtbench.metrics.boundary.scores import best_index, summarize
 
 
@@ -39,13 +46,20 @@ class BoundaryMetric(Metric):
         MetricSpec("AP", "%", True),
     )
 
-    def __init__(self, max_dist: float = DEFAULT_MAX_DIST, thresholds: int | str | Sequence[float] = 99,
-                 nms: bool = False, protocol: str = "release", ignore_index: int | None = 255) -> None:
+    def __init__(
+        self,
+        max_dist: float = DEFAULT_MAX_DIST,
+        thresholds: int | str | Sequence[float] = 99,
+        nms: bool = False,
+        protocol: str = "release",
+        ignore_index: int | None = 255,
+    ) -> None:
         super().__init__()
         t = make_thresholds(thresholds)
         name = check_protocol(protocol, option="eval.options.edge.protocol")
-        self.config = EdgeEvalConfig(max_dist=float(max_dist), thresholds=tuple(t.tolist()), nms=bool(nms),
-                                     protocol=name)
+        self.config = EdgeEvalConfig(
+            max_dist=float(max_dist), thresholds=tuple(t.tolist()), nms=bool(nms), protocol=name
+        )
         self.ignore_index = ignore_index
         self.add_state("counts", torch.zeros(len(t), 4, dtype=torch.int64))
         self.add_state("ois_counts", torch.zeros(4, dtype=torch.int64))
@@ -69,8 +83,9 @@ class BoundaryMetric(Metric):
         if target.dim() == 3:
             target = target.unsqueeze(1)
         if pred.shape[1] != 1 or pred.shape != target.shape:
-            raise ValueError(f"BoundaryMetric expects pred and target B×1×H×W, "
-                             f"got {tuple(pred.shape)} and {tuple(target.shape)}")
+            raise ValueError(
+                f"BoundaryMetric expects pred and target B×1×H×W, got {tuple(pred.shape)} and {tuple(target.shape)}"
+            )
         self._sync_device(pred)
         p_all = pred.detach().float().cpu().numpy()[:, 0]
         t_all = target.detach().cpu().numpy()[:, 0]
@@ -83,8 +98,12 @@ class BoundaryMetric(Metric):
     def compute(self) -> dict[str, float]:
         if int(self.n_images.item()) == 0:
             return {s.name: float("nan") for s in self.specs} | {"ods_threshold": float("nan")}
-        out = summarize(np.asarray(self.config.thresholds), self.counts.cpu().numpy(), self.ois_counts.cpu().numpy(),
-                        self.config.protocol)
+        out = summarize(
+            np.asarray(self.config.thresholds),
+            self.counts.cpu().numpy(),
+            self.ois_counts.cpu().numpy(),
+            self.config.protocol,
+        )
         return {k: (v if "threshold" in k else 100.0 * v) for k, v in out.items()}
 
 

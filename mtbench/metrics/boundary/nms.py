@@ -12,6 +12,7 @@ their description:
    d = 1..r on either side along O;
 3. values within s pixels of the border are scaled by (distance to the border) / s.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -49,12 +50,14 @@ def _bilinear(img: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
     y0 = np.floor(y).astype(np.int64)
     x0 = np.floor(x).astype(np.int64)
     fy, fx = y - y0, x - x0
-    return ((1 - fy) * ((1 - fx) * img[y0, x0] + fx * img[y0, x0 + 1])
-            + fy * ((1 - fx) * img[y0 + 1, x0] + fx * img[y0 + 1, x0 + 1]))
+    return (1 - fy) * ((1 - fx) * img[y0, x0] + fx * img[y0, x0 + 1]) + fy * (
+        (1 - fx) * img[y0 + 1, x0] + fx * img[y0 + 1, x0 + 1]
+    )
 
 
-def edge_nms(edges: np.ndarray, radius: int = 1, border: int = 5, multiplier: float = 1.01,
-             smooth_radius: int = 4) -> np.ndarray:
+def edge_nms(
+    edges: np.ndarray, radius: int = 1, border: int = 5, multiplier: float = 1.01, smooth_radius: int = 4
+) -> np.ndarray:
     """Thin soft edges to their ridge across the edge direction (see module docstring)."""
     e = np.asarray(edges, dtype=np.float64)
     if e.ndim != 2:

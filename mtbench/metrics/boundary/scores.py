@@ -21,6 +21,7 @@ Rules, from BSDS ``collect_eval_bdry.m`` and SEISM ``gather_measure`` / ``genera
   that reaches it, as ``unique``), precision linearly interpolated at recall 0, 0.01, ..., 1, 0 outside
   the curve's recall range, summed × 0.01.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -93,8 +94,9 @@ def average_precision(p: np.ndarray, r: np.ndarray) -> float:
     return float(np.interp(grid[inside], ru, pu).sum() / 100.0)
 
 
-def summarize(thresholds: np.ndarray, counts: np.ndarray, ois_counts: np.ndarray,
-              protocol: str = "release") -> dict[str, float]:
+def summarize(
+    thresholds: np.ndarray, counts: np.ndarray, ois_counts: np.ndarray, protocol: str = "release"
+) -> dict[str, float]:
     """Scores (fractions) of a protocol from dataset counts (K×4) and summed per-image-best counts (4).
 
     ``odsF``/``ods_threshold``/``ods_precision``/``ods_recall``: the protocol's ODS (bsds: interpolated,
@@ -109,11 +111,19 @@ def summarize(thresholds: np.ndarray, counts: np.ndarray, ois_counts: np.ndarray
     if spec.ods_interpolated:
         ods = {"odsF": f_i, "ods_threshold": t_i, "ods_precision": p_i, "ods_recall": r_i}
     else:
-        ods = {"odsF": float(f[k]), "ods_threshold": float(thresholds[k]),
-               "ods_precision": float(p[k]), "ods_recall": float(r[k])}
+        ods = {
+            "odsF": float(f[k]),
+            "ods_threshold": float(thresholds[k]),
+            "ods_precision": float(p[k]),
+            "ods_recall": float(r[k]),
+        }
     return ods | {
-        "odsF_max": float(f[k]), "ods_threshold_max": float(thresholds[k]),
-        "odsF_interp": f_i, "ods_threshold_interp": t_i,
-        "oisF": float(f_measure(op, orr)), "ois_precision": float(op), "ois_recall": float(orr),
+        "odsF_max": float(f[k]),
+        "ods_threshold_max": float(thresholds[k]),
+        "odsF_interp": f_i,
+        "ods_threshold_interp": t_i,
+        "oisF": float(f_measure(op, orr)),
+        "ois_precision": float(op),
+        "ois_recall": float(orr),
         "AP": average_precision(p, r),
     }

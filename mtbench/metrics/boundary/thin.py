@@ -12,7 +12,10 @@ keeps its verdict. We therefore evaluate only the foreground pixels next to pixe
 previous two subiterations (a flag image per subiteration, scanned with ``flatnonzero``). Work per
 subiteration ~ the changed front plus one cheap scan, instead of two full-image correlations.
 """
+
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -28,7 +31,7 @@ def _build_luts() -> tuple[np.ndarray, np.ndarray]:
     lut1 = np.zeros(256, dtype=bool)
     lut2 = np.zeros(256, dtype=bool)
     for code in range(256):
-        p = lambda i: _neighbour(code, i)  # noqa: E731
+        p = functools.partial(_neighbour, code)
         crossings = sum(1 for i in range(1, 5) if not p(2 * i - 1) and (p(2 * i) or p(2 * i + 1)))
         n1 = sum(1 for k in range(1, 5) if p(2 * k - 1) or p(2 * k))
         n2 = sum(1 for k in range(1, 5) if p(2 * k) or p(2 * k + 1))
@@ -64,7 +67,7 @@ def thin(image: np.ndarray) -> np.ndarray:
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
             if dy or dx:
-                full &= grid[1 + dy:h + 1 + dy, 1 + dx:w + 1 + dx]
+                full &= grid[1 + dy : h + 1 + dy, 1 + dx : w + 1 + dx]
     start = np.zeros_like(grid, dtype=bool)
     start[1:-1, 1:-1] = (grid[1:-1, 1:-1] & (full ^ 1)).astype(bool)
     # queued[k]: pixels whose neighbourhood changed since subiteration k last looked at them.
