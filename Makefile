@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mtbench-installed
 MM_STAMP := $(VENV)/.mtbench-openmmlab
 
-.PHONY: setup openmmlab run test bench leaderboard clean
+.PHONY: setup openmmlab run lint test bench leaderboard clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,13 @@ openmmlab: $(MM_STAMP)
 run: setup
 	$(VENV)/bin/mtbench run --model mtinet
 
-test: setup openmmlab
+# Code-health gates first (ruff lint + format check, mypy; configured in pyproject.toml), then the tests.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: setup openmmlab lint
 	$(PY) -m pytest -q -n 2 --timeout 600
 
 leaderboard: setup
