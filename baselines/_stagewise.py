@@ -10,6 +10,7 @@ every group to the scheduled base lr, so there the 100× lasts only until the fi
 from __future__ import annotations
 
 import copy
+from typing import cast
 
 import torch
 import torch.nn as nn
@@ -35,7 +36,8 @@ class StagewiseMultiNet(nn.Module):
         unit_lr_mult: float = 100.0,
     ) -> None:
         super().__init__()
-        self.tasks, self.aux_tasks = list(tasks), []
+        self.tasks = list(tasks)
+        self.aux_tasks: list[str] = []
         if init_from and pretrained:
             raise UsageError(f"{model}: give model.kwargs.init_from (single-task runs) or --pretrained, not both")
         bb = build_backbone(backbone, None if init_from else pretrained)
@@ -72,6 +74,6 @@ class StagewiseMultiNet(nn.Module):
         h = {t: x for t in self.tasks}
         per_stage: list[dict[str, torch.Tensor]] = []
         for s, unit in enumerate(self.units):
-            h = unit({t: self.nets[t][s](h[t]) for t in self.tasks})
+            h = unit({t: cast(nn.ModuleList, self.nets[t])[s](h[t]) for t in self.tasks})
             per_stage.append(h)
         return {t: resize(self.heads[t]([f[t] for f in per_stage]), x.shape[-2:]) for t in self.tasks}

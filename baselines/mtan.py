@@ -5,10 +5,12 @@ MTI-Net release. mtbench adaptation: the heads are the multi-scale head on the f
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn as nn
 
-from mtbench.backbones import build_backbone
+from mtbench.backbones import Backbone, build_backbone
 from mtbench.backbones.stages import resnet_stages
 from mtbench.nn import Bottleneck, MultiScaleHead, check_image, resize
 from mtbench.registry import RESNET_BACKBONES, register_model
@@ -29,16 +31,17 @@ def attention_mask(in_ch: int, mid: int, out_ch: int) -> nn.Sequential:
 class MTAN(nn.Module):
     """Shared ResNet + task attention at every stage; forward -> ``{task: B×C×H×W}``."""
 
-    def __init__(self, backbone: nn.Module, tasks: list[str], out_channels: dict[str, int]) -> None:
+    def __init__(self, backbone: Backbone, tasks: list[str], out_channels: dict[str, int]) -> None:
         super().__init__()
-        self.tasks, self.aux_tasks = list(tasks), []
-        stages = resnet_stages(backbone, "mtan")
+        self.tasks = list(tasks)
+        self.aux_tasks: list[str] = []
+        # every stage is an nn.Sequential (stem + layer1, layer2, layer3, layer4), and so is timm's layer1
+        stages = [cast(nn.Sequential, stage) for stage in resnet_stages(backbone, "mtan")]
+        layer1 = cast(nn.Sequential, stages[0][-1])
         ch = self.channels = list(backbone.channels)
         # split every stage into (all but its last residual block, its last block)
-        self.pre = nn.ModuleList(
-            [nn.Sequential(stages[0][:-1], stages[0][-1][:-1])] + [stages[s][:-1] for s in range(1, 4)]
-        )
-        self.last = nn.ModuleList([stages[0][-1][-1]] + [stages[s][-1] for s in range(1, 4)])
+        self.pre = nn.ModuleList([nn.Sequential(stages[0][:-1], layer1[:-1])] + [stages[s][:-1] for s in range(1, 4)])
+        self.last = nn.ModuleList([layer1[-1]] + [stages[s][-1] for s in range(1, 4)])
         self.attn = nn.ModuleList(
             [
                 nn.ModuleDict({t: attention_mask(ch[s] * (1 if s == 0 else 2), ch[s] // 4, ch[s]) for t in tasks})
@@ -58,7 +61,7 @@ class MTAN(nn.Module):
             a = {}
             for t in self.tasks:
                 inp = before if prev is None else torch.cat([before, prev[t]], 1)
-                a[t] = self.attn[s][t](inp) * h
+                a[t] = cast(nn.ModuleDict, self.attn[s])[t](inp) * h
             attended.append(a)
             prev = {t: self.refine[s](a[t]) for t in self.tasks} if s < 3 else None
         return {t: resize(self.heads[t]([a[t] for a in attended]), x.shape[-2:]) for t in self.tasks}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from mtbench.backbones import build_backbone
+from mtbench.backbones import Backbone, build_backbone
 from mtbench.nn import check_image, resize
 from mtbench.openmmlab.heads import build_task_head
 from mtbench.registry import register_model
@@ -17,9 +17,7 @@ from mtbench.registry import register_model
 class HardSharingNet(nn.Module):
     """Shared backbone -> per-task head (MultiScaleHead, or an mmseg decode head) -> bilinear to input size."""
 
-    def __init__(
-        self, backbone: nn.Module, tasks: list[str], out_channels: dict[str, int], head: str = "hrnet"
-    ) -> None:
+    def __init__(self, backbone: Backbone, tasks: list[str], out_channels: dict[str, int], head: str = "hrnet") -> None:
         super().__init__()
         self.tasks = list(tasks)
         self.aux_tasks: list[str] = []

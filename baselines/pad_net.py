@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from mtbench.backbones import build_backbone
+from mtbench.backbones import Backbone, build_backbone
 from mtbench.nn import Bottleneck, MultiScaleFuse, MultiTaskDistillation, check_image, resize
 from mtbench.registry import register_model
 
@@ -25,7 +25,7 @@ class PADNet(nn.Module):
 
     def __init__(
         self,
-        backbone: nn.Module,
+        backbone: Backbone,
         tasks: list[str],
         aux_tasks: list[str],
         out_channels: dict[str, int],

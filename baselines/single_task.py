@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from mtbench.backbones import build_backbone
+from mtbench.backbones import Backbone, build_backbone
 from mtbench.nn import check_image, resize
 from mtbench.openmmlab.heads import build_task_head
 from mtbench.registry import register_model
@@ -17,7 +17,7 @@ from mtbench.registry import register_model
 class SingleTaskNet(nn.Module):
     """Backbone -> head (MultiScaleHead, or an mmseg decode head) -> bilinear to input size; ``{task: B×C×H×W}``."""
 
-    def __init__(self, backbone: nn.Module, task: str, num_outputs: int, head: str = "hrnet") -> None:
+    def __init__(self, backbone: Backbone, task: str, num_outputs: int, head: str = "hrnet") -> None:
         super().__init__()
         self.tasks = [task]
         self.aux_tasks: list[str] = []

@@ -11,6 +11,9 @@ page never recomputes them (``scripts/constant_baseline.py`` writes it).
 
 from __future__ import annotations
 
+from collections.abc import Sized
+from typing import Any, cast
+
 import torch
 
 from mtbench.config import RunConfig, validate_config
@@ -18,7 +21,7 @@ from mtbench.data import build_dataset
 from mtbench.errors import UsageError
 from mtbench.metrics.depth import valid_depth
 from mtbench.registry import get_task
-from mtbench.reporting.results import FLOOR_MODEL, RunRecord
+from mtbench.reporting.results import FLOOR_MODEL, Env, RunRecord
 
 _MAJORITY = ("semseg", "human_parts", "saliency")
 SUPPORTED = (*_MAJORITY, "depth", "normals")
@@ -70,7 +73,7 @@ def constant_scores(cfg: RunConfig) -> dict[str, dict[str, float]]:
 
     exp = resolve_experiment(cfg)
     tasks = [t for t in exp.tasks if t in SUPPORTED]
-    common = dict(root=cfg.data.root, seed=cfg.run.seed, tasks=tasks, train=False)
+    common: dict[str, Any] = dict(root=cfg.data.root, seed=cfg.run.seed, tasks=tasks, train=False)
     at_run_size = exp.spec.renders_at_run_size
     train = build_dataset(
         cfg.data.dataset, "train", size=exp.train_size if at_run_size else None, n=cfg.data.n_train, **common
@@ -79,13 +82,14 @@ def constant_scores(cfg: RunConfig) -> dict[str, dict[str, float]]:
         cfg.data.dataset, cfg.eval.split, size=exp.eval_size if at_run_size else None, n=cfg.data.n_val, **common
     )
     estimates = {t: _Estimate(t, exp.spec.num_classes.get(t)) for t in tasks}
-    for i in range(len(train)):  # one streaming pass per split: nothing held, each sample read once
+    # the harness's datasets are map-style with a length (torch's Dataset type declares no __len__)
+    for i in range(len(cast(Sized, train))):  # one streaming pass per split: nothing held, each sample read once
         sample = train[i]
         for t in tasks:
             estimates[t].add(sample[t])
     values = {t: e.value() for t, e in estimates.items()}
     metrics = {t: get_task(t).make_metric(exp.spec.num_classes.get(t)) for t in tasks}
-    for i in range(len(val)):
+    for i in range(len(cast(Sized, val))):
         sample = val[i]
         for t in tasks:
             metrics[t].update(_constant_like(t, values[t], sample[t]), sample[t][None])
@@ -133,8 +137,8 @@ def floor_record(cfg: RunConfig) -> RunRecord:
         config=cfg.model_dump(mode="json"),
         config_hash=cfg.hash(),
         seed=cfg.run.seed,
-        metrics=scores,
+        metrics=cast(dict[str, dict[str, float | None]], scores),  # read-only here: pydantic copies it
         primary={t: scores[t].get(get_task(t).primary) for t in tasks},
-        env=environment(torch.device("cpu")),
+        env=Env.model_validate(environment(torch.device("cpu"))),  # what RunRecord's validation did with the dict
         notes=notes,
     )

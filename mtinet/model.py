@@ -9,10 +9,12 @@ each scale's initial predictions then see only the backbone feature of that scal
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn as nn
 
-from mtbench.backbones import build_backbone
+from mtbench.backbones import Backbone, build_backbone
 from mtbench.errors import UsageError
 from mtbench.nn import MultiScaleHead, MultiTaskDistillation, check_image, resize
 from mtbench.registry import register_model
@@ -24,7 +26,7 @@ class MTINet(nn.Module):
 
     def __init__(
         self,
-        backbone: nn.Module,
+        backbone: Backbone,
         tasks: list[str],
         aux_tasks: list[str],
         out_channels: dict[str, int],
@@ -71,7 +73,7 @@ class MTINet(nn.Module):
             if self.training:
                 task_feats[s], preds[s] = self.initial[s](feats[s], prev)
             else:  # predictions at intermediate scales are only needed for deep supervision
-                task_feats[s] = self.initial[s].features(feats[s], prev)
+                task_feats[s] = cast(InitialPrediction, self.initial[s]).features(feats[s], prev)
             if self.fpm is not None and s > 0:
                 prev = self.fpm[s - 1](task_feats[s])
         distilled = [self.distill[s](task_feats[s]) for s in range(n)]

@@ -21,7 +21,7 @@ def build_backbone(name: str, pretrained: str | bool | None = None) -> Backbone:
     if name.startswith("mmseg:"):
         from mtbench.openmmlab.backbone import build_mmseg_backbone
 
-        return build_mmseg_backbone(name, pretrained)  # type: ignore[return-value]
+        return build_mmseg_backbone(name, pretrained)
     arch, extra = resolve_name(name)
     hub, local = weights_source(pretrained)
     if local and not local.is_file():

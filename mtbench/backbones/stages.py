@@ -17,7 +17,8 @@ def resnet_stages(backbone: nn.Module, model: str) -> nn.ModuleList:
     """
     body = getattr(backbone, "body", None)
     names = list(body.keys()) if isinstance(body, nn.ModuleDict) else []
-    if names[: len(_STEM) + 4] != [*_STEM, "layer1", "layer2", "layer3", "layer4"]:
+    expected = [*_STEM, "layer1", "layer2", "layer3", "layer4"]
+    if not isinstance(body, nn.ModuleDict) or names[: len(expected)] != expected:
         raise UsageError(
             f"Model '{model}' needs a ResNet backbone (stages layer1-4); pass --backbone resnet18 or resnet50."
         )

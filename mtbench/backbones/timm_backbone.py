@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import torch.nn as nn
 
 from mtbench.backbones.base import stride_indices
 from mtbench.errors import MtbenchError, UsageError, unknown_name
+
+if TYPE_CHECKING:
+    from timm.models import FeatureInfo
 
 # name -> (timm model name, extra timm kwargs, description)
 _NAMED: dict[str, tuple[str, dict, str]] = {
@@ -43,17 +48,22 @@ def resolve_name(name: str) -> tuple[str, dict]:
     raise unknown_name("backbone", name, list(_NAMED) + ["timm:<name>"], "Run 'mtbench list backbones'.")
 
 
+def _feature_info(body: nn.Module) -> FeatureInfo:
+    """A timm ``features_only`` model's ``feature_info`` (nn.Module's ``__getattr__`` types it Tensor | Module)."""
+    return cast("FeatureInfo", body.feature_info)
+
+
 def create_body(arch: str, extra: dict, pretrained_hub: bool) -> tuple[nn.Module, list[int], list[int]]:
     """Create the timm features model; return (model, indices of strides 4..32, their channels)."""
     import timm
 
     try:
         body = timm.create_model(arch, features_only=True, pretrained=pretrained_hub, **extra)
-        idx = stride_indices(list(body.feature_info.reduction()), f"timm backbone '{arch}'")
-        n_out = len(body.feature_info.reduction())
+        idx = stride_indices(list(_feature_info(body).reduction()), f"timm backbone '{arch}'")
+        n_out = len(_feature_info(body).reduction())
         if idx[-1] != n_out - 1 or len(idx) != n_out:
             # Re-create with just the needed stages so no unused (gradient-less) parameters remain.
-            extra = {**extra, "out_indices": tuple(body.feature_info.out_indices[i] for i in idx)}
+            extra = {**extra, "out_indices": tuple(_feature_info(body).out_indices[i] for i in idx)}
             body = timm.create_model(arch, features_only=True, pretrained=pretrained_hub, **extra)
             idx = list(range(4))
     except MtbenchError:
@@ -62,5 +72,5 @@ def create_body(arch: str, extra: dict, pretrained_hub: bool) -> tuple[nn.Module
         what = "download/load ImageNet weights for" if pretrained_hub else "build"
         hint = " (offline? pass --pretrained PATH to a local checkpoint)" if pretrained_hub else ""
         raise MtbenchError(f"Could not {what} timm backbone '{arch}': {type(e).__name__}: {e}{hint}") from e
-    channels = [int(body.feature_info.channels()[i]) for i in idx]
+    channels = [int(_feature_info(body).channels()[i]) for i in idx]
     return body, idx, channels

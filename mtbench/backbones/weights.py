@@ -30,8 +30,9 @@ HUB_WORDS = ("timm", "imagenet", "hub", "true")
 def weights_source(pretrained: str | Path | bool | None) -> tuple[bool, Path | None]:
     """A ``--pretrained`` value -> (from timm's hub?, local checkpoint path or None)."""
     hub = pretrained is True or (isinstance(pretrained, str) and pretrained.lower() in HUB_WORDS)
-    local = isinstance(pretrained, (str, Path)) and not hub and str(pretrained).lower() not in ("", "none", "false")
-    return hub, Path(pretrained) if local else None
+    if isinstance(pretrained, (str, Path)) and not hub and str(pretrained).lower() not in ("", "none", "false"):
+        return hub, Path(pretrained)  # a local checkpoint
+    return hub, None
 
 
 def _unwrap(obj: object) -> dict[str, torch.Tensor]:

@@ -15,8 +15,9 @@ Depth is z-depth in metres (distance along the optical axis), 0 = invalid.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from torch.utils.data import Dataset
 
@@ -71,6 +72,7 @@ def train_transform(name: str, size: tuple[int, int], *, scales=None, rotation=N
     scales = aug.scale_option() if scales is None else _scales(scales)
     rotation = aug.rotation if rotation is None else rotation
     jitter = aug.jitter if jitter is None else jitter
+    steps: list[Callable[..., Any]]
     if aug.kind == "release":
         steps = [RandomHorizontalFlip(), RandomAffine(float(rotation), scales), FixedResize(size)]
     else:
@@ -89,7 +91,7 @@ def eval_transform(name: str, size: tuple[int, int], canvas: tuple[int, int] | N
     ``canvas`` (default ``size``) with ignore values (``EvalResize``)."""
     if get_dataset_spec(name).augmentation.kind != "release":
         return None
-    return EvalResize(size, tuple(canvas) if canvas is not None else size)
+    return EvalResize(size, cast(tuple[int, int], tuple(canvas)) if canvas is not None else size)
 
 
 def build_dataset(
@@ -125,7 +127,8 @@ def build_dataset(
     if unknown:
         raise UsageError(f"Unknown dataset option(s) {unknown} for '{name}'; valid: {', '.join(sorted(allowed))}.")
     aug = {k: options[k] for k in ("scales", "rotation", "jitter") if k in options}
-    size = tuple(size) if size is not None else None
+    size = cast(tuple[int, int], tuple(size)) if size is not None else None
+    transform: Compose | EvalResize | None
     if train:
         transform = train_transform(name, size or spec.train_size, **aug)
     else:

@@ -198,7 +198,7 @@ class MultiTaskDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self):
             raise IndexError(index)
-        sample = self.load(index)
+        sample: dict[str, Any] = self.load(index)  # tensors, then "meta" (a dict) added below
         size = list(sample["image"].shape[-2:])
         if self.transform is not None:
             g = torch.Generator().manual_seed(

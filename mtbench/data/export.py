@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -100,7 +101,7 @@ def write_synthetic(
     for folder, _ in FILES.values():
         (out / folder).mkdir(parents=True, exist_ok=True)
     (out / "gt_sets").mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows: list[np.ndarray] = []
     for split, count in counts.items():
         names = []
         for i in range(count):
@@ -121,4 +122,4 @@ def write_synthetic(
     sep = np.full((2, rows[0].shape[1], 3), 255, np.uint8)
     Image.fromarray(np.concatenate([t for r in rows for t in (r, sep)][:-1], axis=0)).save(sheet)
     log.info("wrote %d synthetic scenes to %s", n, out)
-    return SynthSummary(str(out), counts, tuple(size), str(sheet))
+    return SynthSummary(str(out), counts, cast(tuple[int, int], tuple(size)), str(sheet))

@@ -346,22 +346,26 @@ class PascalContextDataset(MultiTaskDataset):
         labels = read_label_map(paths["context"]) if "context" in paths else None
         sizes = dict(out, **({"context": labels} if labels is not None else {}))
         for task in self.tasks:
-            p = paths.get(task)
+            # paths() has a file for each of these tasks, and "context" whenever edge is asked for
             if task == "semseg":
+                p = paths[task]
                 out[task] = read_png_array(p).astype(np.int64)
                 check_labels(out[task], self.num_classes["semseg"], p, task)
             elif task == "human_parts":
+                p = paths[task]
                 out[task] = read_human_parts(p, img.shape[:2])
                 check_labels(out[task], self.num_classes["human_parts"], p, task)
             elif task == "saliency":
-                out[task] = (read_png_array(p) > 127).astype(np.float32)
+                out[task] = (read_png_array(paths[task]) > 127).astype(np.float32)
             elif task == "normals":
-                rgb = read_image(p).astype(np.float32)
+                rgb = read_image(paths[task]).astype(np.float32)
                 n = 2.0 * rgb / 255.0 - 1.0
                 if labels is not None and labels.shape == n.shape[:2]:
                     n[~np.isin(labels, list(NORMALS_VALID_LABELS))] = 0.0
                 out[task] = n
             elif task == "edge":
+                if labels is None:  # not reached (see above)
+                    raise DataError(f"PASCAL-Context sample {sample_id}: no label map for the edge task")
                 out[task] = seism_edges(labels) if self.eval_edges else label_boundaries(labels)
             if task in out:
                 sizes[task] = out[task]

@@ -54,9 +54,10 @@ class SyntheticDataset(MultiTaskDataset):
         self.n = DEFAULT_N.get(split, 100) if n is None else int(n)
         if self.n < 1:
             raise UsageError(f"Option n must be at least 1, got {self.n}.")
-        self.size = tuple(size) if size is not None else DEFAULT_SIZE
-        if len(self.size) != 2 or min(self.size) < 8:
-            raise UsageError(f"Option size must be (H, W) with both at least 8, got {self.size}.")
+        size_hw = tuple(size) if size is not None else DEFAULT_SIZE
+        if len(size_hw) != 2 or min(size_hw) < 8:
+            raise UsageError(f"Option size must be (H, W) with both at least 8, got {size_hw}.")
+        self.size = size_hw
         self._names = [f"synthetic_{split}_{i:05d}" for i in range(self.n)]
 
     def names(self) -> list[str]:

@@ -8,6 +8,7 @@ Nothing here renders; ``synthetic_render`` ray-casts the scene.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,8 +77,8 @@ def frame_from_axis(u) -> np.ndarray:
 def camera_rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     """Camera -> world rotation, columns (right, down, forward); pitch < 0 looks down."""
     f = (math.sin(yaw) * math.cos(pitch), math.sin(pitch), math.cos(yaw) * math.cos(pitch))
-    r = _unit(_cross(f, (0.0, 1.0, 0.0)))
-    d = _cross(f, r)
+    r: Sequence[float] = _unit(_cross(f, (0.0, 1.0, 0.0)))
+    d: Sequence[float] = _cross(f, r)
     c, s = math.cos(roll), math.sin(roll)
     r, d = [c * a + s * b for a, b in zip(r, d)], [-s * a + c * b for a, b in zip(r, d)]
     return np.array([r, d, f]).T

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -157,7 +158,7 @@ def _pad_map(x: torch.Tensor, size: tuple[int, int], fill: float) -> torch.Tenso
 
 class PadTo:
     def __init__(self, size: tuple[int, int]):
-        self.size = tuple(size)
+        self.size = cast(tuple[int, int], tuple(size))  # (H, W), possibly given as a list
 
     def __call__(self, sample: Sample, g: torch.Generator | None = None) -> Sample:
         return pad_to(sample, self.size)
@@ -167,7 +168,7 @@ class RandomCropPad:
     """Pad to ``size`` if smaller, then crop a random ``size`` window."""
 
     def __init__(self, size: tuple[int, int]):
-        self.size = tuple(size)
+        self.size = cast(tuple[int, int], tuple(size))  # (H, W), possibly given as a list
 
     def __call__(self, sample: Sample, g: torch.Generator) -> Sample:
         sample = pad_to(sample, self.size)
@@ -289,7 +290,7 @@ class FixedResize:
     normals renormalised afterwards (also at an unchanged size), the image clamped to [0, 1]."""
 
     def __init__(self, size: tuple[int, int]):
-        self.size = tuple(size)
+        self.size = cast(tuple[int, int], tuple(size))  # (H, W), possibly given as a list
 
     def __call__(self, sample: Sample, g: torch.Generator | None = None) -> Sample:
         for k in _spatial(sample):
@@ -310,7 +311,8 @@ class EvalResize:
     original size) tells ``evaluate`` where the target ends and to which size to resize predictions."""
 
     def __init__(self, size: tuple[int, int], canvas: tuple[int, int]):
-        self.size, self.canvas = tuple(size), tuple(canvas)
+        # (H, W) each, possibly given as lists
+        self.size, self.canvas = cast(tuple[int, int], tuple(size)), cast(tuple[int, int], tuple(canvas))
 
     def __call__(self, sample: Sample, g: torch.Generator | None = None) -> Sample:
         h, w = sample["image"].shape[-2:]

@@ -48,6 +48,14 @@ class DepthMetric(Metric):
         MetricSpec("delta3", "%", True),
     )
 
+    # State tensors, created by ``add_state`` in ``__init__``.
+    sum_sq: torch.Tensor
+    sum_log_sq: torch.Tensor
+    sum_abs_rel: torch.Tensor
+    sum_sq_rel: torch.Tensor
+    n_delta: torch.Tensor
+    count: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         self.add_state("sum_sq", torch.zeros((), dtype=torch.float64))

@@ -48,6 +48,13 @@ class NormalsMetric(Metric):
         MetricSpec("a30", "%", True),
     )
 
+    # State tensors, created by ``add_state`` in ``__init__``.
+    sum_angle: torch.Tensor
+    sum_sq: torch.Tensor
+    n_within: torch.Tensor
+    hist: torch.Tensor
+    count: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         self.add_state("sum_angle", torch.zeros((), dtype=torch.float64))

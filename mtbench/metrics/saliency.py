@@ -48,6 +48,12 @@ class SaliencyMetric(Metric):
         MetricSpec("maxF_beta1", "%", True),
     )
 
+    # State tensors, created by ``add_state`` in ``__init__``.
+    sum_precision: torch.Tensor
+    sum_recall: torch.Tensor
+    sum_iou: torch.Tensor
+    n_images: torch.Tensor
+
     def __init__(self, ignore_index: int | None = 255) -> None:
         super().__init__()
         self.ignore_index = ignore_index

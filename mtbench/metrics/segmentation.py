@@ -34,6 +34,9 @@ class MeanIoU(Metric):
     )
     per_class = MetricSpec("IoU", "%", True)
 
+    # State tensors, created by ``add_state`` in ``__init__``.
+    confusion: torch.Tensor
+
     def __init__(self, num_classes: int, ignore_index: int | None = 255) -> None:
         super().__init__()
         if int(num_classes) < 1:

@@ -6,6 +6,8 @@ without bias, l running over all tasks whose features are given (main and auxili
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn as nn
 
@@ -44,7 +46,7 @@ class MultiTaskDistillation(nn.Module):
         out = {}
         for t in self.targets:
             y = feats[t]
-            for s, block in self.attn[t].items():
+            for s, block in cast(nn.ModuleDict, self.attn[t]).items():
                 y = y + block(feats[s])
             out[t] = y
         return out

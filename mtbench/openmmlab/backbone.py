@@ -59,7 +59,7 @@ def backbone_cfg(spec: str) -> dict[str, Any]:
     """The mmseg backbone config dict that ``--backbone spec`` denotes (type or config + overrides)."""
     target, overrides = parse_spec(spec, "--backbone")
     path = resolve_config(target, "--backbone")
-    cfg = config_section(path, "backbone", "--backbone") if path else {"type": target}
+    cfg: dict[str, Any] = config_section(path, "backbone", "--backbone") if path else {"type": target}
     cfg.update(overrides)
     if cfg.get("type") == "HRNet" and "extra" not in cfg:
         cfg["extra"] = copy.deepcopy(HRNET_W18_SMALL_V2)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import ast
 import copy
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch.nn as nn
 
@@ -39,7 +40,9 @@ def require_openmmlab(option: str) -> None:
 
 def _split_top(text: str) -> list[str]:
     """Split on commas outside brackets/quotes."""
-    parts, depth, quote, cur = [], 0, "", []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth, quote = 0, ""
     for ch in text:
         if quote:
             quote = "" if ch == quote else quote
@@ -145,6 +148,6 @@ def quiet_init_weights(module: nn.Module) -> None:
     level = logger.level
     logger.setLevel(logging.WARNING)
     try:
-        module.init_weights()
+        cast(Callable[[], None], module.init_weights)()  # mmengine's BaseModule method (checked above)
     finally:
         logger.setLevel(level)

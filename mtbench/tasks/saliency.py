@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from mtbench.metrics.base import Metric
 from mtbench.registry import register_task
 from mtbench.tasks._losses import balanced_bce
 from mtbench.tasks.base import Task
+
+if TYPE_CHECKING:
+    from mtbench.metrics.saliency import SaliencyMetric
 
 
 class SaliencyTask(Task):
@@ -22,7 +27,7 @@ class SaliencyTask(Task):
     def predict(self, output: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(output)
 
-    def metric_class(self) -> type[Metric]:
+    def metric_class(self) -> type[SaliencyMetric]:
         from mtbench.metrics.saliency import SaliencyMetric
 
         return SaliencyMetric

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 
 from mtbench.metrics.base import Metric
 from mtbench.registry import register_task
 from mtbench.tasks.base import Task
+
+if TYPE_CHECKING:
+    from mtbench.metrics.segmentation import MeanIoU
 
 
 class SegmentationTask(Task):
@@ -19,14 +24,17 @@ class SegmentationTask(Task):
         return num_classes
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if bool((target == self.ignore_index).all()):  # e.g. human_parts on an image without people
+        ignore_index = self.ignore_index
+        if ignore_index is None:  # was an AttributeError on ``bool.all`` below; F.cross_entropy needs an int too
+            raise ValueError(f"task '{self.name}' needs an integer ignore_index, got None")
+        if bool((target == ignore_index).all()):  # e.g. human_parts on an image without people
             return output.sum() * 0.0
-        return F.cross_entropy(output, target.long(), ignore_index=self.ignore_index)
+        return F.cross_entropy(output, target.long(), ignore_index=ignore_index)
 
     def predict(self, output: torch.Tensor) -> torch.Tensor:
         return output.argmax(dim=1)
 
-    def metric_class(self) -> type[Metric]:
+    def metric_class(self) -> type[MeanIoU]:
         from mtbench.metrics.segmentation import MeanIoU
 
         return MeanIoU

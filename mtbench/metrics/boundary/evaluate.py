@@ -235,11 +235,12 @@ def evaluate_image(pred: np.ndarray, gt: np.ndarray, config: EdgeEvalConfig = Ed
     flat = np.sort(pred.ravel())
     # pixels switched on at each threshold: pred >= t (side 'left') or pred > t (side 'right')
     above = flat.size - np.searchsorted(flat, thresholds, side="left" if inclusive else "right")
-    prev_above, prev_row = -1, None
+    prev_above = -1
+    prev_row: np.ndarray | None = None
     for i, t in enumerate(thresholds):
         if above[i] == 0:
             break  # thresholds ascending: every later map is empty too (matched 0, predicted 0)
-        if above[i] == prev_above:
+        if above[i] == prev_above and prev_row is not None:  # prev_row is set whenever prev_above matches
             counts[i] = prev_row
             continue
         b = thin(pred >= t if inclusive else pred > t)

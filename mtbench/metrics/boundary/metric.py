@@ -46,6 +46,11 @@ class BoundaryMetric(Metric):
         MetricSpec("AP", "%", True),
     )
 
+    # State tensors, created by ``add_state`` in ``__init__``.
+    counts: torch.Tensor
+    ois_counts: torch.Tensor
+    n_images: torch.Tensor
+
     def __init__(
         self,
         max_dist: float = DEFAULT_MAX_DIST,
