@@ -25,7 +25,6 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
-_state = {"debug": False}
 TRUST_HELP = (
     "Allow a full unpickle of checkpoints that the safe loader refuses (old-format mtbench checkpoints, "
     "foreign checkpoints with unknown objects). It runs any code in the file: only for files you trust; "
@@ -35,7 +34,7 @@ TRUST_HELP = (
 
 @app.callback()
 def _root(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors.")) -> None:
-    _state["debug"] = debug
+    # ``debug`` is declared here for --help and parsing; main() reads --debug from argv itself
     import logging
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
@@ -241,8 +240,17 @@ def checkpoint_convert(
             console.print(convert_checkpoint(f), highlight=False, soft_wrap=True, markup=False)
 
 
-TableFormat = Enum("TableFormat", {f: f for f in ("github", "latex", "csv", "html", "json")}, type=str)
-CheckFormat = Enum("CheckFormat", {f: f for f in ("text", "github")}, type=str)
+class TableFormat(str, Enum):
+    github = "github"
+    latex = "latex"
+    csv = "csv"
+    html = "html"
+    json = "json"
+
+
+class CheckFormat(str, Enum):
+    text = "text"
+    github = "github"
 
 
 @app.command("table")
@@ -538,9 +546,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:
         # typer vendors click: its usage errors (exit 2) and Exit carry ``exit_code``.
         if hasattr(e, "exit_code") and not debug:
-            if getattr(e, "format_message", lambda: "")():  # a usage error: one line naming the option
+            format_message = getattr(e, "format_message", lambda: "")
+            if format_message():  # a usage error: one line naming the option
                 err_console.print(
-                    f"[red]error:[/red] {escape(_one_line(e.format_message()))} (see --help)",
+                    f"[red]error:[/red] {escape(_one_line(format_message()))} (see --help)",
                     highlight=False,
                     soft_wrap=True,
                 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any, Literal
 
@@ -305,7 +306,9 @@ def build_config(config: str | None = None, overrides: list[str] | None = None, 
     return validate_config(data, origin=origin, overridden=overridden)
 
 
-def validate_config(data: dict[str, Any], origin: str = "config", overridden: set[str] = frozenset()) -> RunConfig:
+def validate_config(
+    data: dict[str, Any], origin: str = "config", overridden: AbstractSet[str] = frozenset()
+) -> RunConfig:
     """Validate a raw config; errors name the key and whether it came from ``--set`` or the file."""
     try:
         return RunConfig.model_validate(data)

@@ -13,7 +13,7 @@ import resource
 import statistics
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import torch
 import torch.nn as nn
@@ -74,6 +74,22 @@ def _flop_analysis(model: nn.Module, input_hw: tuple[int, int], device: str | to
     return fa
 
 
+@overload
+def count_gmacs(
+    model: nn.Module, input_hw: tuple[int, int], device: str | torch.device = ..., by_module: Literal[False] = ...
+) -> tuple[float, dict[str, int]]: ...
+@overload
+def count_gmacs(
+    model: nn.Module, input_hw: tuple[int, int], device: str | torch.device, by_module: Literal[True]
+) -> tuple[float, dict[str, int], dict[str, float]]: ...
+@overload
+def count_gmacs(
+    model: nn.Module, input_hw: tuple[int, int], device: str | torch.device = ..., *, by_module: Literal[True]
+) -> tuple[float, dict[str, int], dict[str, float]]: ...
+@overload
+def count_gmacs(
+    model: nn.Module, input_hw: tuple[int, int], device: str | torch.device = ..., by_module: bool = ...
+) -> tuple[float, dict[str, int]] | tuple[float, dict[str, int], dict[str, float]]: ...
 def count_gmacs(
     model: nn.Module, input_hw: tuple[int, int], device: str | torch.device = "cpu", by_module: bool = False
 ) -> tuple[float, dict[str, int]] | tuple[float, dict[str, int], dict[str, float]]:
@@ -90,7 +106,7 @@ def count_gmacs(
             fa = _flop_analysis(model, input_hw, device)
             total = fa.total() / 1e9
             unsupported = dict(fa.unsupported_ops())
-            per_mod = None
+            per_mod: dict[str, float] = {}  # returned only with by_module, which sets it
             if by_module:
                 bm = fa.by_module()
                 per_mod = {
@@ -143,7 +159,8 @@ def train_step(model: nn.Module, x: torch.Tensor) -> None:
     was_training = model.training
     model.train()
     try:
-        loss = sum(t.float().mean() for t in _flatten(model(x)))
+        # a tensor: every model has at least one output (an empty sum, int 0, would fail on backward() alike)
+        loss = cast(torch.Tensor, sum(t.float().mean() for t in _flatten(model(x))))
         loss.backward()
     finally:
         model.zero_grad(set_to_none=True)

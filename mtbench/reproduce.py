@@ -97,7 +97,7 @@ def comparison(table: PaperTable, rows: list[RowResult]) -> list[dict[str, objec
     base = {
         t: statistics.fmean(single.values(t).values()) for t in table.tasks if single is not None and single.values(t)
     }
-    lines = []
+    lines: list[dict[str, object]] = []
     for res in rows:
         per_task = {t: res.values(t) for t in table.tasks}
         quantities: list[tuple[str, float | None, list[float]]] = [
@@ -113,7 +113,12 @@ def comparison(table: PaperTable, rows: list[RowResult]) -> list[dict[str, objec
         quantities.append((DM, res.row.delta_m, dms))
         for name, rep, vals in quantities:
             mean, std, lo, hi = _summary(vals)
-            within = None if len(vals) < 2 or rep is None else bool(lo - 1e-12 <= rep <= hi + 1e-12)
+            # lo and hi are None only without values
+            within = (
+                None
+                if len(vals) < 2 or rep is None or lo is None or hi is None
+                else bool(lo - 1e-12 <= rep <= hi + 1e-12)
+            )
             lines.append(
                 {
                     "row": res.row.label,

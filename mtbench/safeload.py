@@ -102,6 +102,8 @@ class Placeholder:
     nor called): keeps the constructor arguments and the pickled state as plain data."""
 
     original: str = "?"
+    args: tuple[Any, ...]
+    state: Any
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Placeholder:
         obj = object.__new__(cls)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -99,7 +99,7 @@ def _update(
     prediction's or the target's (the release's evaluation: model input resized, targets at the original
     size padded to a canvas), each image's target is cut to its original size and its prediction
     resized to it, so the metric sees exactly the original-size target and no padding."""
-    t = tuple(target.shape[-2:])
+    t = cast(tuple[int, int], tuple(target.shape[-2:]))  # targets are (B×)[C×]H×W
     if sizes is None or all(s == t for s in sizes):  # targets not padded: one call for the batch
         metric.update(pred if sizes is None else resize_prediction(pred, t, get_task(task).unit_vector), target)
         return

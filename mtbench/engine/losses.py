@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -39,7 +40,8 @@ class MultiTaskLoss:
         for group, preds in (outputs.get("aux") or {}).items():
             for t, pred in preds.items():
                 parts[f"{group}/{t}"] = get_task(t).loss(_match_size(pred, batch[t]), batch[t])
-        total = sum(self.weights[k.rsplit("/", 1)[-1]] * v for k, v in parts.items())
+        # a tensor: there is at least one main task (resolve_experiment requires one), so ``parts`` is not empty
+        total = cast(torch.Tensor, sum(self.weights[k.rsplit("/", 1)[-1]] * v for k, v in parts.items()))
         return total, parts
 
     @staticmethod

@@ -5,8 +5,12 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mtbench.reporting.results import atomic_write_text
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 class EpochBar:
@@ -14,14 +18,14 @@ class EpochBar:
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-        self._progress = None
+        self._progress: Progress | None = None
 
     def start(self, epoch: int, epochs: int, total: int, done: int = 0) -> None:
         if self.quiet:
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self._progress = Progress(
+        progress = Progress(
             TextColumn(f"epoch {epoch + 1}/{epochs}"),
             BarColumn(),
             MofNCompleteColumn(),
@@ -29,8 +33,9 @@ class EpochBar:
             TextColumn("{task.description}"),
             transient=False,
         )
-        self._progress.start()
-        self._task = self._progress.add_task("", total=total, completed=done)
+        self._progress = progress
+        progress.start()
+        self._task = progress.add_task("", total=total, completed=done)
 
     def update(self, losses: dict[str, float], img_s: float) -> None:
         if self._progress is None:

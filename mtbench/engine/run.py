@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.utils.data import DataLoader
@@ -27,7 +27,15 @@ from mtbench.engine.runtime import (
 from mtbench.engine.trainer import BEST, LAST, Trainer, reported_checkpoint
 from mtbench.errors import MtbenchError, RecordError, UsageError
 from mtbench.registry import create_model, get_task, model_info
-from mtbench.reporting.results import RunRecord, atomic_write_text, check_writable, remove_stale_temps, save_record
+from mtbench.reporting.results import (
+    Cost,
+    Env,
+    RunRecord,
+    atomic_write_text,
+    check_writable,
+    remove_stale_temps,
+    save_record,
+)
 from mtbench.safeload import trust_notes, trust_scope
 
 log = logging.getLogger(__name__)
@@ -177,7 +185,8 @@ def make_record(
     notes = list(exp.notes) + [get_task(t).note for t in exp.tasks if get_task(t).note]
     notes += trust_notes()  # checkpoints loaded with a full unpickle (--trust-checkpoint)
     notes += evaluation.notes()  # e.g. the boundary metric's matching radius, thresholds, NMS
-    metrics = evaluation.metrics
+    # a {metric: float} dict is a valid {metric: float | None} one (the record validates a copy of it)
+    metrics = cast(dict[str, dict[str, float | None]], evaluation.metrics)
     protocol = run_protocol(cfg, exp.tasks, exp.aux_tasks, exp.spec.geometry, model, evaluation.protocols)
     return RunRecord(
         id=run_id,
@@ -193,8 +202,8 @@ def make_record(
         checkpoint=checkpoint,
         metrics=metrics,
         primary={t: metrics[t].get(get_task(t).primary) for t in exp.tasks},
-        cost=cost,
-        env=environment(device),
+        cost=Cost.model_validate(cost),
+        env=Env.model_validate(environment(device)),
         protocol=protocol,
         notes=notes,
     )

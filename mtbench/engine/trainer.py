@@ -8,7 +8,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -68,7 +68,8 @@ def _rng_state() -> dict[str, Any]:
     """Python, NumPy, torch (and CUDA) RNG states as plain values (see mtbench.engine.checkpoint)."""
     st = {
         "python": python_rng_to_plain(random.getstate()),
-        "numpy": numpy_rng_to_plain(np.random.get_state()),
+        # the legacy tuple (the global RandomState is MT19937); numpy's stubs type the default call as a dict
+        "numpy": numpy_rng_to_plain(cast(tuple, np.random.get_state(legacy=True))),
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -188,7 +189,7 @@ class Trainer:
         self._stop_signal = signum
 
     def _install_signals(self) -> dict[int, Any]:
-        old = {}
+        old: dict[int, Any] = {}
         for s in (signal.SIGINT, signal.SIGTERM):
             try:
                 old[s] = signal.signal(s, self._on_signal)

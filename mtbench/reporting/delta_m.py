@@ -138,8 +138,8 @@ def record_delta_m(record: RunRecord, records: Sequence[RunRecord]) -> DeltaMRes
         if m is None:
             no_metric.append(f"{t} {task.primary}")
             continue
-        found = [(b, primary_metric(b, t)) for b in records if is_baseline_for(b, record, t)]
-        found = [(b, v) for b, v in found if v is not None]
+        candidates = [(b, primary_metric(b, t)) for b in records if is_baseline_for(b, record, t)]
+        found = [(b, v) for b, v in candidates if v is not None]
         if not found:
             missing.append(t)
             continue
@@ -174,7 +174,7 @@ def group_delta_m(group: Sequence[RunRecord], records: Sequence[RunRecord]) -> D
     for res in results:
         if res.value is None:
             return DeltaMResult(None, reason=res.reason, notes=notes, baselines=baselines)
-    vals = [res.value for res in results]
+    vals = [res.value for res in results if res.value is not None]  # all of them (checked just above)
     std = statistics.stdev(vals) if len(vals) > 1 and results[0].kind != "baseline" else None
     per = {r.id: res.value for r, res in zip(group, results)}
     return DeltaMResult(statistics.fmean(vals), std, per, baselines, notes, kind=results[0].kind)

@@ -19,6 +19,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 
@@ -139,10 +140,11 @@ def _cost(group: list[RunRecord]) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
     for col, _ in COST_COLS:
         vals = [p[col] for p in parts]
-        if any(v is None for v in vals):
+        known = [v for v in vals if v is not None]
+        if len(known) < len(vals):
             out[col] = None
         else:
-            out[col] = max(vals) if col == "Peak mem (MiB)" else sum(vals)
+            out[col] = max(known) if col == "Peak mem (MiB)" else sum(known)
     return out
 
 
@@ -303,7 +305,8 @@ def display_frame(df: pd.DataFrame, bold: str = "**{}**", escape=lambda s: s) ->
             for text in texts:
                 if text not in footnotes:
                     footnotes.append(text)
-                out.loc[i, target] = f"{out.loc[i, target]} [{footnotes.index(text) + 1}]"
+                cell = cast(str, out.loc[i, target])  # every cell of ``out`` is a string (built above)
+                out.loc[i, target] = f"{cell} [{footnotes.index(text) + 1}]"
     return out[cols], [escape(f) for f in footnotes]
 
 
@@ -354,7 +357,14 @@ def render(df: pd.DataFrame, fmt: str = "github") -> str:
         from tabulate import tabulate
 
         shown, foot = display_frame(df)
-        text = tabulate(shown, headers="keys", tablefmt="github", showindex=False, disable_numparse=True)
+        # tabulate documents and supports a DataFrame; the types-tabulate stubs omit it
+        text = tabulate(
+            shown,  # type: ignore[arg-type]
+            headers="keys",
+            tablefmt="github",
+            showindex=False,
+            disable_numparse=True,
+        )
         return text + "\n" + "".join(f"\n[{i}] {f}" for i, f in enumerate(foot, 1)) + ("\n" if foot else "")
     if fmt == "html":
         shown, foot = display_frame(df, bold="<b>{}</b>", escape=html.escape)

@@ -20,6 +20,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mtbench.errors import MtbenchError, RecordError, UsageError
 from mtbench.reporting.results import RunRecord, load_records
@@ -100,7 +101,7 @@ def _override(overrides: dict[str, float], key: str) -> float | None:
 TOLERANCE_FILE = "tolerances.yaml"
 
 
-def reference_tolerances(reference: Path | str) -> dict[str, object]:
+def reference_tolerances(reference: Path | str) -> dict[str, Any]:
     """Tolerances stored beside the reference records (``<reference>/tolerances.yaml``: rel_tol, abs_tol,
     overrides {pattern: abs}); empty when absent."""
     import yaml
@@ -243,11 +244,11 @@ def run_check(
     record under ``reference`` (a folder or one file). See the module docstring for the rules.
     Tolerances not given fall back to the reference folder's ``tolerances.yaml``, then 0.02 / 0."""
     stored = reference_tolerances(reference) if Path(reference).is_dir() else {}
-    rel_tol = float(stored.get("rel_tol", 0.02)) if rel_tol is None else rel_tol  # type: ignore[arg-type]
-    abs_tol = float(stored.get("abs_tol", 0.0)) if abs_tol is None else abs_tol  # type: ignore[arg-type]
+    rel_tol = float(stored.get("rel_tol", 0.02)) if rel_tol is None else rel_tol
+    abs_tol = float(stored.get("abs_tol", 0.0)) if abs_tol is None else abs_tol
     if not isinstance(overrides, dict):
         overrides = parse_overrides(overrides)
-    overrides = {**{k: float(v) for k, v in (stored.get("overrides") or {}).items()}, **overrides}  # type: ignore[union-attr]
+    overrides = {**{k: float(v) for k, v in (stored.get("overrides") or {}).items()}, **overrides}
     if rel_tol < 0 or abs_tol < 0:
         raise UsageError(f"Tolerances must be >= 0 (got --rel-tol {rel_tol}, --abs-tol {abs_tol}).")
     if not Path(reference).exists():
