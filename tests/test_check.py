@@ -163,6 +163,15 @@ def test_reference_tolerances_file_with_patterns(tmp_path):
     (tmp_path / "tolerances.yaml").write_text("rel_tol: 0.05\nbogus: 1\n")
     with pytest.raises(RecordError, match="unexpected: bogus"):
         reference_tolerances(tmp_path)
+    for text, match in (
+        ("overrides: [semseg.mIoU, 2]\n", "overrides must map"),
+        ("overrides:\n  semseg.mIoU: lots\n", "overrides must map"),
+        ("rel_tol: '5%'\n", "rel_tol must be a non-negative number"),
+        ("abs_tol: -1\n", "abs_tol must be a non-negative number"),
+    ):
+        (tmp_path / "tolerances.yaml").write_text(text)
+        with pytest.raises(RecordError, match=match):
+            reference_tolerances(tmp_path)
 
 
 def test_floor_records_take_no_part(dirs, capsys):

@@ -120,7 +120,19 @@ def reference_tolerances(reference: Path | str) -> dict[str, Any]:
     )
     if unknown:
         raise RecordError(f"{path}: expected keys rel_tol, abs_tol, overrides (unexpected: {', '.join(unknown)})")
+    for key in ("rel_tol", "abs_tol"):
+        if key in data and not _is_tolerance(data[key]):
+            raise RecordError(f"{path}: {key} must be a non-negative number, got {data[key]!r}")
+    overrides = data.get("overrides", {})
+    if not isinstance(overrides, dict) or not all(
+        isinstance(k, str) and _is_tolerance(v) for k, v in overrides.items()
+    ):
+        raise RecordError(f"{path}: overrides must map TASK.METRIC patterns to non-negative numbers")
     return data
+
+
+def _is_tolerance(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
 
 
 def compare(
