@@ -37,7 +37,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: setup openmmlab lint
+test: setup lint openmmlab
 	$(PY) -m pytest -q -n 2 --timeout 600
 
 leaderboard: setup

@@ -7,12 +7,9 @@ def catalog(what: str | None = None) -> dict[str, list[tuple[str, str]]]:
     """Section name -> [(name, one-line description)]."""
     out: dict[str, list[tuple[str, str]]] = {}
     if what in (None, "models"):
-        from mtbench.registry import list_models, model_entrypoint
+        from mtbench.registry import list_models, model_info
 
-        out["models"] = [
-            (n, (model_entrypoint(n).__doc__ or "").strip().splitlines()[0] if model_entrypoint(n).__doc__ else "")
-            for n in list_models()
-        ]
+        out["models"] = [(n, model_info(n).description) for n in list_models()]
     if what in (None, "tasks"):
         from mtbench.registry import get_task, list_tasks
 

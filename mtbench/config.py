@@ -23,7 +23,7 @@ TRUST_KEY = "run.trust_checkpoint"
 CONFIG_DIR = Path(__file__).parent / "configs"
 DEFAULT_CONFIG = "synthetic_default"
 # Fields that do not change the experiment's outcome: excluded from the config hash.
-_NOT_HASHED = {
+NOT_HASHED = {
     ("data", "root"),
     ("data", "workers"),
     ("run", "results"),
@@ -137,7 +137,7 @@ class RunConfig(_Section):
     def hash(self) -> str:
         """Short SHA-256 of the experiment-defining fields (paths, device and verbosity excluded)."""
         d = self.model_dump(mode="json")
-        for sec, key in _NOT_HASHED:
+        for sec, key in NOT_HASHED:
             d.get(sec, {}).pop(key, None)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -184,6 +184,13 @@ def peak_memory_mb(device: str | torch.device, phase: str) -> tuple[float, str]:
     return peak_rss_mb(), "cpu_peak_rss"
 
 
+def reset_peak_memory(device: str | torch.device) -> None:
+    """Start a new CUDA peak for ``peak_memory_mb`` (no-op on CPU, whose peak RSS cannot be reset)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
 def measure_train_peak_memory(
     model: nn.Module, input_hw: tuple[int, int], batch_size: int = 2, device: str | torch.device = "cpu"
 ) -> tuple[float, str]:
@@ -194,7 +201,7 @@ def measure_train_peak_memory(
     x = torch.randn(batch_size, 3, *input_hw, device=device)
     if device.type == "cuda":
         torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
+        reset_peak_memory(device)
         train_step(model, x)
         torch.cuda.synchronize(device)
     else:

@@ -1,4 +1,4 @@
-"""The two registries of mtbench: models and tasks. Plain dicts, nothing else global.
+"""The model and task registries of mtbench (datasets register in ``mtbench.data.spec``). Plain dicts.
 
 A model is an entry point ``fn(*, tasks, aux_tasks, out_channels, backbone, pretrained, **options)``
 registered with ``@register_model(name, aux_tasks=..., one_net_per_task=..., backbones=...)``, which stores
@@ -84,6 +84,10 @@ def register_model(
     differs from ``backbones.default``, is an error."""
 
     def deco(fn: ModelFn) -> ModelFn:
+        from mtbench.reporting.results import FLOOR_MODEL
+
+        if name == FLOOR_MODEL:  # records of that name are the constant-predictor floor, never model rows
+            raise ValueError(f"Model name '{name}' is reserved for the constant-predictor floor records")
         if name in _MODELS and _MODELS[name].entrypoint is not fn:
             raise KeyError(f"Model '{name}' is already registered (by {_MODELS[name].entrypoint.__module__})")
         param = inspect.signature(fn).parameters.get("backbone")
@@ -126,8 +130,8 @@ def _load_models() -> None:
     eps = entry_points(group=ENTRY_POINT_GROUP)
     if not eps:
         raise MtbenchError(
-            f"No model packages in the entry-point group '{ENTRY_POINT_GROUP}': is mtbench "
-            f"installed (pip install -e .)?"
+            f"No model packages in the entry-point group '{ENTRY_POINT_GROUP}': install or reinstall mtbench "
+            f"(pip install -e .) so that its package metadata declares them"
         )
     for ep in eps:
         try:

@@ -18,7 +18,7 @@ from mtbench.config import build_config
 from mtbench.errors import UsageError
 from mtbench.paper_tables import PaperRow, PaperTable, get_table
 from mtbench.protocol import differences
-from mtbench.reporting.delta_m import delta_m
+from mtbench.reporting.delta_m import SINGLE_TASK, delta_m
 from mtbench.reporting.results import RunRecord, load_records
 from mtbench.sweep import Entry, Preset, record_keys, run_sweep
 
@@ -93,7 +93,7 @@ def comparison(table: PaperTable, rows: list[RowResult]) -> list[dict[str, objec
     from mtbench.registry import get_task
 
     higher = {t: get_task(t).primary_spec.higher_is_better for t in table.tasks}
-    single = next((r for r in rows if r.row.model == "single_task"), None)
+    single = next((r for r in rows if r.row.model == SINGLE_TASK), None)
     base = {
         t: statistics.fmean(single.values(t).values()) for t in table.tasks if single is not None and single.values(t)
     }
@@ -103,7 +103,7 @@ def comparison(table: PaperTable, rows: list[RowResult]) -> list[dict[str, objec
         quantities: list[tuple[str, float | None, list[float]]] = [
             (f"{t} {get_task(t).primary}", res.row.reported.get(t), list(per_task[t].values())) for t in table.tasks
         ]
-        if res.row.model == "single_task":
+        if res.row.model == SINGLE_TASK:
             dms = [0.0] * min(len(v) for v in per_task.values()) if all(per_task.values()) else []
         elif len(base) == len(table.tasks) and all(base.values()):  # Δm is undefined against a zero baseline
             seeds = sorted(set.intersection(*(set(v) for v in per_task.values())))

@@ -20,7 +20,7 @@ import time
 import torch
 
 from mtbench.data.spec import get_dataset_spec
-from mtbench.profiling import count_gmacs, count_params, parse_input, peak_memory_mb, train_step
+from mtbench.profiling import count_gmacs, count_params, parse_input, peak_memory_mb, reset_peak_memory, train_step
 from mtbench.registry import create_model
 
 # (label, model, tasks, aux tasks, model kwargs, reference params, reference GMACs at 480x640)
@@ -77,8 +77,7 @@ def bench(device: torch.device, hw: tuple[int, int], batch: int, warmup: int, it
                 model(x)
 
         fwd_ms = _time(fwd, device, warmup, iters) / batch
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
+        reset_peak_memory(device)
         fb_ms = _time(functools.partial(train_step, model, x), device, warmup, iters) / batch
         mem = peak_memory_mb(device, "train")[0] if device.type == "cuda" else None
         label = row[0] if row in RESNET_ROWS else f"{row[0]} [{backbone}]"

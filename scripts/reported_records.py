@@ -12,6 +12,8 @@ import argparse
 from pathlib import Path
 
 from mtbench.paper_tables import CITATION, NYUD_TABLE_2A, PaperRow, PaperTable
+from mtbench.registry import get_task
+from mtbench.reporting.delta_m import SINGLE_TASK
 from mtbench.reporting.results import Cost, DeltaM, RunRecord, save_record
 
 ST_PARAMS, ST_GFLOPS = 8.0e6, 22.0  # Table 7: single-task (2 tasks), HRNet-18
@@ -26,7 +28,7 @@ def release_protocol(table: PaperTable, row: PaperRow, backbone: str) -> dict[st
     cfg = build_config(
         table.config, [*row.sets(), f"model.backbone={backbone}", "model.pretrained=false"], **{"model.name": row.model}
     )
-    if row.model == "single_task":  # one network per task: the protocol of the first is that of each
+    if row.model == SINGLE_TASK:  # one network per task: the protocol of the first is that of each
         cfg = build_config(
             table.config,
             [*row.sets(), "model.pretrained=false", f"data.tasks=[{table.tasks[0]}]"],
@@ -48,7 +50,6 @@ def _record(
 ) -> RunRecord:
     reported = reported or row.reported
     notes = [f"numbers from {where}"] + ([note] if note else [])
-    metric = {"semseg": "mIoU", "depth": "rmse"}
     return RunRecord(
         id=f"reported-{table.dataset}-{backbone}-{row.key}",
         created="2020-08-01T00:00:00+00:00",
@@ -59,11 +60,9 @@ def _record(
         tasks=list(table.tasks),
         aux_tasks=list(row.aux_tasks),
         config={"model": {"name": row.model, "backbone": backbone, "kwargs": dict(row.kwargs)}},
-        metrics={t: {metric[t]: v} for t, v in reported.items()},
+        metrics={t: {get_task(t).primary: v} for t, v in reported.items()},
         primary=dict(reported),
-        delta_m=DeltaM(value=dm, note=f"published in {where}")
-        if dm is not None and row.model != "single_task"
-        else None,
+        delta_m=DeltaM(value=dm, note=f"published in {where}") if dm is not None and row.model != SINGLE_TASK else None,
         cost=cost,
         source="reported",
         citation=f"{CITATION}, {where}",

@@ -6,7 +6,7 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, cast
 
@@ -97,7 +97,7 @@ def split_single_task(cfg: RunConfig) -> list[RunConfig]:
 
 def new_run_id(cfg: RunConfig, tasks: list[str]) -> str:
     """Unique even for concurrent runs: time to the second + 8 random hex digits."""
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     backbone = re.sub(r"[^\w.+-]+", "_", cfg.model.backbone)[:48]  # mmseg:<config path>,k=v -> file-safe
     name = cfg.run.name or f"{cfg.model.name}-{'+'.join(tasks)}-{backbone}"
     return f"{name}-s{cfg.run.seed}-{stamp}-{uuid.uuid4().hex[:8]}"
@@ -248,8 +248,9 @@ def _run_one(cfg: RunConfig, resume: Path | None) -> tuple[RunRecord, Path]:
     seed_everything(cfg.run.seed + dist.rank, cfg.run.deterministic)
     train_set, val_set = build_data(cfg, exp, "train"), build_data(cfg, exp, cfg.eval.split)
     model = build_model(cfg, exp)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    from mtbench.profiling import reset_peak_memory
+
+    reset_peak_memory(device)
     trainer = Trainer(cfg, model, train_set, val_set, exp.spec, exp.tasks, exp.aux_tasks, device, dist, run_dir)
     if resume is not None and (run_dir / LAST).exists():
         trainer.resume(run_dir / LAST)

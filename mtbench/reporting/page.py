@@ -18,7 +18,7 @@ from typing import Any
 
 # The fields that the config hash leaves out (paths, device, verbosity): records differing only there ran the
 # same experiment.
-from mtbench.config import _NOT_HASHED
+from mtbench.config import NOT_HASHED
 from mtbench.errors import MtbenchError
 from mtbench.registry import get_task
 from mtbench.reporting.delta_m import SINGLE_TASK, primary_metric
@@ -69,7 +69,7 @@ class Benchmark:
 def benchmark_config(r: RunRecord) -> dict[str, Any]:
     """``r.config`` without the fields naming its model and seed (RUN_FIELDS) and those the config hash leaves out."""
     cfg = copy.deepcopy(r.config)
-    for sec, key in (*RUN_FIELDS, *sorted(_NOT_HASHED)):
+    for sec, key in (*RUN_FIELDS, *sorted(NOT_HASHED)):
         section = cfg.get(sec)
         if isinstance(section, dict):
             section.pop(key, None)

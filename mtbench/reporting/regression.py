@@ -123,7 +123,7 @@ def reference_tolerances(reference: Path | str) -> dict[str, Any]:
     for key in ("rel_tol", "abs_tol"):
         if key in data and not _is_tolerance(data[key]):
             raise RecordError(f"{path}: {key} must be a non-negative number, got {data[key]!r}")
-    overrides = data.get("overrides", {})
+    overrides = data.get("overrides") or {}
     if not isinstance(overrides, dict) or not all(
         isinstance(k, str) and _is_tolerance(v) for k, v in overrides.items()
     ):

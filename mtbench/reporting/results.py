@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
 
@@ -161,7 +161,7 @@ class RunRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
     schema_version: int = SCHEMA_VERSION
     id: Name
-    created: Name = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    created: Name = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     status: Literal["complete", "failed", "running"] = "complete"
     model: Name
     backbone: Annotated[str, StringConstraints(max_length=MAX_BACKBONE)]

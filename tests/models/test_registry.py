@@ -112,6 +112,8 @@ def test_registration_errors(toy_model):
         register_model("toy_other", aux_tasks=False)(other)
     with pytest.raises(ValueError, match="does not match"):
         register_model("toy_other", aux_tasks=False, backbones=Backbones("toy_a", ("other_*",), "others"))(other)
+    with pytest.raises(ValueError, match="reserved for the constant-predictor floor"):
+        register_model("constant", aux_tasks=False, backbones=TOY_BACKBONES)(other)
     assert "toy_other" not in list_models() and model_info(TOY).entrypoint is toy
 
 
