@@ -154,28 +154,7 @@ class NYUDDataset(MultiTaskDataset):
         return to_tensors(self.read(self.ids[index]))
 
 
-def build(
-    spec,
-    root: Path,
-    split: str,
-    tasks: list[str],
-    *,
-    transform=None,
-    train: bool = False,
-    size: tuple[int, int] | None = None,
-    seed: int = 0,
-    n: int | None = None,
-    strict: bool = True,
-) -> NYUDDataset:
-    """NYUD's ``DatasetSpec.builder``: evaluation edge targets are SEISM's ground truth."""
-    return NYUDDataset(
-        root,
-        split,
-        tasks,
-        num_classes=dict(spec.num_classes),
-        transform=transform,
-        seed=seed,
-        n=n,
-        strict=strict,
-        eval_edges=not train,
-    )
+def build(spec, root: Path, split: str, tasks: list[str], *, train: bool = False, size=None, **common) -> NYUDDataset:
+    """NYUD's ``DatasetSpec.builder`` (``common``: transform, seed, n, strict; the input ``size`` is the
+    transforms'): evaluation edge targets are SEISM's ground truth."""
+    return NYUDDataset(root, split, tasks, num_classes=dict(spec.num_classes), eval_edges=not train, **common)

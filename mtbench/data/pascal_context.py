@@ -377,19 +377,8 @@ class PascalContextDataset(MultiTaskDataset):
 
 
 def build(
-    spec,
-    root: Path,
-    split: str,
-    tasks: list[str],
-    *,
-    transform=None,
-    train: bool = False,
-    size: tuple[int, int] | None = None,
-    seed: int = 0,
-    n: int | None = None,
-    strict: bool = True,
+    spec, root: Path, split: str, tasks: list[str], *, train: bool = False, size=None, **common
 ) -> PascalContextDataset:
-    """PASCAL-Context's ``DatasetSpec.builder``: evaluation edge targets are SEISM's ground truth."""
-    return PascalContextDataset(
-        root, split, tasks, transform=transform, seed=seed, n=n, strict=strict, eval_edges=not train
-    )
+    """PASCAL-Context's ``DatasetSpec.builder`` (``common``: transform, seed, n, strict; the input ``size`` is
+    the transforms'): evaluation edge targets are SEISM's ground truth."""
+    return PascalContextDataset(root, split, tasks, eval_edges=not train, **common)

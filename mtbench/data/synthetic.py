@@ -69,24 +69,13 @@ class SyntheticDataset(MultiTaskDataset):
 
 
 def build(
-    spec,
-    root: Path | None,
-    split: str,
-    tasks: list[str],
-    *,
-    transform=None,
-    train: bool = False,
-    size: tuple[int, int] | None = None,
-    seed: int = 0,
-    n: int | None = None,
-    strict: bool = True,
+    spec, root: Path | None, split: str, tasks: list[str], *, train: bool = False, size=None, strict=True, **common
 ) -> MultiTaskDataset:
-    """The synthetic ``DatasetSpec.builder``: scenes rendered on the fly at ``size``, or, given a ``root``,
-    a folder written by ``mtbench data synth`` (NYUD layout; its edge targets are already exact)."""
+    """The synthetic ``DatasetSpec.builder`` (``common``: transform, seed, n): scenes rendered on the fly at
+    ``size``, or, given a ``root``, a folder written by ``mtbench data synth`` (NYUD layout; its edge targets
+    are already exact)."""
     if root is None:
-        return SyntheticDataset(split, tasks, n=n, size=size, seed=seed, transform=transform)
+        return SyntheticDataset(split, tasks, size=size, **common)
     from mtbench.data.nyud import NYUDDataset
 
-    return NYUDDataset(
-        root, split, tasks, num_classes=dict(spec.num_classes), transform=transform, seed=seed, n=n, strict=strict
-    )
+    return NYUDDataset(root, split, tasks, num_classes=dict(spec.num_classes), strict=strict, **common)
