@@ -102,3 +102,28 @@ def test_checkpoint_atomic_roundtrip_and_corrupt_file(tmp_path):
     p.write_bytes(p.read_bytes()[:20])
     with pytest.raises(MtbenchError, match="cannot read checkpoint"):
         load_checkpoint(p)
+
+
+def test_progress_lines_when_output_is_not_a_terminal():
+    """Redirected output gets a plain line every 1/20 of the epoch and at its end, with losses and ETA."""
+    import io
+
+    from mtbench.engine.progress import EpochBar
+
+    out = io.StringIO()
+    bar = EpochBar(quiet=False, stream=out)
+    bar.start(0, 2, total=45, done=5)  # a resumed epoch: 40 iterations left
+    for _ in range(40):
+        bar.update({"semseg": 1.5, "depth": 0.25}, 12.0)
+    bar.stop()
+    lines = out.getvalue().splitlines()
+    assert [ln.split()[3] for ln in lines] == [
+        f"{i}/45" for i in (6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40, 42, 44, 45)
+    ]
+    assert lines[-1].startswith("epoch 1/2 iter 45/45 (100%) semseg=1.500 depth=0.250 | 12.0 img/s | elapsed ")
+    assert lines[-1].endswith("eta 0s")
+    quiet = io.StringIO()
+    bar = EpochBar(quiet=True, stream=quiet)
+    bar.start(0, 1, total=10)
+    bar.update({"semseg": 1.0}, 1.0)
+    assert quiet.getvalue() == ""

@@ -1,11 +1,13 @@
-"""Progress display (rich) and the per-epoch CSV log."""
+"""Progress display (a rich bar on a terminal, plain lines otherwise) and the per-epoch CSV log."""
 
 from __future__ import annotations
 
 import csv
 import io
+import sys
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from mtbench.reporting.results import atomic_write_text
 
@@ -13,15 +15,36 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
 
-class EpochBar:
-    """A rich progress bar for one epoch showing per-task losses and images/s; silent when quiet."""
+LINES_PER_EPOCH = 20  # plain progress lines per epoch when the output is not a terminal
 
-    def __init__(self, quiet: bool) -> None:
+
+class EpochBar:
+    """Progress of one epoch with per-task losses and images/s; silent when quiet. On a terminal a rich
+    bar; otherwise (output redirected to a log) a plain line on ``stream`` (default stdout, where the bar
+    and the run summary go) every 1/``LINES_PER_EPOCH`` of the epoch and at its last iteration, so a long
+    run shows its progress."""
+
+    def __init__(self, quiet: bool, stream: TextIO | None = None) -> None:
         self.quiet = quiet
         self._progress: Progress | None = None
+        self._stream = stream
+        self._plain: dict[str, float] | None = None  # epoch, epochs, total, done, every, t0 of plain mode
+
+    def _terminal(self) -> bool:
+        if self._stream is not None:
+            return False
+        from rich import get_console
+
+        return get_console().is_terminal
 
     def start(self, epoch: int, epochs: int, total: int, done: int = 0) -> None:
         if self.quiet:
+            return
+        if not self._terminal():
+            every = max(1, total // LINES_PER_EPOCH)
+            self._plain = dict(
+                epoch=epoch, epochs=epochs, total=total, done=done, every=every, start=done, t0=time.perf_counter()
+            )
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -38,12 +61,34 @@ class EpochBar:
         self._task = progress.add_task("", total=total, completed=done)
 
     def update(self, losses: dict[str, float], img_s: float) -> None:
+        if self._plain is not None:
+            self._line(losses, img_s)
         if self._progress is None:
             return
         desc = " ".join(f"{k}={v:.3f}" for k, v in losses.items()) + f" | {img_s:.1f} img/s"
         self._progress.update(self._task, advance=1, description=desc)
 
+    def _line(self, losses: dict[str, float], img_s: float) -> None:
+        p = self._plain
+        assert p is not None
+        p["done"] += 1
+        done, total = int(p["done"]), int(p["total"])
+        if done % int(p["every"]) and done != total:
+            return
+        elapsed = time.perf_counter() - p["t0"]
+        steps = done - int(p["start"])
+        eta = elapsed / steps * (total - done) if steps else 0.0
+        loss = " ".join(f"{k}={v:.3f}" for k, v in losses.items())
+        stream = self._stream or sys.stdout
+        print(
+            f"epoch {int(p['epoch']) + 1}/{int(p['epochs'])} iter {done}/{total} ({100 * done / total:.0f}%) "
+            f"{loss} | {img_s:.1f} img/s | elapsed {elapsed:.0f}s, eta {eta:.0f}s",
+            file=stream,
+            flush=True,
+        )
+
     def stop(self) -> None:
+        self._plain = None
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
