@@ -6,9 +6,11 @@ experiment (paths, device and verbosity excluded).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
+from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any, Literal
@@ -136,10 +138,19 @@ class RunConfig(_Section):
 
     def hash(self) -> str:
         """Short SHA-256 of the experiment-defining fields (paths, device and verbosity excluded)."""
-        d = self.model_dump(mode="json")
-        for sec, key in NOT_HASHED:
-            d.get(sec, {}).pop(key, None)
+        d = experiment_fields(self.model_dump(mode="json"))
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def experiment_fields(config: dict[str, Any], also: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
+    """A copy of a config dict (``RunConfig.model_dump``, or a record's stored ``config``) without the fields
+    that do not change the outcome (``NOT_HASHED``) and the ``(section, key)`` fields in ``also``."""
+    d = copy.deepcopy(config)
+    for sec, key in (*NOT_HASHED, *also):
+        section = d.get(sec)
+        if isinstance(section, dict):
+            section.pop(key, None)
+    return d
 
 
 MAX_CONFIG_BYTES = 1 << 20  # recipes and run folders' config.yaml are a few KiB

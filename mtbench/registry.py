@@ -122,6 +122,11 @@ def register_task(task: Task) -> Task:
     return task
 
 
+def unregister_task(name: str) -> Task | None:
+    """Remove a task from the registry, returning it (None if absent). For tests, as ``unregister_model``."""
+    return _TASKS.pop(name, None)
+
+
 def _load_models() -> None:
     """Import every module of the ``mtbench.models`` entry-point group once (their import registers models)."""
     global _loaded

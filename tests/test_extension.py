@@ -13,9 +13,9 @@ import torch.nn as nn
 from conftest import tiny_overrides
 
 from mtbench.data.common import MultiTaskDataset
-from mtbench.data.spec import DATASETS, Augmentation, DatasetSpec, register_dataset
+from mtbench.data.spec import Augmentation, DatasetSpec, register_dataset, unregister_dataset
 from mtbench.metrics.base import Metric, MetricSpec
-from mtbench.registry import _TASKS, model_info, register_model, register_task, unregister_model
+from mtbench.registry import model_info, register_model, register_task, unregister_model, unregister_task
 from mtbench.reporting.results import load_records
 from mtbench.tasks.base import Task
 
@@ -124,8 +124,8 @@ def toy_extension():
         yield task, spec
     finally:
         unregister_model("tiny_net")
-        DATASETS.pop("colour_fields", None)
-        _TASKS.pop("brightness", None)
+        unregister_dataset("colour_fields")
+        unregister_task("brightness")
 
 
 def _cli(capsys, *argv: str) -> tuple[int, str]:

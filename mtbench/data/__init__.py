@@ -133,12 +133,13 @@ def build_dataset(
         transform = train_transform(name, size or spec.train_size, **aug)
     else:
         transform = eval_transform(name, size or spec.train_size, options.get("eval_canvas"))
-    root = root or (None if spec.embedded else env_root(name))
     if root is None and not spec.embedded:
-        raise UsageError(
-            f"Dataset '{name}' needs a root folder: pass --data-root /path (Python: root=...) or "
-            f"set MTBENCH_DATA so that $MTBENCH_DATA/{name} holds it. See README 'Data'."
-        )
+        root = env_root(name)
+        if root is None:
+            raise UsageError(
+                f"Dataset '{name}' needs a root folder: pass --data-root /path (Python: root=...) or "
+                f"set MTBENCH_DATA so that $MTBENCH_DATA/{name} holds it. See README 'Data'."
+            )
     return spec.build(
         Path(root) if root is not None else None,
         split,

@@ -102,6 +102,11 @@ def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     return spec
 
 
+def unregister_dataset(name: str) -> DatasetSpec | None:
+    """Remove a dataset from the registry, returning its spec (None if absent). For tests that register one."""
+    return DATASETS.pop(name, None)
+
+
 SYNTHETIC = register_dataset(
     DatasetSpec(
         name="synthetic",

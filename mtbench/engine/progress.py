@@ -6,6 +6,7 @@ import csv
 import io
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -18,6 +19,22 @@ if TYPE_CHECKING:
 LINES_PER_EPOCH = 20  # plain progress lines per epoch when the output is not a terminal
 
 
+@dataclass
+class _PlainEpoch:
+    """The epoch a plain-line progress is counting: its label, iterations done of ``total`` (``start`` done
+    before this process resumed it), a line every ``every`` iterations, start time ``t0``."""
+
+    label: str
+    total: int
+    done: int
+    every: int
+    t0: float = field(default_factory=time.perf_counter)
+    start: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.start = self.done
+
+
 class EpochBar:
     """Progress of one epoch with per-task losses and images/s; silent when quiet. On a terminal a rich
     bar; otherwise (output redirected to a log) a plain line on ``stream`` (default stdout, where the bar
@@ -28,7 +45,7 @@ class EpochBar:
         self.quiet = quiet
         self._progress: Progress | None = None
         self._stream = stream
-        self._plain: dict[str, float] | None = None  # epoch, epochs, total, done, every, t0 of plain mode
+        self._plain: _PlainEpoch | None = None
 
     def _terminal(self) -> bool:
         if self._stream is not None:
@@ -41,10 +58,7 @@ class EpochBar:
         if self.quiet:
             return
         if not self._terminal():
-            every = max(1, total // LINES_PER_EPOCH)
-            self._plain = dict(
-                epoch=epoch, epochs=epochs, total=total, done=done, every=every, start=done, t0=time.perf_counter()
-            )
+            self._plain = _PlainEpoch(f"epoch {epoch + 1}/{epochs}", total, done, max(1, total // LINES_PER_EPOCH))
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -71,17 +85,16 @@ class EpochBar:
     def _line(self, losses: dict[str, float], img_s: float) -> None:
         p = self._plain
         assert p is not None
-        p["done"] += 1
-        done, total = int(p["done"]), int(p["total"])
-        if done % int(p["every"]) and done != total:
+        p.done += 1
+        done, total = p.done, p.total
+        if done % p.every and done != total:
             return
-        elapsed = time.perf_counter() - p["t0"]
-        steps = done - int(p["start"])
-        eta = elapsed / steps * (total - done) if steps else 0.0
+        elapsed = time.perf_counter() - p.t0
+        eta = elapsed / (done - p.start) * (total - done)
         loss = " ".join(f"{k}={v:.3f}" for k, v in losses.items())
         stream = self._stream or sys.stdout
         print(
-            f"epoch {int(p['epoch']) + 1}/{int(p['epochs'])} iter {done}/{total} ({100 * done / total:.0f}%) "
+            f"{p.label} iter {done}/{total} ({100 * done / total:.0f}%) "
             f"{loss} | {img_s:.1f} img/s | elapsed {elapsed:.0f}s, eta {eta:.0f}s",
             file=stream,
             flush=True,

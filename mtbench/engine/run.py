@@ -26,6 +26,7 @@ from mtbench.engine.runtime import (
 )
 from mtbench.engine.trainer import BEST, LAST, Trainer, reported_checkpoint
 from mtbench.errors import MtbenchError, RecordError, UsageError
+from mtbench.profiling import peak_memory_mb, profile_model, reset_peak_memory
 from mtbench.registry import create_model, get_task, model_info
 from mtbench.reporting.results import (
     Cost,
@@ -162,8 +163,6 @@ def build_model(cfg: RunConfig, exp: Experiment) -> torch.nn.Module:
 def measure_cost(model: torch.nn.Module, exp: Experiment, device: torch.device, phase: str) -> dict[str, Any]:
     """Params and GMACs at the evaluation input size, median latency, and the peak memory of this process's
     ``phase`` ('train': the training run, 'eval': ``mtbench eval``; see profiling.peak_memory_mb)."""
-    from mtbench.profiling import peak_memory_mb, profile_model
-
     cost = profile_model(model, exp.eval_size, device, memory=False)
     cost["peak_mem_mb"], cost["mem_kind"] = peak_memory_mb(device, phase)
     return cost
@@ -248,8 +247,6 @@ def _run_one(cfg: RunConfig, resume: Path | None) -> tuple[RunRecord, Path]:
     seed_everything(cfg.run.seed + dist.rank, cfg.run.deterministic)
     train_set, val_set = build_data(cfg, exp, "train"), build_data(cfg, exp, cfg.eval.split)
     model = build_model(cfg, exp)
-    from mtbench.profiling import reset_peak_memory
-
     reset_peak_memory(device)
     trainer = Trainer(cfg, model, train_set, val_set, exp.spec, exp.tasks, exp.aux_tasks, device, dist, run_dir)
     if resume is not None and (run_dir / LAST).exists():

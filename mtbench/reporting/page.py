@@ -9,16 +9,13 @@ config and nothing is recomputed.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# The fields that the config hash leaves out (paths, device, verbosity): records differing only there ran the
-# same experiment.
-from mtbench.config import NOT_HASHED
+from mtbench.config import experiment_fields
 from mtbench.errors import MtbenchError
 from mtbench.registry import get_task
 from mtbench.reporting.delta_m import SINGLE_TASK, primary_metric
@@ -67,13 +64,9 @@ class Benchmark:
 
 
 def benchmark_config(r: RunRecord) -> dict[str, Any]:
-    """``r.config`` without the fields naming its model and seed (RUN_FIELDS) and those the config hash leaves out."""
-    cfg = copy.deepcopy(r.config)
-    for sec, key in (*RUN_FIELDS, *sorted(NOT_HASHED)):
-        section = cfg.get(sec)
-        if isinstance(section, dict):
-            section.pop(key, None)
-    return cfg
+    """``r.config`` without the fields naming its model and seed (RUN_FIELDS) and those the config hash leaves out
+    (records differing only there ran the same experiment)."""
+    return experiment_fields(r.config, RUN_FIELDS)
 
 
 def _without_tasks(cfg: dict[str, Any]) -> dict[str, Any]:
