@@ -14,9 +14,11 @@ e.g. ``--set run.seed=1`` or ``--set data.tasks=[semseg,depth,normals]``.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from mtbench.config import build_config
 from mtbench.constant import floor_record
+from mtbench.errors import MtbenchError
 from mtbench.registry import get_task
 from mtbench.reporting.results import save_record
 
@@ -28,6 +30,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--results", default=None, help="Results folder (default: the config's run.results, results/).")
     ap.add_argument("--no-record", action="store_true", help="Only print the scores.")
     args = ap.parse_args(argv)
+    try:
+        _floor(args)
+    except MtbenchError as e:  # one line naming the option or file, as the CLI does
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        raise SystemExit(e.exit_code) from None
+
+
+def _floor(args: argparse.Namespace) -> None:
     cfg = build_config(args.config, args.sets)
     record = floor_record(cfg)
     print(f"constant predictor on {record.dataset} {record.split} (seed {record.seed}):")
