@@ -209,14 +209,15 @@ def test_peak_memory_kind_names_what_ran(tmp_path, monkeypatch):
     """One peak-memory helper: CUDA kinds name the phase; a run records 'train', `mtbench eval` 'eval'."""
     from conftest import tiny_overrides
 
-    import mtbench.profiling as profiling
+    import mtbench.engine.run as engine_run
     from mtbench.config import build_config
     from mtbench.engine.run import eval_run, run_experiment
 
     monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: 5 * 2**20)
     assert peak_memory_mb("cuda", "eval") == (5.0, "cuda_max_allocated_eval")
-    monkeypatch.setattr(profiling, "peak_memory_mb", lambda device, phase: (1.0, f"test_{phase}"))
-    monkeypatch.setattr(profiling, "profile_model", lambda *args, **kwargs: {})  # params etc.: not asked here
+    # patched where the engine calls them (it imports both from mtbench.profiling)
+    monkeypatch.setattr(engine_run, "peak_memory_mb", lambda device, phase: (1.0, f"test_{phase}"))
+    monkeypatch.setattr(engine_run, "profile_model", lambda *args, **kwargs: {})  # params etc.: not asked here
     sets = tiny_overrides(
         tmp_path, **{"model.name": "mtl", "train.max_iters": 0, "run.profile": "true", "run.device": "cpu"}
     )
