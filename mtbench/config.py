@@ -36,6 +36,11 @@ NOT_HASHED = {
     ("run", "name"),
     ("run", "trust_checkpoint"),
 }
+# Fields added after records existed, omitted from the hash at the value that means the behaviour from before
+# they existed: an experiment that does not use them keeps the config hash (and the identity) it had.
+HASHED_UNLESS = {
+    ("data", "seed"): None,
+}
 
 
 class _Section(BaseModel):
@@ -57,10 +62,13 @@ class DataCfg(_Section):
     train_size: tuple[int, int] | None = None
     n_train: int | None = None  # synthetic only: images per split
     n_val: int | None = None
+    # the dataset's own seed (synthetic scenes: which scenes the splits hold); None: the run's seed, so each
+    # seed draws its own data. A benchmark fixes it (e.g. 0) so that seeds vary only the training randomness
+    seed: int | None = None
     workers: int = 0
     options: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("n_train", "n_val", "workers")
+    @field_validator("n_train", "n_val", "workers", "seed")
     @classmethod
     def _non_negative(cls, v: int | None) -> int | None:
         if v is not None and v < 0:
@@ -136,6 +144,11 @@ class RunConfig(_Section):
     eval: EvalCfg = Field(default_factory=EvalCfg)
     run: RunCfg = Field(default_factory=RunCfg)
 
+    @property
+    def data_seed(self) -> int:
+        """The seed the datasets are made with: ``data.seed``, or the run's seed when that is None."""
+        return self.run.seed if self.data.seed is None else self.data.seed
+
     def hash(self) -> str:
         """Short SHA-256 of the experiment-defining fields (paths, device and verbosity excluded)."""
         d = experiment_fields(self.model_dump(mode="json"))
@@ -150,6 +163,10 @@ def experiment_fields(config: dict[str, Any], also: Iterable[tuple[str, str]] = 
         section = d.get(sec)
         if isinstance(section, dict):
             section.pop(key, None)
+    for (sec, key), legacy in HASHED_UNLESS.items():
+        section = d.get(sec)
+        if isinstance(section, dict) and key in section and section[key] == legacy:
+            del section[key]
     return d
 
 

@@ -73,7 +73,7 @@ def constant_scores(cfg: RunConfig) -> dict[str, dict[str, float]]:
 
     exp = resolve_experiment(cfg)
     tasks = [t for t in exp.tasks if t in SUPPORTED]
-    common: dict[str, Any] = dict(root=cfg.data.root, seed=cfg.run.seed, tasks=tasks, train=False)
+    common: dict[str, Any] = dict(root=cfg.data.root, seed=cfg.data_seed, tasks=tasks, train=False)
     at_run_size = exp.spec.renders_at_run_size
     train = build_dataset(
         cfg.data.dataset, "train", size=exp.train_size if at_run_size else None, n=cfg.data.n_train, **common

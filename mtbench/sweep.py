@@ -59,10 +59,28 @@ _CI_SETS = (
     "run.profile=false",
     "train.warmup_iters=0",
 )
+_BUDGET_MODELS = (Entry("single_task"), Entry("mtl"), Entry("padnet"), Entry("mtinet"))
+
+
+def _budget(iterations: int, seeds: tuple[int, ...]) -> Preset:
+    """The default benchmark at another training budget: ``iterations`` of batch 8 on as many fresh scenes
+    (one epoch; the warm-up stays 40 iterations, the poly decay spans the budget)."""
+    return Preset(
+        f"budget study: the default benchmark trained {iterations} iterations ({iterations * 8} fresh scenes)",
+        _BUDGET_MODELS,
+        sets=(f"data.n_train={iterations * 8}",),
+        seeds=seeds,
+    )
+
+
 PRESETS: dict[str, Preset] = {
     "default": Preset(
-        "the default benchmark (mtbench run defaults) for every model of the leaderboard", _DEFAULT_MODELS
+        "the default benchmark (mtbench run defaults) for every model of the leaderboard",
+        _DEFAULT_MODELS,
+        seeds=(0, 1, 2, 3, 4),
     ),
+    "budget-768": _budget(768, (0, 1, 2)),
+    "budget-1536": _budget(1536, (0, 1, 2)),
     # CI regression benchmark, in two parts checked against results/reference/{trained,init}/:
     # "ci" trains 8 iterations (numerical noise moves its metrics by ~1 %: loose tolerances catch gross
     # failures); "ci-init" evaluates the same models at initialisation (train.max_iters=0): deterministic

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -24,7 +25,7 @@ from mtbench.engine.runtime import (
     seed_everything,
     set_cpu_threads,
 )
-from mtbench.engine.trainer import BEST, LAST, Trainer, reported_checkpoint
+from mtbench.engine.trainer import BEST, LAST, Trainer, TrainState, reported_checkpoint
 from mtbench.errors import MtbenchError, RecordError, UsageError
 from mtbench.profiling import peak_memory_mb, profile_model, reset_peak_memory
 from mtbench.registry import create_model, get_task, model_info
@@ -132,7 +133,7 @@ def _broadcast(obj: Any, dist: DistInfo) -> Any:
 def build_data(cfg: RunConfig, exp: Experiment, split: str = "train"):
     from mtbench.data import build_dataset
 
-    common = dict(root=cfg.data.root, seed=cfg.run.seed, **cfg.data.options)
+    common = dict(root=cfg.data.root, seed=cfg.data_seed, **cfg.data.options)
     if split == "train":
         return build_dataset(
             cfg.data.dataset,
@@ -244,6 +245,7 @@ def _run_one(cfg: RunConfig, resume: Path | None) -> tuple[RunRecord, Path]:
             remove_stale_temps(run_dir)
             remove_stale_temps(Path(cfg.run.results) / cfg.data.dataset / cfg.model.name, f"{run_id}.json.")
         atomic_write_text(run_dir / "config.yaml", dump_yaml(cfg))
+    t_start = time.perf_counter()
     seed_everything(cfg.run.seed + dist.rank, cfg.run.deterministic)
     train_set, val_set = build_data(cfg, exp, "train"), build_data(cfg, exp, cfg.eval.split)
     model = build_model(cfg, exp)
@@ -251,6 +253,7 @@ def _run_one(cfg: RunConfig, resume: Path | None) -> tuple[RunRecord, Path]:
     trainer = Trainer(cfg, model, train_set, val_set, exp.spec, exp.tasks, exp.aux_tasks, device, dist, run_dir)
     if resume is not None and (run_dir / LAST).exists():
         trainer.resume(run_dir / LAST)
+    setup_s = time.perf_counter() - t_start
     try:
         state = trainer.fit()
     except torch.cuda.OutOfMemoryError as e:
@@ -265,12 +268,35 @@ def _run_one(cfg: RunConfig, resume: Path | None) -> tuple[RunRecord, Path]:
         checkpoint = f"best (epoch {state.best_epoch}, selected on {cfg.eval.split})"
     else:
         checkpoint = f"last (epoch {state.epoch})"
+    t_eval = time.perf_counter()
     evaluation = trainer.evaluate()
+    eval_s = time.perf_counter() - t_eval
     if not dist.is_main:
         return None, None  # type: ignore[return-value]
+    t_profile = time.perf_counter()
     cost = measure_cost(trainer.model, exp, device, "train") if cfg.run.profile else {}
+    timings = run_timings(state, setup_s, eval_s, time.perf_counter() - t_profile)
     record = make_record(cfg, exp, run_id, evaluation, cost, device, checkpoint, cfg.eval.split, trainer.model)
+    record.timings = timings
     return record, _write_record(record, cfg, run_dir)
+
+
+def run_timings(state: TrainState, setup_s: float, eval_s: float, profile_s: float) -> dict[str, float]:
+    """Wall seconds of a run's phases (record ``timings``): setup (datasets and model built), data (training
+    waited for batches: loading, rendering, augmenting), train (the rest of the training loop: forward,
+    backward, step, checkpoints), val (evaluations during training), eval (the final evaluation), profile
+    (parameters, GMACs, latency) and their total. A resumed run counts its earlier parts' loop, data and
+    val seconds (kept in the checkpoint) and this process's setup."""
+    t = {
+        "setup": setup_s,
+        "data": state.data_s,
+        "train": state.loop_s - state.data_s,
+        "val": state.val_s,
+        "eval": eval_s,
+        "profile": profile_s,
+    }
+    t["total"] = sum(t.values())
+    return {k: round(v, 1) for k, v in t.items()}
 
 
 def run_experiment(cfg: RunConfig, resume: str | Path | None = None) -> list[tuple[RunRecord, Path]]:
@@ -331,12 +357,17 @@ def _eval_run(run_dir: Path, split: str, results: str | None, trust: bool) -> tu
     model.to(device)
     val = build_data(cfg, exp, split)
     loader = DataLoader(val, batch_size=cfg.eval.batch_size, num_workers=cfg.data.workers)
+    t_eval = time.perf_counter()
     evaluation = evaluate(model, loader, exp.tasks, exp.spec, device, amp=cfg.train.amp, options=cfg.eval.options)
+    eval_s = time.perf_counter() - t_eval
     st = ck["train_state"] if isinstance(ck["train_state"], dict) else {}
     checkpoint = (
         f"{'best' if which == BEST else 'last'} (epoch {st.get('best_epoch') if which == BEST else st.get('epoch')})"
     )
+    t_profile = time.perf_counter()
     cost = measure_cost(model, exp, device, "eval") if cfg.run.profile else {}
+    profile_s = time.perf_counter() - t_profile
     run_id = run_dir.name if split == cfg.eval.split else f"{run_dir.name}-{split}"
     record = make_record(cfg, exp, run_id, evaluation, cost, device, checkpoint, split, model)
+    record.timings = {"eval": round(eval_s, 1), "profile": round(profile_s, 1), "total": round(eval_s + profile_s, 1)}
     return record, _write_record(record, cfg, run_dir)

@@ -62,6 +62,11 @@ class TrainState:
     best_epoch: int | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     val_metrics: dict[str, dict[str, float]] | None = None  # metrics of the best checkpoint (checkpoint=best)
+    # wall seconds over the whole run (resumed parts included): in the training loop, of which waiting for
+    # batches (loading, rendering, augmenting), and in evaluations during training (eval.every, curves)
+    loop_s: float = 0.0
+    data_s: float = 0.0
+    val_s: float = 0.0
 
 
 def _rng_state() -> dict[str, Any]:
@@ -283,7 +288,9 @@ class Trainer:
                 n_steps, t0, seen = 0, time.perf_counter(), 0
                 bar.start(epoch, cfg.epochs, self.iters_per_epoch, self.state.step_in_epoch)
                 self.model.train()
+                t_wait = time.perf_counter()
                 for batch in self._loader(epoch, self.state.step_in_epoch):
+                    self.state.data_s += time.perf_counter() - t_wait
                     if self.state.step_in_epoch >= self.iters_per_epoch or self._done():
                         break
                     losses = self._step(batch, epoch)
@@ -299,6 +306,7 @@ class Trainer:
                         self.save()
                     kill_point("step")  # test hook (no-op unless MTBENCH_TEST_KILL_AT is set)
                     if self._stop_signal is not None:
+                        self.state.loop_s += time.perf_counter() - t0
                         self.save()
                         name = signal.Signals(self._stop_signal).name
                         raise Interrupted(
@@ -308,7 +316,9 @@ class Trainer:
                         )
                     if self._done():
                         break
+                    t_wait = time.perf_counter()
                 bar.stop()
+                self.state.loop_s += time.perf_counter() - t0
                 row: dict[str, Any] = {
                     "epoch": epoch + 1,
                     "lr": self.opt.param_groups[0]["lr"],
@@ -338,7 +348,9 @@ class Trainer:
         ev = self.cfg.eval
         if not ev.every or (epoch + 1) % ev.every:
             return
+        t0 = time.perf_counter()
         metrics = self.evaluate().metrics
+        self.state.val_s += time.perf_counter() - t0
         for t, d in metrics.items():
             row.update({f"val_{t}_{k}": v for k, v in d.items()})
         if ev.checkpoint == "best":

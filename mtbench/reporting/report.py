@@ -26,12 +26,18 @@ def run_summary(record: RunRecord, path: Path) -> str:
             f"  cost: {c.params / 1e6:.3f} M params, {c.gmacs:.3f} GMACs at {c.input_size}, "
             f"latency {c.latency_ms:.1f} ms ({c.device}), peak memory {c.peak_mem_mb:.0f} MiB ({c.mem_kind})"
         )
+    if record.timings:
+        lines.append("  time: " + ", ".join(f"{k} {_seconds(v)}" for k, v in record.timings.items()))
     lines += [f"  note: {n}" for n in record.notes]
     lines.append(f"  record: {path}")
     row = leaderboard_row(record, path)
     if row:
         lines += ["", row]
     return "\n".join(lines)
+
+
+def _seconds(s: float) -> str:
+    return f"{s:.1f} s" if s < 60 else f"{int(s // 60)} min {s % 60:04.1f} s"
 
 
 def leaderboard_row(record: RunRecord, path: Path) -> str:

@@ -179,6 +179,8 @@ class RunRecord(BaseModel):
     primary: dict[Name, float | None] = Field(default_factory=dict, max_length=MAX_ITEMS)
     delta_m: DeltaM | None = None
     cost: Cost = Field(default_factory=Cost)
+    # wall seconds per phase of the run that wrote it (mtbench.engine.run.run_timings), on env's machine
+    timings: dict[Name, float] = Field(default_factory=dict, max_length=MAX_METRICS)
     env: Env = Field(default_factory=Env)
     source: Literal["measured", "reported"] = "measured"
     citation: Text | None = None
