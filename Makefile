@@ -41,7 +41,7 @@ test: setup lint openmmlab
 	$(PY) -m pytest -q -n 2 --timeout 600
 
 leaderboard: setup
-	$(VENV)/bin/mtbench sweep --preset default --seeds 0,1,2 --jobs 2
+	$(VENV)/bin/mtbench sweep --preset default
 	$(VENV)/bin/mtbench leaderboard
 
 clean:

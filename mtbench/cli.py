@@ -260,11 +260,18 @@ def table_cmd(
     backbone: str | None = typer.Option(None, help="Only this backbone."),
     fmt: TableFormat = typer.Option("github", "--format", help="Output format."),
     out: Path | None = typer.Option(None, "--out", help="Write to FILE (atomically) instead of stdout."),
+    power: float | None = typer.Option(
+        None,
+        "--power",
+        help="Add the seeds each row would need to resolve a Δm difference of this many points (95 %% interval "
+        "half-width, and 80 %% power), from its measured spread.",
+    ),
 ) -> None:
-    """Leaderboard from result records: metrics, Δm vs single-task baselines, cost; sorted by Δm."""
+    """Leaderboard from result records: metrics and Δm (mean ± 95 % interval, n), cost; sorted by Δm. Bold:
+    best per column and rows statistically tied with it; ▲/▼: Δm's interval above/below 0."""
     from mtbench.reporting.leaderboard import leaderboard
 
-    text = leaderboard(results, dataset=dataset, backbone=backbone, fmt=fmt.value, out=out)
+    text = leaderboard(results, dataset=dataset, backbone=backbone, fmt=fmt.value, out=out, power=power)
     typer.echo(f"wrote {out}" if out else text, nl=bool(out))
 
 

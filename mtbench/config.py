@@ -123,7 +123,7 @@ class EvalCfg(_Section):
 class RunCfg(_Section):
     seed: int = 0
     device: str = "auto"
-    results: str = "results"
+    results: str = "results/local"  # your own runs: git-ignored, shown by 'mtbench table' (reporting.results)
     runs_dir: str = "runs"
     quiet: bool = False
     tensorboard: bool = False

@@ -58,6 +58,8 @@ _CI_SETS = (
     "eval.batch_size=8",
     "run.profile=false",
     "train.warmup_iters=0",
+    # the scenes follow the run's seed (0), as when the references were made: the same scenes as data.seed=0
+    "data.seed=null",
 )
 _BUDGET_MODELS = (Entry("single_task"), Entry("mtl"), Entry("padnet"), Entry("mtinet"))
 

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default=None, help="Recipe name or YAML path (default: the default benchmark).")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="Override, e.g. run.seed=1.")
-    ap.add_argument("--results", default=None, help="Results folder (default: the config's run.results, results/).")
+    ap.add_argument("--results", default="results", help="Results folder (default: results/, where the page reads it).")
     ap.add_argument("--no-record", action="store_true", help="Only print the scores.")
     args = ap.parse_args(argv)
     try:
@@ -50,7 +50,7 @@ def _floor(args: argparse.Namespace) -> None:
         )
         print(f"  {task}: {primary.name} {metrics[primary.name]:.4g} {primary.unit}  ({others})")
     if not args.no_record:
-        print(f"wrote {save_record(record, args.results or cfg.run.results)}")
+        print(f"wrote {save_record(record, args.results)}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from mtbench.reporting.results import Cost, RunRecord, save_record
 CITE = "Vandenhende et al., MTI-Net, ECCV 2020, Table 2a"
 
 
-def rec(id, model, metrics, seed=0, tasks=None, **kw) -> RunRecord:
+def rec(id, model, metrics, seed=None, tasks=None, **kw) -> RunRecord:
     kw.setdefault("cost", {"input_size": [480, 640]})
     return RunRecord(
         id=id,
@@ -71,11 +71,73 @@ def test_several_seeds_mean_and_std(baselines):
         rec("a", "mtinet", {"semseg": {"mIoU": 35.0}, "depth": {"rmse": 0.62}}, seed=0),
         rec("b", "mtinet", {"semseg": {"mIoU": 35.24}, "depth": {"rmse": 0.62}}, seed=1),
     ]
-    per = [100 * ((35.0 - 33.18) / 33.18 + 0.047 / 0.667) / 2, 100 * ((35.24 - 33.18) / 33.18 + 0.047 / 0.667) / 2]
+    # paired: each seed against the single-task runs of the same seed (33.0 / 0.66 and 33.36 / 0.674)
+    per = [100 * ((35.0 - 33.0) / 33.0 + 0.04 / 0.66) / 2, 100 * ((35.24 - 33.36) / 33.36 + 0.054 / 0.674) / 2]
     res = group_delta_m(group, baselines)
+    assert res.paired is True and not any("unpaired" in n for n in res.notes)
     assert res.value == pytest.approx(statistics.fmean(per))
     assert res.std == pytest.approx(abs(per[0] - per[1]) / 2**0.5)
     assert res.per_record == pytest.approx({"a": per[0], "b": per[1]})
+    assert res.baselines == {"semseg": ["st-s0", "st-s1"], "depth": ["st-d0", "st-d1"]}
+    # 95 % interval: mean ± t(0.975, 1) · s / √2, t(0.975, 1) = 12.7062047
+    h = 12.7062047 * res.std / 2**0.5
+    assert (res.interval.low, res.interval.high) == pytest.approx((res.value - h, res.value + h))
+    # the unpaired fallback compares each seed with the baselines' seed mean (33.18 / 0.667)
+    unpaired = group_delta_m(group, baselines, pairing=False)
+    per_u = [100 * ((35.0 - 33.18) / 33.18 + 0.047 / 0.667) / 2, 100 * ((35.24 - 33.18) / 33.18 + 0.047 / 0.667) / 2]
+    assert unpaired.paired is False and unpaired.value == pytest.approx(statistics.fmean(per_u))
+    assert any(n.startswith("unpaired Δm") for n in unpaired.notes)
+
+
+def test_paired_falls_back_to_the_seed_mean_without_a_same_seed_baseline(baselines):
+    m = rec("c", "mtinet", {"semseg": {"mIoU": 35.12}, "depth": {"rmse": 0.620}}, seed=2)
+    res = record_delta_m(m, baselines)
+    assert res.paired is False and res.value == pytest.approx(6.446686, abs=1e-5)
+    assert any(n.startswith("unpaired Δm") for n in res.notes)
+
+
+def test_same_seed_repeat_changes_neither_n_nor_the_row(baselines):
+    a = rec("a", "mtinet", {"semseg": {"mIoU": 35.0}, "depth": {"rmse": 0.62}}, seed=0)
+    b = rec("b", "mtinet", {"semseg": {"mIoU": 35.24}, "depth": {"rmse": 0.62}}, seed=1)
+    again = a.model_copy(update={"id": "a-again"})  # the same configuration and seed, run again
+    one, two = group_delta_m([a, b], baselines), group_delta_m([a, b, again], baselines)
+    assert two.sample.n == one.sample.n == 2 and two.sample.repeats == 1 and one.sample.repeats == 0
+    assert two.value == pytest.approx(one.value) and two.std == pytest.approx(one.std)
+    assert (two.interval.low, two.interval.high) == pytest.approx((one.interval.low, one.interval.high))
+    # a repeated single-task baseline of seed 0 is averaged into seed 0's baseline, not counted twice
+    st_again = baselines[0].model_copy(update={"id": "st-s0-again"})
+    assert group_delta_m([a, b], [*baselines, st_again]).value == pytest.approx(one.value)
+
+
+def test_baseline_of_another_budget_is_not_a_baseline(baselines):
+    def with_data(r, n_train, tasks):
+        return r.model_copy(update={"config": {"data": {"n_train": n_train, "tasks": tasks}, "eval": {"split": "val"}}})
+
+    m = with_data(rec("m", "mtinet", {"semseg": {"mIoU": 35.0}}, seed=0), 3072, ["semseg"])
+    same = [with_data(b, 3072, b.tasks) for b in baselines]
+    other = [with_data(b, 12288, b.tasks) for b in baselines]
+    assert record_delta_m(m, same).value == pytest.approx(100 * (35.0 - 33.0) / 33.0)
+    assert record_delta_m(m, other).value is None
+
+
+def test_paired_bootstrap_replicates_of_one_seed(baselines):
+    from mtbench.reporting.results import Bootstrap
+
+    def boot(r, task, reps):
+        return r.model_copy(update={"bootstrap": {task: Bootstrap(metric="x", n_images=3, seed=0, replicates=reps)}})
+
+    m = rec("m", "mtinet", {"semseg": {"mIoU": 35.0}}, seed=0)
+    m = boot(m, "semseg", [34.0, 36.0, 35.0, 33.0])
+    base = [boot(baselines[0], "semseg", [32.0, 34.0, 33.0, 33.0]), *baselines[1:]]
+    res = group_delta_m([m], base)
+    # replicate by replicate against the same resampled images of the seed-0 baseline
+    assert res.replicates is None and res.sample.replicates[0] == pytest.approx(
+        [100 * (34 - 32) / 32, 100 * (36 - 34) / 34, 100 * (35 - 33) / 33, 0.0]
+    )
+    assert res.interval.method == "bootstrap" and res.interval.n == 1
+    # replicates on other images (another count) are not comparable: no interval
+    other = [boot(baselines[0], "semseg", [32.0, 34.0, 33.0, 33.0]).model_copy(update={"bootstrap": {}}), *baselines[1:]]
+    assert group_delta_m([m], other).interval.method == "none"
 
 
 def test_missing_baseline_is_na_with_reason(baselines):
@@ -130,7 +192,7 @@ def test_task_outside_delta_m_is_excluded_with_a_note(baselines, monkeypatch):
     m = rec("mtl", "mtl", {"semseg": {"mIoU": 32.09}, "depth": {"rmse": 0.668}, "edge": {"odsF": 72.1}})
     res = record_delta_m(m, baselines)
     assert res.value == pytest.approx(-1.717518, abs=1e-5)
-    assert len(res.notes) == 1 and res.notes[0].startswith("edge excluded from Δm: ")
+    assert res.notes[0].startswith("edge excluded from Δm: ") and not any("edge" in n for n in res.notes[1:])
 
 
 def test_single_task_zero_and_reported_published(baselines):

@@ -72,14 +72,16 @@ def test_frame_groups_sorts_and_computes(results):
     assert list(df["Source"]) == ["measured", "reported", "measured", "measured", "measured", "measured"]
     top = df.iloc[0]
     assert top["Seeds"] == 2 and top[SEM] == pytest.approx(35.12) and top[f"{SEM} std"] == pytest.approx(0.16970563)
-    per = [100 * ((x - 33.18) / 33.18 + 0.047 / 0.667) / 2 for x in (35.0, 35.24)]
+    # paired: each seed against the single-task runs of its own seed
+    per = [100 * ((35.0 - 33.0) / 33.0 + 0.04 / 0.66) / 2, 100 * ((35.24 - 33.36) / 33.36 + 0.054 / 0.674) / 2]
     assert top[DM_COL] == pytest.approx(sum(per) / 2)
     assert df.iloc[1][DM_COL] == 6.40  # published Δm of the reported row
     single = df.iloc[3]
     assert single[DM_COL] == 0.0 and single["Tasks"] == "semseg, depth"
     assert single["Params (M)"] == pytest.approx(8.0) and single["GMACs"] == pytest.approx(22.0)
     assert single["Peak mem (MiB)"] == 900.0 and single["Latency (ms)"] == pytest.approx(10.0)
-    assert df.iloc[4][DM_COL] == pytest.approx(-1.717518, abs=1e-5)
+    # paired with the seed-0 single-task runs (33.0, 0.66): ((32.09 - 33) / 33 - (0.668 - 0.66) / 0.66) / 2
+    assert df.iloc[4][DM_COL] == pytest.approx(-1.984848, abs=1e-5)
     assert pd.isna(df.iloc[5][DM_COL]) and df.iloc[5]["Δm note"] == "n/a (no single-task baseline for normals)"
     assert "semseg:st-s0,st-s1 depth:st-d0,st-d1" == top["Δm baselines"]
 
@@ -102,13 +104,14 @@ def test_github_table(results):
         "Source",
     ]
     rows = [dict(zip(header, (c.strip() for c in ln.strip("|").split("|")))) for ln in lines[2:8]]
-    assert rows[0][SEM] == "**35.12 ± 0.17**" and rows[0][DM_COL] == "**+6.45 ± 0.26**"
+    # ± is the 95 % t half-width over 2 seeds: t(0.975, 1) = 12.706 × std / √2; ▲: Δm's interval excludes 0
+    assert rows[0][SEM] == "**35.12 ± 1.52**" and rows[0][DM_COL] == "**+6.44 ± 4.85 ▲**"
     assert rows[0]["GMACs"] == "**19.10** [1]" and rows[0]["Params (M)"] == "12.50"  # 19.1 < 22 GMACs
     assert rows[1][DM_COL] == "+6.40 [2]" and rows[1]["Source"] == "reported [3]"
-    assert rows[2]["Model"] == "mtinet (no FPM)" and rows[2][DM_COL] == "+3.83"
+    assert rows[2]["Model"] == "mtinet (no FPM)" and rows[2][DM_COL] == "+3.61"
     assert rows[3][DM_COL] == "0.00 [4]" and rows[3]["Params (M)"] == "**8.00**"
     assert rows[3]["Latency (ms)"] == "10.00" and rows[3]["Device"] == "NVIDIA H100"
-    assert rows[4][DM_COL] == "-1.72" and rows[4][DEP] == "0.668"
+    assert rows[4][DM_COL] == "-1.98" and rows[4][DEP] == "0.668"
     assert rows[5][DM_COL] == "n/a (no single-task baseline for normals)" and rows[5]["normals mean (deg) ↓"] == "20.00"
     assert "[1] GMACs exclude ops fvcore does not count: aten::upsample_bilinear2d ×12" in text
     assert f"[3] reported: {CITE}" in text
@@ -125,17 +128,20 @@ def test_dataset_filter_error_and_backbone_column(results):
 def test_csv_json_latex_html(results, tmp_path):
     csv = leaderboard(results, backbone="hrnet18", fmt="csv")
     df = pd.read_csv(io.StringIO(csv))
-    assert df.loc[0, DM_COL] == pytest.approx(6.44669, abs=1e-4) and df.loc[0, "Params (M)"] == 12.5
+    assert df.loc[0, DM_COL] == pytest.approx(6.44214, abs=1e-4) and df.loc[0, "Params (M)"] == 12.5
+    assert df.loc[0, f"{DM_COL} ci95_low"] == pytest.approx(6.44214 - 4.8483, abs=1e-3)
+    assert df.loc[0, f"{DM_COL} ci95_high"] == pytest.approx(6.44214 + 4.8483, abs=1e-3)
+    assert df.loc[0, "Δm sig"] == 1 and df.loc[0, "Seeds"] == 2 and df.loc[0, "Δm paired"]
     assert df.loc[3, "Model"] == "single_task" and df.loc[3, "Record ids"] == "st-d0 st-d1 st-s0 st-s1"
     data = json.loads(leaderboard(results, backbone="hrnet18", fmt="json"))
     assert data["columns"][0] == {"name": SEM, "higher_is_better": True}
     assert data["rows"][5][DM_COL] is None and data["rows"][1]["Citation"] == CITE
     tex = leaderboard(results, backbone="hrnet18", fmt="latex")
     assert tex.startswith(r"\begin{tabular}") and r"\toprule" in tex and r"\bottomrule" in tex
-    assert r"\textbf{35.12 $\pm$ 0.17}" in tex and r"semseg mIoU (\%) $\uparrow$" in tex
+    assert r"\textbf{35.12 $\pm$ 1.52}" in tex and r"semseg mIoU (\%) $\uparrow$" in tex
     assert r"single\_task" in tex
     page = leaderboard(results, backbone="hrnet18", fmt="html")
-    assert "<table" in page and "<b>35.12 ± 0.17</b>" in page and "<li>reported: " in page
+    assert "<table" in page and "<b>35.12 ± 1.52</b>" in page and "<li>reported: " in page
     out = tmp_path / "board" / "LEADERBOARD.md"
     text = leaderboard(results, backbone="hrnet18", out=out)
     assert out.read_text() == text

@@ -3,18 +3,28 @@
 Convention: percent, higher is better. Δm = (100/T) Σ_t (−1)^{l_t} (M_t − S_t) / S_t over the main
 tasks t that enter Δm (``task.in_delta_m``; auxiliary tasks never count), l_t = 1 when the task's
 primary metric is lower-is-better (``MetricSpec.higher_is_better``), M_t the record's primary metric,
-S_t the mean over seeds of the single-task baseline records' primary metric.
+S_t the single-task baseline's primary metric.
+
+Pairing (common random numbers): runs of one seed share the data stream and, where the models share a
+backbone, its initialisation (mtbench.engine). A record with a seed is compared with the baseline records of
+the same seed where every task that enters Δm has one (``paired``; repeated baselines of that seed averaged);
+otherwise with the mean over seeds of the baselines (each seed's repeats averaged first), and the result says
+``unpaired``. Where the record and its paired baselines carry bootstrap replicates on the same validation
+images (``RunRecord.bootstrap``), Δm is also computed replicate by replicate (a paired bootstrap over images).
 
 Baselines of a record are records with ``model == "single_task"``, the same ``source`` (measured rows
 are compared with measured baselines, reported rows with reported ones; a reported row never serves
 as a measured row's baseline), status complete, the same dataset, split, backbone and
-``cost.input_size``, no auxiliary tasks, and ``t`` among their tasks (normally ``tasks == [t]``; a
-single_task record bundling one network per task also qualifies).
+``cost.input_size``, no auxiliary tasks, ``t`` among their tasks (normally ``tasks == [t]``; a
+single_task record bundling one network per task also qualifies), and, where both records store their
+config, the same data (the ``data`` section but tasks, e.g. the number of training scenes) and evaluation
+(``eval.split`` and ``eval.options``): a baseline trained on another budget is another benchmark's.
 
 Special rows: single_task records have Δm 0.00 by definition; a reported record that carries its
 published ``delta_m.value`` keeps it; a record with a missing baseline gets
 ``n/a (no single-task baseline for depth)``; a constant-predictor floor record (``RunRecord.is_floor``) has
-none and is never a baseline. Several seeds: Δm per seed, then mean ± sample std.
+none and is never a baseline. Several seeds: Δm per seed (repeated runs of one seed averaged into one
+value), then mean, sample std and the 95 % interval of :mod:`mtbench.reporting.stats`.
 """
 
 from __future__ import annotations
@@ -25,9 +35,14 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
+import numpy as np
+
+from mtbench.config import experiment_fields
 from mtbench.errors import MtbenchError, RecordError
 from mtbench.reporting.results import DeltaM, RunRecord, load_records, write_record
+from mtbench.reporting.stats import Interval, Sample
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +60,10 @@ class DeltaMResult:
     notes: list[str] = field(default_factory=list)
     reason: str = ""
     kind: str = "computed"  # computed | baseline (single_task, 0 by definition) | published
+    paired: bool | None = None  # against same-seed baselines (None: not computed, or a group mixing both)
+    replicates: np.ndarray | None = None  # paired bootstrap replicates over validation images (one record)
+    sample: Sample | None = None  # per-seed values (a group)
+    interval: Interval | None = None  # 95 % interval (a group: t over seeds, or bootstrap for one seed)
 
     def display(self, digits: int = 2) -> str:
         """``+6.40``, ``+6.40 ± 0.31`` or ``n/a (...)``."""
@@ -88,10 +107,28 @@ def delta_m(values: dict[str, float], baselines: dict[str, float], higher_is_bet
     return 100.0 * total / len(values)
 
 
+def data_protocol(record: RunRecord) -> tuple[dict, dict] | None:
+    """What a baseline must share with a record beyond dataset and split: its ``data`` config but the tasks (and
+    the fields that do not change results), and ``eval.split``/``eval.options``; None without a stored config."""
+    if not isinstance(record.config, dict) or not record.config:
+        return None
+    cfg = experiment_fields(record.config, [("data", "tasks"), ("data", "aux_tasks")])
+    data, ev = cfg.get("data"), cfg.get("eval")
+    if not isinstance(data, dict):
+        return None
+    ev = ev if isinstance(ev, dict) else {}
+    return (
+        data,
+        {"split": ev.get("split"), "options": ev.get("options") or {}},
+    )
+
+
 def is_baseline_for(candidate: RunRecord, record: RunRecord, task: str) -> bool:
     """True if ``candidate`` is a single-task baseline of ``record`` for ``task`` (module docstring)."""
+    mine, theirs = data_protocol(record), data_protocol(candidate)
     return (
-        candidate.model == SINGLE_TASK
+        (mine is None or theirs is None or mine == theirs)
+        and candidate.model == SINGLE_TASK
         and candidate.status == "complete"
         and candidate.source == record.source
         and candidate.dataset == record.dataset
@@ -103,8 +140,27 @@ def is_baseline_for(candidate: RunRecord, record: RunRecord, task: str) -> bool:
     )
 
 
-def record_delta_m(record: RunRecord, records: Sequence[RunRecord]) -> DeltaMResult:
-    """Δm of one record against the single-task baselines found in ``records``."""
+def bootstrap_replicates(record: RunRecord, task: str) -> tuple[tuple, np.ndarray] | None:
+    """The record's bootstrap replicates of ``task``'s primary metric and what makes them comparable with
+    another record's (the resampled images: their count and the resampling seed), or None."""
+    boot = getattr(record, "bootstrap", None) or {}
+    b = boot.get(task)
+    if b is None or not b.replicates:
+        return None
+    return (b.n_images, b.seed, len(b.replicates)), np.asarray(b.replicates, dtype=float)
+
+
+def _seed_mean(found: Sequence[tuple[RunRecord, float]]) -> float:
+    """Mean over seeds of the baselines' values, each seed's repeated runs averaged first."""
+    by_seed: dict[object, list[float]] = {}
+    for b, v in found:
+        by_seed.setdefault(b.seed if b.seed is not None else b.id, []).append(v)
+    return statistics.fmean(statistics.fmean(v) for v in by_seed.values())
+
+
+def record_delta_m(record: RunRecord, records: Sequence[RunRecord], pairing: bool = True) -> DeltaMResult:
+    """Δm of one record against the single-task baselines found in ``records``: paired (same-seed baselines)
+    when ``pairing`` and every task has one, else against the baselines' seed mean (module docstring)."""
     if record.is_floor:
         return DeltaMResult(None, reason="n/a (constant-predictor floor)")
     if record.model == SINGLE_TASK:
@@ -123,9 +179,8 @@ def record_delta_m(record: RunRecord, records: Sequence[RunRecord]) -> DeltaMRes
     if record.status != "complete":
         return DeltaMResult(None, reason=f"n/a (run {record.status})")
     values: dict[str, float] = {}
-    base_values: dict[str, float] = {}
     hib: dict[str, bool] = {}
-    ids: dict[str, list[str]] = {}
+    found_by_task: dict[str, list[tuple[RunRecord, float]]] = {}
     notes: list[str] = []
     missing: list[str] = []
     no_metric: list[str] = []
@@ -143,11 +198,8 @@ def record_delta_m(record: RunRecord, records: Sequence[RunRecord]) -> DeltaMRes
         if not found:
             missing.append(t)
             continue
-        s = statistics.fmean(v for _, v in found)
-        if s == 0:
-            return DeltaMResult(None, reason=f"n/a (single-task baseline {task.primary} of {t} is 0)", notes=notes)
-        values[t], base_values[t], hib[t] = m, s, task.primary_spec.higher_is_better
-        ids[t] = sorted(b.id for b, _ in found)
+        values[t], hib[t], found_by_task[t] = m, task.primary_spec.higher_is_better, found
+    ids = {t: sorted(b.id for b, _ in found) for t, found in found_by_task.items()}
     if no_metric:
         return DeltaMResult(None, reason=f"n/a (no {', '.join(no_metric)} in record)", notes=notes, baselines=ids)
     if missing:
@@ -156,16 +208,51 @@ def record_delta_m(record: RunRecord, records: Sequence[RunRecord]) -> DeltaMRes
         )
     if not values:
         return DeltaMResult(None, reason="n/a (no task enters Δm)", notes=notes)
-    v = delta_m(values, base_values, hib)
-    return DeltaMResult(v, per_record={record.id: v}, baselines=ids, notes=notes)
+    same_seed = {
+        t: [(b, v) for b, v in found if record.seed is not None and b.seed == record.seed]
+        for t, found in found_by_task.items()
+    }
+    paired = pairing and all(same_seed.values())
+    used = same_seed if paired else found_by_task
+    base_values = {t: statistics.fmean(v for _, v in used[t]) if paired else _seed_mean(used[t]) for t in values}
+    for t, v in base_values.items():
+        if v == 0:
+            primary = _task(record, t).primary
+            return DeltaMResult(None, reason=f"n/a (single-task baseline {primary} of {t} is 0)", notes=notes)
+    dm = delta_m(values, base_values, hib)
+    if not paired and record.source == "measured":
+        notes.append("unpaired Δm: against the single-task seed mean (no same-seed baseline for every task)")
+    ids = {t: sorted(b.id for b, _ in used[t]) for t in values}
+    reps = _paired_replicates(record, {t: [b for b, _ in used[t]] for t in values}, hib) if paired else None
+    return DeltaMResult(dm, per_record={record.id: dm}, baselines=ids, notes=notes, paired=paired, replicates=reps)
 
 
-def group_delta_m(group: Sequence[RunRecord], records: Sequence[RunRecord]) -> DeltaMResult:
-    """Δm of several runs of one configuration (seeds): Δm per run, then mean ± sample std (ddof=1).
-    n/a if any run's Δm is n/a."""
+def _paired_replicates(
+    record: RunRecord, baselines: dict[str, list[RunRecord]], hib: dict[str, bool]
+) -> np.ndarray | None:
+    """Δm replicate by replicate (record and same-seed baselines resampled on the same images), or None when
+    some record has no comparable replicates."""
+    mine: dict[str, np.ndarray] = {}
+    base: dict[str, np.ndarray] = {}
+    for t, recs in baselines.items():
+        own = bootstrap_replicates(record, t)
+        theirs = [bootstrap_replicates(b, t) for b in recs]
+        if own is None or any(x is None or x[0] != own[0] for x in theirs):
+            return None
+        mine[t] = own[1]
+        base[t] = np.mean([x[1] for x in theirs if x is not None], axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        total = sum((1.0 if hib[t] else -1.0) * (mine[t] - base[t]) / base[t] for t in mine)
+    return 100.0 * np.asarray(total) / len(mine)
+
+
+def group_delta_m(group: Sequence[RunRecord], records: Sequence[RunRecord], pairing: bool = True) -> DeltaMResult:
+    """Δm of several runs of one configuration: Δm per run (paired where possible), repeated runs of one seed
+    averaged into one value, then the mean, sample std and 95 % interval over seeds (one seed: the paired
+    bootstrap interval when the records carry replicates). n/a if any run's Δm is n/a."""
     if not group:
         raise ValueError("group_delta_m needs at least one record")
-    results = [record_delta_m(r, records) for r in group]
+    results = [record_delta_m(r, records, pairing) for r in group]
     notes = list(dict.fromkeys(n for res in results for n in res.notes))
     baselines: dict[str, list[str]] = {}
     for res in results:
@@ -174,10 +261,38 @@ def group_delta_m(group: Sequence[RunRecord], records: Sequence[RunRecord]) -> D
     for res in results:
         if res.value is None:
             return DeltaMResult(None, reason=res.reason, notes=notes, baselines=baselines)
-    vals = [res.value for res in results if res.value is not None]  # all of them (checked just above)
-    std = statistics.stdev(vals) if len(vals) > 1 and results[0].kind != "baseline" else None
     per = {r.id: res.value for r, res in zip(group, results)}
-    return DeltaMResult(statistics.fmean(vals), std, per, baselines, notes, kind=results[0].kind)
+    sample = seed_sample(group, [res.value for res in results], [res.replicates for res in results])
+    kind = results[0].kind
+    interval = sample.interval() if kind == "computed" else None
+    std = interval.std if interval is not None else None
+    pairs = {res.paired for res in results}
+    paired = pairs.pop() if len(pairs) == 1 else None
+    mean = statistics.fmean(sample.values.values())
+    return DeltaMResult(mean, std, per, baselines, notes, kind=kind, paired=paired, sample=sample, interval=interval)
+
+
+def seed_sample(
+    group: Sequence[RunRecord], values: Sequence[float | None], replicates: Sequence[np.ndarray | None] = ()
+) -> Sample:
+    """A :class:`Sample` from one value (and optional replicates) per record: records of one seed (repeated runs
+    of the same configuration) are averaged into one value; records without a seed count as their own."""
+    by_seed: dict[int, list[int]] = {}
+    extra = -1
+    for i, (r, v) in enumerate(zip(group, values)):
+        if v is None or not math.isfinite(v):
+            continue
+        key = r.seed if r.seed is not None else extra
+        if r.seed is None:
+            extra -= 1
+        by_seed.setdefault(key, []).append(i)
+    vals = {s: statistics.fmean(cast(float, values[i]) for i in idx) for s, idx in by_seed.items()}
+    reps: dict[int, np.ndarray] = {}
+    for s, idx in by_seed.items():
+        arrs = [replicates[i] for i in idx if i < len(replicates) and replicates[i] is not None]
+        if arrs and len(arrs) == len(idx) and len({a.shape for a in arrs}) == 1:
+            reps[s] = np.mean(arrs, axis=0)
+    return Sample(vals, reps, repeats=sum(len(i) - 1 for i in by_seed.values()))
 
 
 def annotate_delta_m(records: Iterable[RunRecord]) -> list[RunRecord]:

@@ -24,8 +24,9 @@ from typing import cast
 import pandas as pd
 
 from mtbench.errors import MtbenchError, UsageError
-from mtbench.reporting.delta_m import SINGLE_TASK, group_delta_m, primary_metric
-from mtbench.reporting.results import RunRecord, atomic_write_text, load_records
+from mtbench.reporting.delta_m import SINGLE_TASK, bootstrap_replicates, group_delta_m, primary_metric, seed_sample
+from mtbench.reporting.results import RunRecord, atomic_write_text, benchmark_config, load_records
+from mtbench.reporting.stats import Interval, Sample, difference
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,20 @@ def _metric_column(task_name: str) -> Column:
     return Column(f"{task_name} {spec.name}{unit} {spec.arrow}", spec.higher_is_better, digits)
 
 
+def _bench_key(r: RunRecord) -> str:
+    """The stored config but model, seed and what the hash ignores (single_task: its task too), as JSON:
+    records of one row ran the same experiment but for the seed (e.g. not another training budget)."""
+    cfg = benchmark_config(r) if r.config else {}
+    if r.model == SINGLE_TASK and isinstance(cfg.get("data"), dict):
+        cfg = {**cfg, "data": {k: v for k, v in cfg["data"].items() if k != "tasks"}}
+    return json.dumps(cfg, sort_keys=True, default=str)
+
+
 def _group_key(r: RunRecord) -> tuple:
     tasks = () if r.model == SINGLE_TASK else tuple(r.tasks)
     return (
+        r.origin,
+        _bench_key(r),
         r.dataset,
         r.split,
         r.source,
@@ -191,6 +203,7 @@ def build_frame(
         for m, d in kw_values.items()
     }
     rows, notes = [], []
+    all_samples: list[dict[str, Sample | None]] = []
     for group in groups.values():
         first = group[0]
         row: dict[str, object] = {
@@ -202,16 +215,23 @@ def build_frame(
             "Aux tasks": ", ".join(first.aux_tasks) or "—",
             "Input": "×".join(map(str, first.cost.input_size)) if first.cost.input_size else "—",
         }
+        samples: dict[str, Sample | None] = {}
         for t, col in metric_cols.items():
-            mean, std = _mean_std([primary_metric(r, t) for r in group if t in r.tasks])
-            row[col.name], row[f"{col.name} std"] = mean, std
+            sample = _metric_sample(group, t)
+            samples[col.name] = sample if sample.n else None
+            _put(row, col.name, sample.interval() if sample.n else None)
         dm = group_delta_m(group, pool)
-        row[DM_COL], row[f"{DM_COL} std"], row["Δm note"] = dm.value, dm.std, dm.reason
+        samples[DM_COL] = dm.sample
+        _put(row, DM_COL, dm.interval if dm.interval is not None else None if dm.value is None else Interval(dm.value))
+        row["Δm note"] = dm.reason
+        row["Δm paired"] = dm.paired
+        row["Δm sig"] = dm.interval.sign(0.0) if dm.interval is not None and dm.kind == "computed" else 0
         row.update(_cost(group))
         row["Device"] = ", ".join(sorted({r.cost.device for r in group if r.cost.device})) or "—"
-        seeds = {r.seed for r in group if r.seed is not None}
-        row["Seeds"] = len(seeds) if seeds else len(group)
-        row["Source"] = first.source
+        runs = {(r.seed if r.seed is not None else r.id, tuple(r.tasks)) for r in group}
+        row["Seeds"] = len({seed for seed, _ in runs})
+        row["Repeats"] = len(group) - len(runs)
+        row["Source"] = first.source + (f" ({first.origin})" if first.origin else "")
         row["Citation"] = first.citation or ""
         row["Record ids"] = " ".join(sorted(r.id for r in group))
         row["Δm baselines"] = " ".join(f"{t}:{','.join(ids)}" for t, ids in dm.baselines.items())
@@ -233,9 +253,12 @@ def build_frame(
         row["Notes"] = "; ".join(t for texts in row_notes.values() for t in texts)
         rows.append(row)
         notes.append(row_notes)
+        all_samples.append(samples)
+    _label_configs(rows, [groups[k] for k in groups])
     df = pd.DataFrame(rows)
     numeric = [c.name for c in metric_cols.values()] + [DM_COL] + [c for c, _ in COST_COLS]
-    for c in numeric + [f"{c} std" for c in numeric if f"{c} std" in df]:
+    numeric += [f"{c} {x}" for c in numeric for x in ("std", CI_LOW, CI_HIGH) if f"{c} {x}" in df]
+    for c in numeric:
         df[c] = pd.to_numeric(df[c]).astype(float)
     df["_dm_sort"] = df[DM_COL].fillna(-math.inf)
     order = df.sort_values(
@@ -243,7 +266,109 @@ def build_frame(
     ).index
     df = df.loc[order].drop(columns="_dm_sort").reset_index(drop=True)
     df.attrs["notes"] = [notes[i] for i in order]
+    df.attrs["samples"] = [all_samples[i] for i in order]
     df.attrs["columns"] = [*metric_cols.values(), Column(DM_COL, True, 2), *(Column(c, False, d) for c, d in COST_COLS)]
+    for col in df.attrs["columns"]:
+        if col.name not in dict(COST_COLS):
+            best = _best(df, col)
+            df[f"{col.name} best"] = [i in best or i in _tied(df, col, best) for i in df.index]
+    return df
+
+
+CI_LOW, CI_HIGH = "ci95_low", "ci95_high"
+
+
+def _put(row: dict[str, object], name: str, iv: Interval | None) -> None:
+    """A mean with its std, 95 % interval bounds, n and interval method into ``row`` (None: no value)."""
+    row[name] = iv.mean if iv is not None else None
+    row[f"{name} std"] = iv.std if iv is not None else None
+    row[f"{name} {CI_LOW}"] = iv.low if iv is not None else None
+    row[f"{name} {CI_HIGH}"] = iv.high if iv is not None else None
+    row[f"{name} ci"] = iv.method if iv is not None else "none"
+
+
+def _metric_sample(group: Sequence[RunRecord], task: str) -> Sample:
+    """Per-seed values (repeats averaged) of ``task``'s primary metric, with bootstrap replicates if stored."""
+    recs = [r for r in group if task in r.tasks]
+    reps = []
+    for r in recs:
+        b = bootstrap_replicates(r, task)
+        reps.append(b[1] if b is not None else None)
+    return seed_sample(recs, [primary_metric(r, task) for r in recs], reps)
+
+
+def _flat(d: object, prefix: str = "") -> dict[str, str]:
+    if not isinstance(d, dict):
+        return {prefix: json.dumps(d, sort_keys=True, default=str)}
+    out: dict[str, str] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def _label_configs(rows: list[dict[str, object]], groups: list[list[RunRecord]]) -> None:
+    """Rows of one model (label) that ran different configurations (e.g. training budgets) get the config fields
+    that differ among them appended to their label, e.g. ``mtinet [data.n_train=12288]``."""
+    by_label: dict[tuple, list[int]] = {}
+    for i, row in enumerate(rows):
+        by_label.setdefault((row["Model"], row["Dataset"], row["Split"], row["Source"]), []).append(i)
+    for idx in by_label.values():
+        flats = [_flat(json.loads(_bench_key(groups[i][0]))) for i in idx]
+        keys = sorted({k for f in flats for k in f if len({g.get(k) for g in flats}) > 1})
+        if len(idx) < 2 or not keys:
+            continue
+        for i, f in zip(idx, flats):
+            rows[i]["Model"] = f"{rows[i]['Model']} [{', '.join(f'{k}={f.get(k, UNSET_VALUE)}' for k in keys)}]"
+
+
+UNSET_VALUE = "—"
+
+
+def _tied(df: pd.DataFrame, col: Column, best: set[int]) -> set[int]:
+    """Rows statistically tied with a best row of ``col`` (same dataset/split and source kind): the 95 %
+    interval of their difference (:func:`mtbench.reporting.stats.difference`) contains 0."""
+    tied: set[int] = set()
+    samples = df.attrs.get("samples") or []
+    for b in best:
+        sb = samples[b].get(col.name) if b < len(samples) else None
+        if sb is None:
+            continue
+        for i in df.index:
+            if i in best or any(df.at[i, c] != df.at[b, c] for c in ("Dataset", "Split")):
+                continue
+            if str(df.at[i, "Source"]).split()[0] != str(df.at[b, "Source"]).split()[0]:
+                continue
+            si = samples[i].get(col.name)
+            d = difference(si, sb) if si is not None else None
+            if d is not None and d.low is not None and d.sign(0.0) == 0:
+                tied.add(i)
+    return tied
+
+
+POWER_HW, POWER_TEST = "Seeds for Δm ±{:g}", "Seeds for 80% power at Δm {:g}"
+
+
+def add_power(df: pd.DataFrame, delta: float = 1.0) -> pd.DataFrame:
+    """Seeds each multi-task row would need, from its measured between-seed std of (paired) Δm: for a 95 %
+    interval of half-width <= ``delta`` points, and for a paired t-test at 5 % to detect a true Δm of ``delta``
+    with 80 % power (noncentral t). Rows with fewer than two seeds cannot say ("n/a")."""
+    from mtbench.reporting.stats import seeds_for_half_width, seeds_for_power
+
+    if delta <= 0:
+        raise UsageError(f"--power {delta}: the difference to resolve must be > 0 Δm points")
+    hw, test = [], []
+    for _, row in df.iterrows():
+        std = row.get(f"{DM_COL} std")
+        if str(row["Model"]).startswith(SINGLE_TASK) or not _finite(std) or row["Seeds"] < 2:
+            hw.append(None)
+            test.append(None)
+            continue
+        hw.append(seeds_for_half_width(float(std), delta))
+        test.append(seeds_for_power(float(std), delta))
+    df = df.copy()
+    df[POWER_HW.format(delta)] = pd.array(hw, dtype="Int64")
+    df[POWER_TEST.format(delta)] = pd.array(test, dtype="Int64")
+    df.attrs["power"] = [POWER_HW.format(delta), POWER_TEST.format(delta)]
     return df
 
 
@@ -259,6 +384,7 @@ def _visible_columns(df: pd.DataFrame) -> list[str]:
         cols.append("Input")
     cols += [c.name for c in df.attrs["columns"]]
     cols += ["Device", "Seeds", "Source"]
+    cols += df.attrs.get("power", [])
     return cols
 
 
@@ -267,7 +393,8 @@ def _best(df: pd.DataFrame, col: Column) -> set[int]:
     (among reported rows where a dataset has no measured row). Needs at least two candidates."""
     best: set[int] = set()
     for _, sub in df.groupby(["Dataset", "Split"]):
-        cand = sub[sub["Source"] == "measured"] if (sub["Source"] == "measured").any() else sub
+        measured = sub["Source"].str.startswith("measured")
+        cand = sub[measured] if measured.any() else sub
         vals = cand[col.name].dropna()
         if len(vals) < 2:
             continue
@@ -280,24 +407,30 @@ def display_frame(df: pd.DataFrame, bold: str = "**{}**", escape=lambda s: s) ->
     """Strings for each visible column (mean ± std, best values bolded with ``bold``), plus footnotes."""
     cols = _visible_columns(df)
     out = pd.DataFrame(
-        {c: df[c].map(lambda v: escape(str(v))) for c in cols if c not in {x.name for x in df.attrs["columns"]}},
+        {
+            c: df[c].map(lambda v: escape("n/a" if v is None or v is pd.NA else str(v)))
+            for c in cols
+            if c not in {x.name for x in df.attrs["columns"]}
+        },
         index=df.index,
     )
     for col in df.attrs["columns"]:
-        best = _best(df, col)
+        marked = df[f"{col.name} best"] if f"{col.name} best" in df else pd.Series(False, index=df.index)
+        best = _best(df, col) if f"{col.name} best" not in df else {i for i in df.index if marked[i]}
         cells = []
         for i, row in df.iterrows():
-            v, std = row[col.name], row.get(f"{col.name} std")
+            v = row[col.name]
             if v is None or (isinstance(v, float) and math.isnan(v)):
                 cells.append(escape(row["Δm note"] or "n/a") if col.name == DM_COL else escape("—"))
                 continue
-            signed = col.name == DM_COL and row["Model"] != SINGLE_TASK
-            s = f"{v:+.{col.digits}f}" if signed else f"{v:.{col.digits}f}"
-            if std is not None and not (isinstance(std, float) and math.isnan(std)):
-                s += f" ± {std:.{col.digits}f}"
-            s = escape(s)
-            cells.append(bold.format(s) if i in best else s)
+            signed = col.name == DM_COL and not str(row["Model"]).startswith(SINGLE_TASK)
+            text = _cell(row, col, signed)
+            if col.name == DM_COL and row.get("Δm sig"):
+                text += " " + (BETTER if row["Δm sig"] > 0 else WORSE)
+            text = escape(text)
+            cells.append(bold.format(text) if i in best else text)
         out[col.name] = cells
+    out["Seeds"] = [escape(_seeds(row)) for _, row in df.iterrows()]
     footnotes: list[str] = []
     for i, row_notes in enumerate(df.attrs["notes"]):
         for colname, texts in row_notes.items():
@@ -308,6 +441,37 @@ def display_frame(df: pd.DataFrame, bold: str = "**{}**", escape=lambda s: s) ->
                 cell = cast(str, out.loc[i, target])  # every cell of ``out`` is a string (built above)
                 out.loc[i, target] = f"{cell} [{footnotes.index(text) + 1}]"
     return out[cols], [escape(f) for f in footnotes]
+
+
+BETTER, WORSE = "▲", "▼"  # Δm's 95 % interval above / below 0: better / worse than the single-task baselines
+
+
+def _finite(v: object) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def _cell(row: pd.Series, col: Column, signed: bool) -> str:
+    """``mean ± half-width`` (t over seeds), ``mean [low, high]`` (bootstrap over images, one seed) or ``mean``."""
+    d = col.digits
+    v, lo, hi = row[col.name], row.get(f"{col.name} {CI_LOW}"), row.get(f"{col.name} {CI_HIGH}")
+    text = f"{v:+.{d}f}" if signed else f"{v:.{d}f}"
+    method = row.get(f"{col.name} ci", "none")
+    if _finite(lo) and _finite(hi):
+        if method == "bootstrap":
+            return text + (f" [{lo:+.{d}f}, {hi:+.{d}f}]" if signed else f" [{lo:.{d}f}, {hi:.{d}f}]")
+        return text + f" ± {(hi - lo) / 2:.{d}f}"
+    return text
+
+
+def _seeds(row: pd.Series) -> str:
+    """n as the table states it: seeds, reproductions (same configuration and seed run again) and, for one seed
+    with bootstrap intervals, where its interval comes from."""
+    n, rep = int(row["Seeds"]), int(row.get("Repeats", 0) or 0)
+    text = f"{n}" + (f" ({rep} repeated)" if rep else "")
+    methods = {row.get(f"{c} ci") for c in row.index if str(c).endswith(" ci")}
+    if n == 1 and "bootstrap" in methods:
+        text += " (bootstrap)"
+    return text
 
 
 _LATEX = {
@@ -327,6 +491,8 @@ _LATEX = {
     "Δ": r"$\Delta$",
     "×": r"$\times$",
     "—": "---",
+    "▲": r"$\blacktriangle$",
+    "▼": r"$\blacktriangledown$",
 }
 
 
@@ -393,13 +559,16 @@ def leaderboard(
     backbone: str | None = None,
     fmt: str = "github",
     out: Path | str | None = None,
+    power: float | None = None,
 ) -> str:
-    """Load every record under ``results`` (``reference/`` excluded), build and render the leaderboard;
+    """Load every record under ``results`` (``reference/`` excluded; ``local/`` and ``budget/`` rows labelled
+    in Source), build and render the leaderboard, with :func:`add_power` columns for ``power`` Δm points;
     write it atomically to ``out`` when given. Returns the rendered text."""
     if fmt not in FORMATS:
         raise UsageError(f"Unknown format '{fmt}'; valid: {', '.join(FORMATS)}.")
     records = load_records(results)
-    text = render(build_frame(records, dataset=dataset, backbone=backbone), fmt)
+    df = build_frame(records, dataset=dataset, backbone=backbone)
+    text = render(add_power(df, power) if power is not None else df, fmt)
     if out is not None:
         atomic_write_text(Path(out), text)
     return text

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 from mtbench.errors import MtbenchError
-from mtbench.reporting.leaderboard import DM_COL, build_frame
-from mtbench.reporting.results import load_records
+from mtbench.reporting.leaderboard import CI_HIGH, CI_LOW, DM_COL, build_frame
+from mtbench.reporting.results import RunRecord, load_records
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
@@ -22,16 +23,24 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 
 
 def pareto_plot(
-    results: Path | str, dataset: str, out: Path | str, *, backbone: str | None = None, source: str = "measured"
+    results: Path | str,
+    dataset: str,
+    out: Path | str,
+    *,
+    backbone: str | None = None,
+    source: str = "measured",
+    records: Sequence[RunRecord] | None = None,
 ) -> Path:
-    """Write a PNG: one marker per leaderboard row of ``source`` (mean over seeds, error bar = std of Δm),
-    the Pareto front of those rows as a line."""
+    """Write a PNG: one marker per leaderboard row of ``source`` (mean over seeds, error bar = Δm's 95 %
+    interval: t over seeds, or the paired bootstrap for one seed), the Pareto front of those rows as a line.
+    ``records``: the records to draw (default: every record under ``results``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    df = build_frame(load_records(results), dataset=dataset, backbone=backbone)
+    recs = list(records) if records is not None else load_records(results)
+    df = build_frame(recs, dataset=dataset, backbone=backbone)
     df = df[(df["Source"] == source) & df[DM_COL].notna() & df["GMACs"].notna()].reset_index(drop=True)
     if df.empty:
         raise MtbenchError(f"no {source} rows with Δm and GMACs for dataset '{dataset}' in {results}")
@@ -39,11 +48,12 @@ def pareto_plot(
     for _, r in df.iterrows():
         label = r["Model"] + (f" (+{r['Aux tasks']})" if r["Aux tasks"] != "—" else "")
         size = 60 + 40 * (r["Params (M)"] or 0)
-        std = r.get(f"{DM_COL} std")
+        lo, hi = r.get(f"{DM_COL} {CI_LOW}"), r.get(f"{DM_COL} {CI_HIGH}")
+        known = lo is not None and hi is not None and not (math.isnan(lo) or math.isnan(hi))
         ax.errorbar(
             r["GMACs"],
             r[DM_COL],
-            yerr=None if std is None or math.isnan(std) else std,
+            yerr=[[r[DM_COL] - lo], [hi - r[DM_COL]]] if known else None,
             fmt="none",
             ecolor="grey",
             capsize=3,
@@ -56,7 +66,7 @@ def pareto_plot(
     ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "k--", lw=1, label="Pareto front", zorder=0)
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xlabel("GMACs per image (fvcore: 1 multiply-add = 1 MAC)")
-    ax.set_ylabel("Δm vs single-task (%) ↑")
+    ax.set_ylabel("Δm vs single-task (%) ↑, 95 % interval")
     ax.set_title(f"{dataset}: multi-task gain vs cost (marker area ∝ params)")
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mtbench.registry import get_task
-from mtbench.reporting.results import RunRecord
+from mtbench.reporting.results import ORIGINS, RunRecord
 
 
 def run_summary(record: RunRecord, path: Path) -> str:
@@ -46,7 +46,9 @@ def leaderboard_row(record: RunRecord, path: Path) -> str:
         from mtbench.reporting.leaderboard import leaderboard
     except ImportError:
         return ""
-    results_root = Path(path).parents[2]
+    results_root = Path(path).parents[2]  # <root>/<dataset>/<model>/<id>.json
+    if results_root.name in ORIGINS:  # e.g. results/local/: show the run beside the committed records
+        results_root = results_root.parent
     try:
         return leaderboard(results_root, dataset=record.dataset, backbone=record.backbone, fmt="github")
     except Exception as e:  # the run itself succeeded; a leaderboard problem must not hide its result

@@ -187,6 +187,7 @@ class RunRecord(BaseModel):
     protocol: dict[Name, Text] = Field(default_factory=dict, max_length=MAX_ITEMS)  # mtbench.protocol
     notes: list[Text] = Field(default_factory=list, max_length=MAX_NOTES)
     _path: Path | None = PrivateAttr(default=None)
+    _origin: str = PrivateAttr(default="")
 
     @field_validator("id")
     @classmethod
@@ -217,6 +218,12 @@ class RunRecord(BaseModel):
     def path(self) -> Path | None:
         """The file this record was loaded from or saved to (None for an in-memory record)."""
         return self._path
+
+    @property
+    def origin(self) -> str:
+        """The labelled sub-tree of the results folder it was loaded from (ORIGINS: ``local``, a user's own runs;
+        ``budget``, the budget study), or ""; set by :func:`load_records`."""
+        return self._origin
 
     @property
     def where(self) -> str:
@@ -356,6 +363,26 @@ def load_record(path: Path | str) -> RunRecord:
 
 # Sub-folders of a results folder that hold something other than leaderboard records.
 EXCLUDED_DIRS: tuple[str, ...] = ("reference",)
+LOCAL_DIR = "local"
+"""Where ``mtbench run`` writes by default (``results/local/``, git-ignored): a user's own runs, shown by
+``mtbench table`` beside the committed records, labelled, and never read by the committed page."""
+BUDGET_DIR = "budget"
+"""The budget study's records (``results/budget/``): the page draws them as a plot, not as table rows."""
+ORIGINS = (LOCAL_DIR, BUDGET_DIR)
+"""Sub-trees of a results folder whose records are labelled with their origin (``RunRecord.origin``)."""
+
+
+def benchmark_config(r: RunRecord) -> dict[str, Any]:
+    """``r.config`` without the fields naming its model and seed and those the config hash leaves out: records
+    with equal ones ran the same benchmark (records differing only in what the hash ignores ran the same
+    experiment). Single-task records keep their task: see the leaderboard and page for how they join."""
+    from mtbench.config import experiment_fields
+
+    return experiment_fields(r.config, RUN_FIELDS)
+
+
+RUN_FIELDS = (("model", "name"), ("model", "kwargs"), ("run", "seed"))
+"""Stored config fields that name a run's model and seed rather than the benchmark it ran."""
 
 
 def iter_record_paths(root: Path | str, exclude: Sequence[str] = ()) -> list[Path]:
@@ -381,7 +408,12 @@ def load_records(root: Path | str, exclude: Sequence[str] = EXCLUDED_DIRS) -> li
     """Load every record under ``root`` (a folder, or one file); a malformed one raises a one-line
     RecordError naming the file (never silently skipped), and so does an id used by two files.
     ``exclude`` names sub-folders to skip (default: ``reference/``, CI reference records)."""
-    records = [load_record(p) for p in iter_record_paths(root, exclude)]
+    records = []
+    for p in iter_record_paths(root, exclude):
+        r = load_record(p)
+        parts = p.relative_to(root).parts if Path(root).is_dir() else ()
+        r._origin = parts[0] if len(parts) > 3 and parts[0] in ORIGINS else ""
+        records.append(r)
     seen: dict[str, RunRecord] = {}
     for r in records:
         if r.id in seen:
