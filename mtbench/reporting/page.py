@@ -17,9 +17,10 @@ from typing import Any
 
 from mtbench.errors import MtbenchError
 from mtbench.registry import get_task
+from mtbench.reporting.budget import budget_section
 from mtbench.reporting.delta_m import SINGLE_TASK, primary_metric
 from mtbench.reporting.leaderboard import build_frame, render
-from mtbench.reporting.results import RunRecord, atomic_write_text, benchmark_config, load_records
+from mtbench.reporting.results import BUDGET_DIR, RunRecord, atomic_write_text, benchmark_config, load_records
 
 DATASET_ORDER = ("synthetic", "nyud", "pascal_context")
 REPRODUCE = {
@@ -233,6 +234,11 @@ def committed_records(results: Path | str) -> list[RunRecord]:
     return [r for r in load_records(results) if not r.origin]  # origin: local/ or budget/ (results.ORIGINS)
 
 
+def study_records(results: Path | str, dataset: str) -> list[RunRecord]:
+    """The budget study's records of ``dataset``: the committed benchmark's and those under ``budget/``."""
+    return [r for r in load_records(results) if r.origin in ("", BUDGET_DIR) and r.dataset == dataset]
+
+
 def plot_path(out: Path, dataset: str) -> Path:
     return out.parent / f"pareto_{dataset}.png"
 
@@ -258,6 +264,9 @@ def render_page(results: Path | str, out: Path | str = "results/LEADERBOARD.md")
         parts.append(render(build_frame(records, dataset=d), "github"))
         if measured:
             parts.append(f"\n![Δm vs GMACs on {d}]({plot_path(Path(out), d).name})\n")
+            study = budget_section(study_records(results, d), d, Path(out), plots=False)
+            if study:
+                parts.append(study)
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -278,6 +287,8 @@ def write_page(
                 written.append(pareto_plot(results, d, plot_path(out, d), records=records))
             except MtbenchError:
                 pass  # e.g. no Δm yet (no single-task baseline): the table says so
+            if budget_section(study_records(results, d), d, out, plots=True):
+                written.append(out.parent / f"budget_{d}.png")
     return written
 
 

@@ -66,7 +66,7 @@ class Sample:
         vals = list(self.values.values())
         if len(vals) >= 2:
             return t_interval(vals, level)
-        (seed, v), = self.values.items()
+        ((seed, v),) = self.values.items()
         reps = self.replicates.get(seed)
         if reps is not None and len(reps) > 1:
             return percentile_interval(v, reps, level)
@@ -138,7 +138,9 @@ def seeds_for_half_width(std: float, half_width: float, level: float = LEVEL, li
     return None
 
 
-def seeds_for_power(std: float, delta: float, level: float = LEVEL, power: float = 0.8, limit: int = 10_000) -> int | None:
+def seeds_for_power(
+    std: float, delta: float, level: float = LEVEL, power: float = 0.8, limit: int = 10_000
+) -> int | None:
     """Smallest n >= 2 at which a two-sided one-sample (or paired) t-test at 1-``level`` detects a true mean
     difference ``delta`` with probability >= ``power``, given the between-seed ``std`` (noncentral t)."""
     if std <= 0:
