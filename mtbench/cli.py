@@ -385,6 +385,9 @@ def sweep_cmd(
     seeds: str | None = typer.Option(None, help="Comma-separated seeds (default: the preset's)."),
     results: Path = typer.Option(Path("results"), help="Results root (records land in <root>/<dataset>/<model>/)."),
     jobs: int = typer.Option(1, help="Runs in parallel (the CPU cores are shared among them)."),
+    threads: int | None = typer.Option(
+        None, help="CPU threads per run (default: cores / jobs; 1 keeps runs steady beside other work)."
+    ),
     set_: list[str] | None = typer.Option(None, "--set", help="Extra override for every run."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only list the runs still to do."),
 ) -> None:
@@ -400,6 +403,7 @@ def sweep_cmd(
         extra_sets=set_,
         dry_run=dry_run,
         on_done=lambda line: typer.echo(line, err=True),
+        threads=threads,
     )
     for args in todo:
         console.print(

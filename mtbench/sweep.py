@@ -156,8 +156,11 @@ def run_sweep(
     extra_sets: list[str] | None = None,
     dry_run: bool = False,
     on_done: Callable[[str], None] | None = None,
+    threads: int | None = None,
 ) -> list[list[str]]:
-    """Run what ``plan`` lists, ``jobs`` processes at a time; returns the commands (run or, dry, to run).
+    """Run what ``plan`` lists, ``jobs`` processes at a time, each with ``threads`` CPU threads (default: the
+    cores shared among the jobs; 1 keeps a run steady beside other work on a small machine); returns the
+    commands (run or, dry, to run).
     ``on_done`` receives one line per finished run (default: logged at INFO)."""
     if jobs < 1:
         raise UsageError(f"--jobs {jobs}: must be >= 1")
@@ -165,7 +168,9 @@ def run_sweep(
     todo = plan(preset, seeds, results, list(extra_sets or []))
     if dry_run or not todo:
         return todo
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    if threads is not None and threads < 1:
+        raise UsageError(f"--threads {threads}: must be >= 1")
+    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     log_dir = Path("runs") / "sweep-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
