@@ -366,14 +366,48 @@ def leaderboard_cmd(
             console.print(f"wrote {p}", highlight=False)
 
 
+class CurveX(str, Enum):
+    iteration = "iteration"
+    images = "images"
+    epoch = "epoch"
+
+
 @app.command("plot")
 def plot_cmd(
+    sources: list[Path] | None = typer.Argument(
+        None, help="With --curves: record files, run folders (runs/<id>) or folders of them (results/, runs/)."
+    ),
+    curves: bool = typer.Option(
+        False,
+        "--curves",
+        help="Learning curves of SOURCES (runs with eval.every_iters > 0) instead of the Pareto plot.",
+    ),
+    task: list[str] | None = typer.Option(
+        None, "--task", help="With --curves: only these main tasks, comma-separated."
+    ),
+    x: CurveX = typer.Option("iteration", "--x", help="With --curves: the x axis, iteration, images or epoch."),
     dataset: str = typer.Option("synthetic", help="Dataset whose rows to plot."),
     results: Path = typer.Option(Path("results"), help="Results folder."),
     backbone: str | None = typer.Option(None, help="Only this backbone."),
-    out: Path | None = typer.Option(None, help="PNG path (default results/pareto_<dataset>.png)."),
+    out: Path | None = typer.Option(
+        None, help="PNG path (default results/pareto_<dataset>.png; with --curves: curves.png)."
+    ),
 ) -> None:
-    """Pareto plot: Δm vs GMACs, marker size = params, measured rows."""
+    """Pareto plot: Δm vs GMACs, marker size = params, measured rows. With --curves: validation primary
+    metric against iterations, one panel per main task, one line per run
+    (mtbench plot --curves runs/<id> runs/<id2> --out curves.png)."""
+    from mtbench.errors import UsageError
+
+    if curves:
+        from mtbench.reporting.plots import curves_plot
+
+        if not sources:
+            raise UsageError("--curves: name record files, run folders or results folders, e.g. --curves runs/<id>")
+        path = curves_plot(sources, out or Path("curves.png"), tasks=_task_list(task), x=x.value)
+        console.print(f"wrote {path}", highlight=False)
+        return
+    if sources or task:
+        raise UsageError("plot: record or run paths and --task go with --curves (the Pareto plot reads --results)")
     from mtbench.reporting.plots import pareto_plot
 
     console.print(f"wrote {pareto_plot(results, dataset, out or results / f'pareto_{dataset}.png', backbone=backbone)}")

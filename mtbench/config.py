@@ -35,6 +35,9 @@ NOT_HASHED = {
     ("run", "tensorboard"),
     ("run", "name"),
     ("run", "trust_checkpoint"),
+    # the learning curve is measured in eval mode with the RNG state restored: training is unchanged by it
+    ("eval", "every_iters"),
+    ("eval", "curve_images"),
 }
 # Fields added after records existed, omitted from the hash at the value that means the behaviour from before
 # they existed: an experiment that does not use them keeps the config hash (and the identity) it had.
@@ -118,6 +121,25 @@ class EvalCfg(_Section):
     batch_size: int = 8
     split: str = "val"
     options: dict[str, Any] = Field(default_factory=dict)  # metric options, e.g. {"edge": {"max_dist": 0.011}}
+    # learning curve: evaluate every N iterations (0: off) on the first ``curve_images`` images of ``split``
+    # (None: all of it), at iteration 0, every N and at the end of training; the run folder's curve.csv and
+    # the record's ``curve`` keep the points. Not part of the experiment (never changes training: NOT_HASHED)
+    every_iters: int = 0
+    curve_images: int | None = None
+
+    @field_validator("every_iters")
+    @classmethod
+    def _non_negative(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError("must be >= 0")
+        return v
+
+    @field_validator("curve_images")
+    @classmethod
+    def _positive_or_none(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise ValueError("must be >= 1 (or null: the whole split)")
+        return v
 
 
 class RunCfg(_Section):

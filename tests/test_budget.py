@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mtbench.reporting.budget import budget_frame, budget_section, training_iterations
-from mtbench.reporting.leaderboard import CI_HIGH, CI_LOW, DM_COL
+from mtbench.reporting.leaderboard import CI_LOW, DM_COL
 from mtbench.reporting.results import BUDGET_DIR, RunRecord, load_records, save_record
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 import uuid
@@ -30,7 +31,11 @@ from mtbench.errors import MtbenchError, RecordError, UsageError
 from mtbench.profiling import peak_memory_mb, profile_model, reset_peak_memory
 from mtbench.registry import create_model, get_task, model_info
 from mtbench.reporting.results import (
+    CURVE_CSV,
+    MAX_CURVE_POINTS,
     Cost,
+    Curve,
+    CurvePoint,
     Env,
     RunRecord,
     atomic_write_text,
@@ -209,6 +214,47 @@ def make_record(
     )
 
 
+def make_curve(cfg: RunConfig, tasks: list[str], points: list[dict[str, Any]]) -> tuple[Curve | None, list[str]]:
+    """The record's learning curve from the trainer's points (TrainState.curve): each main task's primary metric
+    (NaN as None), the mean total training loss since the previous point; a curve longer than MAX_CURVE_POINTS
+    is thinned evenly (first and last kept), with a note. (None, []) when the run has no curve."""
+    if not cfg.eval.every_iters or not points:
+        return None, []
+    notes = []
+    if len(points) > MAX_CURVE_POINTS:
+        keep = sorted({round(i * (len(points) - 1) / (MAX_CURVE_POINTS - 1)) for i in range(MAX_CURVE_POINTS)})
+        notes.append(
+            f"curve: {len(points)} points thinned to {len(keep)} in the record (the run folder's {CURVE_CSV} has all)"
+        )
+        points = [points[i] for i in keep]
+
+    def finite(v: Any) -> float | None:
+        return None if v is None or not math.isfinite(v) else float(v)
+
+    primary = {t: get_task(t).primary for t in tasks}
+    try:
+        curve = Curve(
+            split=cfg.eval.split,
+            eval_images=int(points[-1].get("eval_images", 0)),
+            every_iters=cfg.eval.every_iters,
+            points=[
+                CurvePoint(
+                    iteration=p["iteration"],
+                    epoch=p.get("epoch"),
+                    images=p["images"],
+                    loss=finite(p.get("losses", {}).get("total")),
+                    seconds=p.get("seconds"),
+                    primary={t: finite(p["metrics"].get(t, {}).get(m)) for t, m in primary.items()},
+                )
+                for p in points
+            ],
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as e:  # a checkpoint's points are data: never trusted
+        detail = " ".join(str(e).split())[:200]
+        return None, [f"curve: not recorded (malformed points in the checkpoint: {type(e).__name__}: {detail})"]
+    return curve, notes
+
+
 def _write_record(record: RunRecord, cfg: RunConfig, run_dir: Path) -> Path:
     try:
         path = save_record(record, cfg.run.results)
@@ -278,6 +324,8 @@ def _run_one(cfg: RunConfig, resume: Path | None) -> tuple[RunRecord, Path]:
     timings = run_timings(state, setup_s, eval_s, time.perf_counter() - t_profile)
     record = make_record(cfg, exp, run_id, evaluation, cost, device, checkpoint, cfg.eval.split, trainer.model)
     record.timings = timings
+    record.curve, curve_notes = make_curve(cfg, exp.tasks, state.curve)
+    record.notes += curve_notes
     return record, _write_record(record, cfg, run_dir)
 
 
@@ -347,6 +395,7 @@ def eval_run(
 
 
 def _eval_run(run_dir: Path, split: str, results: str | None, trust: bool) -> tuple[RunRecord, Path]:
+    from mtbench.engine.checkpoint import load_checkpoint
     from mtbench.engine.evaluate import evaluate
 
     cfg, exp, model, ck, which = load_run(run_dir, trust)
@@ -370,4 +419,9 @@ def _eval_run(run_dir: Path, split: str, results: str | None, trust: bool) -> tu
     run_id = run_dir.name if split == cfg.eval.split else f"{run_dir.name}-{split}"
     record = make_record(cfg, exp, run_id, evaluation, cost, device, checkpoint, split, model)
     record.timings = {"eval": round(eval_s, 1), "profile": round(profile_s, 1), "total": round(eval_s + profile_s, 1)}
+    # the training's learning curve, complete in the last checkpoint (best.pt holds it up to its epoch)
+    last = ck if which == LAST else (load_checkpoint(run_dir / LAST) if (run_dir / LAST).exists() else {})
+    points = last["train_state"].get("curve") if isinstance(last.get("train_state"), dict) else None
+    record.curve, curve_notes = make_curve(cfg, exp.tasks, points if isinstance(points, list) else [])
+    record.notes += curve_notes
     return record, _write_record(record, cfg, run_dir)

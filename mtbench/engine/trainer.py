@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from mtbench._testhooks import kill_point
 from mtbench.config import RunConfig
@@ -31,11 +31,12 @@ from mtbench.engine.checkpoint import (
 from mtbench.engine.evaluate import Evaluation, autocast, evaluate, to_device
 from mtbench.engine.losses import MultiTaskLoss, NonFiniteLoss
 from mtbench.engine.optim import build_optimizer, build_scheduler
-from mtbench.engine.progress import EpochBar, write_csv_log
+from mtbench.engine.progress import EpochBar, curve_line, write_csv_log, write_curve_csv
 from mtbench.engine.runtime import DistInfo
 from mtbench.engine.sampler import ResumableSampler
 from mtbench.engine.seeded import SeededDataset
 from mtbench.errors import MtbenchError
+from mtbench.reporting.results import CURVE_CSV
 
 log = logging.getLogger(__name__)
 LAST, BEST = "checkpoint.pt", "best.pt"
@@ -67,6 +68,11 @@ class TrainState:
     loop_s: float = 0.0
     data_s: float = 0.0
     val_s: float = 0.0
+    # learning curve (eval.every_iters): one dict per point (Trainer._curve_point), and the training losses
+    # summed over the ``curve_steps`` iterations since the last point (their mean goes into the next point)
+    curve: list[dict[str, Any]] = field(default_factory=list)
+    curve_sums: dict[str, float] = field(default_factory=dict)
+    curve_steps: int = 0
 
 
 def _rng_state() -> dict[str, Any]:
@@ -141,6 +147,9 @@ class Trainer:
         )
         self.iters_per_epoch = max(1, self.sampler.per_rank() // cfg.train.batch_size)
         self.total_iters = self.iters_per_epoch * cfg.train.epochs
+        # the iteration training ends at (train.max_iters may stop it early): the curve's last point
+        mi = cfg.train.max_iters
+        self.final_iter = self.total_iters if mi is None else min(mi, self.total_iters)
         self.loss_fn = MultiTaskLoss(tasks, aux_tasks, cfg.train.task_weights)
         self.opt = build_optimizer(self.model, cfg.train)
         self.sched = build_scheduler(self.opt, self.total_iters, cfg.train, self.iters_per_epoch)
@@ -245,13 +254,26 @@ class Trainer:
         self.sched.step()
         return {"total": float(total.detach()), **{k: float(v.detach()) for k, v in parts.items() if "/" not in k}}
 
-    def _val_loader(self) -> DataLoader:
+    def _val_data(self, limit: int | None = None) -> Dataset:
+        """The evaluation split, or its first ``limit`` images (the learning curve's fixed subset)."""
+        n = len(self.val_set)
+        return self.val_set if limit is None or limit >= n else Subset(self.val_set, range(limit))
+
+    @property
+    def curve_images(self) -> int:
+        """How many evaluation images each learning-curve point is measured on (all processes together)."""
+        return len(self._val_data(self.cfg.eval.curve_images))  # type: ignore[arg-type]
+
+    def _val_loader(self, limit: int | None = None) -> DataLoader:
+        data = self._val_data(limit)
         sampler = ResumableSampler(
-            len(self.val_set), shuffle=False, rank=self.dist.rank, world_size=self.dist.world_size, pad=False
+            len(data),  # type: ignore[arg-type]
+            shuffle=False,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+            pad=False,
         )
-        return DataLoader(
-            self.val_set, batch_size=self.cfg.eval.batch_size, sampler=sampler, num_workers=self.cfg.data.workers
-        )
+        return DataLoader(data, batch_size=self.cfg.eval.batch_size, sampler=sampler, num_workers=self.cfg.data.workers)
 
     def _sync_buffers(self) -> None:
         """Give every rank rank 0's BN statistics (DDP broadcasts buffers only before each forward), so
@@ -262,12 +284,13 @@ class Trainer:
             for b in self.model.buffers():
                 tdist.broadcast(b, src=0)
 
-    def evaluate(self) -> Evaluation:
+    def evaluate(self, limit: int | None = None) -> Evaluation:
+        """Evaluate the model on the evaluation split (its first ``limit`` images when given)."""
         kill_point("eval")  # test hook (no-op unless MTBENCH_TEST_KILL_AT is set)
         self._sync_buffers()
         return evaluate(
             self.model,
-            self._val_loader(),
+            self._val_loader(limit),
             self.tasks,
             self.spec,
             self.device,
@@ -282,6 +305,10 @@ class Trainer:
         bar = EpochBar(self.cfg.run.quiet or not self.dist.is_main)
         old = self._install_signals()
         try:
+            if self.dist.is_main and self.state.curve:  # resumed: the file agrees with the checkpoint's points
+                write_curve_csv(self.run_dir / CURVE_CSV, self.state.curve)
+            if self._curve_due():  # iteration 0: the initialised model
+                self._curve_point(self.state.loop_s, bar)
             while self.state.epoch < cfg.epochs:
                 epoch = self.state.epoch
                 sums: dict[str, float] = {}
@@ -301,6 +328,10 @@ class Trainer:
                     for k, v in losses.items():
                         sums[k] = sums.get(k, 0.0) + v
                     bar.update({k: v for k, v in losses.items()}, seen / (time.perf_counter() - t0))
+                    if self.cfg.eval.every_iters:
+                        self._add_curve_losses(losses)
+                        if self._curve_due():  # its seconds are kept out of the loop's time and img/s
+                            t0 += self._curve_point(self.state.loop_s + time.perf_counter() - t0, bar)
                     every = cfg.checkpoint_every_iters
                     if every and self.state.global_step % every == 0:
                         self.save()
@@ -343,6 +374,61 @@ class Trainer:
     def _done(self) -> bool:
         """``train.max_iters`` reached (0: no training at all, the initialised model is evaluated)."""
         return self.cfg.train.max_iters is not None and self.state.global_step >= self.cfg.train.max_iters
+
+    # ---- learning curve ------------------------------------------------------------------------------
+    def _curve_due(self) -> bool:
+        """A curve point is due now: at iteration 0, every ``eval.every_iters`` and at the end of training,
+        unless this iteration has its point already (a run resumed from a checkpoint taken just after it)."""
+        every, step = self.cfg.eval.every_iters, self.state.global_step
+        if not every or (step % every and step != self.final_iter):
+            return False
+        return not self.state.curve or self.state.curve[-1]["iteration"] < step
+
+    def _add_curve_losses(self, losses: dict[str, float]) -> None:
+        st = self.state
+        for k, v in losses.items():
+            st.curve_sums[k] = st.curve_sums.get(k, 0.0) + v
+        st.curve_steps += 1
+
+    def curve_evaluate(self) -> Evaluation:
+        """Evaluate on the curve's subset without changing training: eval mode (no BN statistics updated, no
+        dropout), and the Python / NumPy / torch (CUDA) RNG states restored afterwards (a DataLoader draws
+        its seed from torch's), so a run with a curve trains exactly as one without."""
+        rng = _rng_state()
+        try:
+            return self.evaluate(self.cfg.eval.curve_images)
+        finally:
+            _set_rng_state(rng)
+
+    def _curve_point(self, train_s: float, bar: EpochBar) -> float:
+        """Measure, keep (TrainState.curve), write (curve.csv) and print one curve point; returns its seconds.
+        ``train_s``: training wall seconds so far, evaluations excluded."""
+        t0 = time.perf_counter()
+        metrics = self.curve_evaluate().metrics
+        dt = time.perf_counter() - t0
+        st = self.state
+        st.val_s += dt
+        from mtbench.registry import get_task
+
+        # each task's declared metrics (no per-class values such as IoU_3), its primary always
+        summary = {t: {s.name for s in get_task(t).metric_specs()} | {get_task(t).primary} for t in self.tasks}
+        point: dict[str, Any] = {
+            "iteration": st.global_step,
+            "epoch": round(st.global_step / self.iters_per_epoch, 4),
+            "images": st.global_step * self.cfg.train.batch_size * self.dist.world_size,
+            "seconds": round(train_s, 3),
+            "eval_seconds": round(dt, 3),
+            "eval_images": self.curve_images,
+            "losses": {k: v / st.curve_steps for k, v in st.curve_sums.items()} if st.curve_steps else {},
+            "metrics": {t: {k: v for k, v in d.items() if k in summary[t]} for t, d in metrics.items()},
+        }
+        st.curve.append(point)
+        st.curve_sums, st.curve_steps = {}, 0
+        if self.dist.is_main:
+            write_curve_csv(self.run_dir / CURVE_CSV, st.curve)
+        bar.note(curve_line(point, self.final_iter, {t: get_task(t).primary for t in self.tasks}))
+        bar.exclude(dt)
+        return dt
 
     def _maybe_evaluate(self, epoch: int, row: dict[str, Any]) -> None:
         ev = self.cfg.eval

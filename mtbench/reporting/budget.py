@@ -83,6 +83,8 @@ def budget_plot(frame: pd.DataFrame, dataset: str, out: Path | str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from mtbench.reporting.plots import save_figure
+
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     models = list(dict.fromkeys(frame["Model"]))
     for k, model in enumerate(models):
@@ -103,13 +105,7 @@ def budget_plot(frame: pd.DataFrame, dataset: str, out: Path | str) -> Path:
     ax.set_title(f"{dataset}: multi-task gain against the training budget")
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(out)
-    return out
+    return save_figure(fig, out)
 
 
 def _interval_text(row: pd.Series) -> str:

@@ -40,6 +40,8 @@ MAX_NOTES = 10_000
 MAX_METRICS = 1024  # metrics per task, baselines per task
 MAX_CONFIG_VALUES = 20_000
 MAX_CONFIG_DEPTH = 32
+MAX_CURVE_POINTS = 1000  # a learning curve's points in a record (the engine thins longer curves evenly)
+CURVE_CSV = "curve.csv"  # a run folder's learning curve, every point with all its metrics (mtbench.engine.trainer)
 Name = Annotated[str, StringConstraints(max_length=MAX_NAME)]
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
 
@@ -112,6 +114,41 @@ class DeltaM(BaseModel):
     note: Text = ""
 
 
+class CurvePoint(BaseModel):
+    """One point of a learning curve: after ``iteration`` optimiser steps (``epoch`` = iterations / iterations
+    per epoch; ``images`` training images seen, all processes), the main tasks' primary metrics on the curve's
+    evaluation subset, the mean total training loss over the iterations since the previous point (None at
+    iteration 0) and the training wall seconds so far (resumed parts included, evaluations excluded)."""
+
+    model_config = ConfigDict(extra="forbid")
+    iteration: int = Field(ge=0)
+    epoch: float | None = None
+    images: int = Field(ge=0)
+    loss: float | None = None
+    seconds: float | None = None
+    primary: dict[Name, float | None] = Field(default_factory=dict, max_length=MAX_ITEMS)
+
+
+class Curve(BaseModel):
+    """A run's learning curve (``eval.every_iters``): points at iteration 0, every ``every_iters`` iterations and
+    at the end of training, each measured on the first ``eval_images`` images of ``split`` (the same images for
+    every point; the record's ``metrics`` are the final evaluation on the whole split)."""
+
+    model_config = ConfigDict(extra="forbid")
+    split: Name
+    eval_images: int = Field(ge=0)
+    every_iters: int = Field(ge=1)
+    points: list[CurvePoint] = Field(default_factory=list, max_length=MAX_CURVE_POINTS)
+
+    @field_validator("points")
+    @classmethod
+    def _increasing(cls, v: list[CurvePoint]) -> list[CurvePoint]:
+        its = [p.iteration for p in v]
+        if any(b <= a for a, b in zip(its, its[1:])):
+            raise ValueError("curve points must have increasing iterations")
+        return v
+
+
 FLOOR_MODEL = "constant"
 """``model`` of a constant-predictor floor record (written by ``scripts/constant_baseline.py``, see
 ``mtbench.constant``): the page quotes it beside its dataset's measured rows; it is never a leaderboard row, a
@@ -181,6 +218,7 @@ class RunRecord(BaseModel):
     cost: Cost = Field(default_factory=Cost)
     # wall seconds per phase of the run that wrote it (mtbench.engine.run.run_timings), on env's machine
     timings: dict[Name, float] = Field(default_factory=dict, max_length=MAX_METRICS)
+    curve: Curve | None = None  # learning curve (eval.every_iters > 0); records without one load as None
     env: Env = Field(default_factory=Env)
     source: Literal["measured", "reported"] = "measured"
     citation: Text | None = None
