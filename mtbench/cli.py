@@ -415,7 +415,9 @@ def plot_cmd(
 
 @app.command("sweep")
 def sweep_cmd(
-    preset: str = typer.Option("default", help="default (leaderboard benchmark) or ci."),
+    preset: str = typer.Option(
+        "default", help="default (leaderboard benchmark), ci, ci-init, budget-<iterations> (budget study) or gpu."
+    ),
     seeds: str | None = typer.Option(None, help="Comma-separated seeds (default: the preset's)."),
     results: Path = typer.Option(Path("results"), help="Results root (records land in <root>/<dataset>/<model>/)."),
     jobs: int = typer.Option(1, help="Runs in parallel (the CPU cores are shared among them)."),
