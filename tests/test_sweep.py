@@ -72,3 +72,21 @@ def test_floor_record_is_not_a_finished_run(tmp_path):
     assert sweep.plan("default", [0], results, []) == before
     save_record(RunRecord(id="done", model="mtinet", **common), results)
     assert len(sweep.plan("default", [0], results, [])) == len(before) - 1
+
+
+def test_budget_presets_differ_from_the_default_only_in_the_training_scenes(tmp_path):
+    from mtbench.config import build_config
+
+    p = sweep.get_preset("budget-3072")
+    assert p.sets == ("data.n_train=24576",) and p.seeds == (0, 1, 2)
+    assert [e.model for e in p.entries] == ["single_task", "mtl", "padnet", "mtinet"]
+    base = build_config(None, [])
+    cfg = build_config(None, list(p.sets))
+    assert cfg.data.n_train == 24576 and cfg.data.n_val == base.data.n_val == 500 and cfg.data.seed == 0
+    assert cfg.train.warmup_iters == base.train.warmup_iters and cfg.train.epochs == 1
+    gpu = sweep.get_preset("gpu")
+    # device and workers are not hashed: a GPU run of a budget is the same experiment as a CPU one
+    keys = sweep.record_keys(gpu, gpu.entries[1], 0, tmp_path, [])
+    assert keys == sweep.record_keys(sweep.get_preset("budget-6144"), gpu.entries[1], 0, tmp_path, [])
+    with pytest.raises(MtbenchError, match="budget-x"):
+        sweep.get_preset("budget-x")
