@@ -77,3 +77,13 @@ def test_section_states_the_verdict_and_writes_the_plot(study, tmp_path):
     # one budget only: no section
     one = [r for r in load_records(study) if not r.origin]
     assert budget_section(one, "synthetic", out, plots=False) == ""
+
+
+def test_table_rows_of_one_model_on_two_budgets_are_labelled_by_the_difference(study):
+    from mtbench.reporting.leaderboard import build_frame
+
+    recs = load_records(study)
+    for r in recs:  # move the 384-iteration records beside the others (same origin): only the config tells them apart
+        r._origin = BUDGET_DIR
+    models = set(build_frame(recs)["Model"])
+    assert {"mtl [data.n_train=3072]", "mtl [data.n_train=6144]"} <= models

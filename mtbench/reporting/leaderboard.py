@@ -311,10 +311,10 @@ def _label_configs(rows: list[dict[str, object]], groups: list[list[RunRecord]])
     that differ among them appended to their label, e.g. ``mtinet [data.n_train=12288]``."""
     by_label: dict[tuple, list[int]] = {}
     for i, row in enumerate(rows):
-        by_label.setdefault((row["Model"], row["Dataset"], row["Split"], row["Source"]), []).append(i)
+        by_label.setdefault(tuple(row[c] for c in _IDENTITY), []).append(i)
     for idx in by_label.values():
         flats = [_flat(json.loads(_bench_key(groups[i][0]))) for i in idx]
-        keys = sorted({k for f in flats for k in f if len({g.get(k) for g in flats}) > 1})
+        keys = sorted({k for f in flats for k in f if k not in _SHOWN and len({g.get(k) for g in flats}) > 1})
         if len(idx) < 2 or not keys:
             continue
         for i, f in zip(idx, flats):
@@ -322,6 +322,9 @@ def _label_configs(rows: list[dict[str, object]], groups: list[list[RunRecord]])
 
 
 UNSET_VALUE = "—"
+_IDENTITY = ("Model", "Dataset", "Split", "Source", "Backbone", "Tasks", "Aux tasks", "Input")
+# config fields the table shows in columns of their own (rows differing there are told apart already)
+_SHOWN = {"model.backbone", "data.dataset", "data.tasks", "data.aux_tasks", "data.train_size", "eval.split"}
 
 
 def _tied(df: pd.DataFrame, col: Column, best: set[int]) -> set[int]:
