@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from _records import metric_record
 
 from mtbench.reporting.budget import budget_frame, budget_section, training_iterations
 from mtbench.reporting.leaderboard import CI_LOW, DM_COL
@@ -18,22 +19,11 @@ def _cfg(n_train: int, tasks: list[str]) -> dict:
 
 
 def _rec(id: str, model: str, seed: int, n_train: int, sem=None, dep=None) -> RunRecord:
-    metrics = {}
-    if sem is not None:
-        metrics["semseg"] = {"mIoU": sem}
-    if dep is not None:
-        metrics["depth"] = {"rmse": dep}
-    return RunRecord(
-        id=id,
-        model=model,
-        backbone="hrnet18",
-        dataset="synthetic",
-        tasks=list(metrics),
-        seed=seed,
-        metrics=metrics,
-        config=_cfg(n_train, list(metrics)),
-        cost={"input_size": [96, 128]},
-    )
+    tasks = [t for t, v in (("semseg", sem), ("depth", dep)) if v is not None]
+    return metric_record(id, model, seed, sem, dep, dataset="synthetic", config=_cfg(n_train, tasks), cost=_SIZE)
+
+
+_SIZE = {"input_size": [96, 128]}
 
 
 @pytest.fixture

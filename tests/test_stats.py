@@ -8,9 +8,10 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from _records import metric_record
 
 from mtbench.reporting.leaderboard import DM_COL, add_power, build_frame, leaderboard
-from mtbench.reporting.results import LOCAL_DIR, RunRecord, load_records, save_record
+from mtbench.reporting.results import LOCAL_DIR, load_records, save_record
 from mtbench.reporting.stats import (
     Sample,
     difference,
@@ -71,25 +72,6 @@ def test_seeds_needed_match_standard_power_tables():
     assert seeds_for_power(0.0, 1.0) == 2
 
 
-def _rec(id: str, model: str, seed: int, sem: float | None = None, dep: float | None = None, **kw) -> RunRecord:
-    metrics = {}
-    if sem is not None:
-        metrics["semseg"] = {"mIoU": sem}
-    if dep is not None:
-        metrics["depth"] = {"rmse": dep}
-    return RunRecord(
-        id=id,
-        model=model,
-        backbone="hrnet18",
-        dataset="nyud",
-        tasks=list(metrics),
-        seed=seed,
-        metrics=metrics,
-        cost={"input_size": [480, 640]},
-        **kw,
-    )
-
-
 @pytest.fixture
 def board(tmp_path):
     """Three seeds of single-task baselines and of two multi-task models: 'good' gains ~+5 Δm every seed, 'noisy'
@@ -97,12 +79,12 @@ def board(tmp_path):
     root = tmp_path / "results"
     st = [(30.0, 0.70), (31.0, 0.69), (29.0, 0.71)]
     for s, (a, b) in enumerate(st):
-        save_record(_rec(f"st-s{s}", "single_task", s, sem=a), root)
-        save_record(_rec(f"st-d{s}", "single_task", s, dep=b), root)
+        save_record(metric_record(f"st-s{s}", "single_task", s, sem=a), root)
+        save_record(metric_record(f"st-d{s}", "single_task", s, dep=b), root)
     for s, (a, b) in enumerate(st):
-        save_record(_rec(f"good-{s}", "mtl", s, a * 1.05, b * 0.95), root)
+        save_record(metric_record(f"good-{s}", "mtl", s, a * 1.05, b * 0.95), root)
     for s, (f, g) in enumerate([(1.10, 1.08), (0.90, 0.95), (1.02, 0.98)]):
-        save_record(_rec(f"noisy-{s}", "padnet", s, st[s][0] * f, st[s][1] * g), root)
+        save_record(metric_record(f"noisy-{s}", "padnet", s, st[s][0] * f, st[s][1] * g), root)
     return root
 
 
@@ -140,7 +122,7 @@ def test_power_columns(board):
 
 def test_same_seed_duplicate_changes_neither_n_nor_the_row(board):
     before = build_frame(load_records(board))
-    save_record(_rec("good-0-again", "mtl", 0, 30.0 * 1.05, 0.70 * 0.95), board)  # the same run, reproduced
+    save_record(metric_record("good-0-again", "mtl", 0, 30.0 * 1.05, 0.70 * 0.95), board)  # the same run, reproduced
     after = build_frame(load_records(board))
     a, b = (x[x["Model"] == "mtl"].iloc[0] for x in (before, after))
     assert b["Seeds"] == a["Seeds"] == 3 and b["Repeats"] == 1 and a["Repeats"] == 0
@@ -153,7 +135,7 @@ def test_same_seed_duplicate_changes_neither_n_nor_the_row(board):
 def test_local_runs_are_a_labelled_row_and_stay_off_the_page(board):
     from mtbench.reporting.page import committed_records
 
-    save_record(_rec("mine", "mtl", 0, 33.0, 0.60), board / LOCAL_DIR)
+    save_record(metric_record("mine", "mtl", 0, 33.0, 0.60), board / LOCAL_DIR)
     df = build_frame(load_records(board))
     mine = df[df["Source"] == "measured (local)"]
     assert len(mine) == 1 and mine.iloc[0]["Record ids"] == "mine" and mine.iloc[0]["Seeds"] == 1

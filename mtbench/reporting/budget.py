@@ -29,9 +29,9 @@ def training_iterations(r: RunRecord) -> int | None:
     if isinstance(train.get("max_iters"), int):
         return int(train["max_iters"])
     n, batch, epochs = data.get("n_train"), train.get("batch_size"), train.get("epochs")
-    if not all(isinstance(x, int) and x > 0 for x in (n, batch, epochs)):
-        return None
-    return (n // batch) * epochs
+    if isinstance(n, int) and isinstance(batch, int) and isinstance(epochs, int) and min(n, batch, epochs) > 0:
+        return (n // batch) * epochs
+    return None
 
 
 def budget_frame(records: Sequence[RunRecord], dataset: str) -> pd.DataFrame:
@@ -83,7 +83,7 @@ def budget_plot(frame: pd.DataFrame, dataset: str, out: Path | str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mtbench.reporting.plots import save_figure
+    from mtbench.reporting.plots import finish_delta_m_plot
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     models = list(dict.fromkeys(frame["Model"]))
@@ -94,18 +94,13 @@ def budget_plot(frame: pd.DataFrame, dataset: str, out: Path | str) -> Path:
         lo = [v - low if _fin(low) else 0.0 for v, low in zip(y, sub[CI_LOW])]
         hi = [high - v if _fin(high) else 0.0 for v, high in zip(y, sub[CI_HIGH])]
         ax.errorbar(x, y, yerr=[lo, hi], marker="o", capsize=3, label=model)
-    ax.axhline(0, color="grey", lw=0.8)
     ax.set_xscale("log")
     ticks = sorted(set(frame["Iterations"]))
     ax.set_xticks(ticks)
     ax.set_xticklabels([str(t) for t in ticks])
     ax.minorticks_off()
-    ax.set_xlabel("training iterations (batch 8, fresh scenes)")
-    ax.set_ylabel("Δm vs single-task (%) ↑, 95 % interval")
-    ax.set_title(f"{dataset}: multi-task gain against the training budget")
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    return save_figure(fig, out)
+    xlabel = "training iterations (log scale)"
+    return finish_delta_m_plot(fig, ax, xlabel, f"{dataset}: multi-task gain against the training budget", out)
 
 
 def _interval_text(row: pd.Series) -> str:

@@ -289,7 +289,7 @@ def seed_sample(
     vals = {s: statistics.fmean(cast(float, values[i]) for i in idx) for s, idx in by_seed.items()}
     reps: dict[int, np.ndarray] = {}
     for s, idx in by_seed.items():
-        arrs = [replicates[i] for i in idx if i < len(replicates) and replicates[i] is not None]
+        arrs = [a for i in idx if i < len(replicates) and (a := replicates[i]) is not None]
         if arrs and len(arrs) == len(idx) and len({a.shape for a in arrs}) == 1:
             reps[s] = np.mean(arrs, axis=0)
     return Sample(vals, reps, repeats=sum(len(i) - 1 for i in by_seed.values()))

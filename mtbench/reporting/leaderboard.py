@@ -337,7 +337,7 @@ def _tied(df: pd.DataFrame, col: Column, best: set[int]) -> set[int]:
         if sb is None:
             continue
         for i in df.index:
-            if i in best or any(df.at[i, c] != df.at[b, c] for c in ("Dataset", "Split")):
+            if i in best or any(str(df.at[i, c]) != str(df.at[b, c]) for c in ("Dataset", "Split")):
                 continue
             if str(df.at[i, "Source"]).split()[0] != str(df.at[b, "Source"]).split()[0]:
                 continue
@@ -359,15 +359,16 @@ def add_power(df: pd.DataFrame, delta: float = 1.0) -> pd.DataFrame:
 
     if delta <= 0:
         raise UsageError(f"--power {delta}: the difference to resolve must be > 0 Δm points")
-    hw, test = [], []
+    hw: list[int | None] = []
+    test: list[int | None] = []
     for _, row in df.iterrows():
         std = row.get(f"{DM_COL} std")
         if str(row["Model"]).startswith(SINGLE_TASK) or not _finite(std) or row["Seeds"] < 2:
             hw.append(None)
             test.append(None)
             continue
-        hw.append(seeds_for_half_width(float(std), delta))
-        test.append(seeds_for_power(float(std), delta))
+        hw.append(seeds_for_half_width(float(cast(float, std)), delta))
+        test.append(seeds_for_power(float(cast(float, std)), delta))
     df = df.copy()
     df[POWER_HW.format(delta)] = pd.array(hw, dtype="Int64")
     df[POWER_TEST.format(delta)] = pd.array(test, dtype="Int64")
@@ -459,11 +460,12 @@ def _cell(row: pd.Series, col: Column, signed: bool) -> str:
     v, lo, hi = row[col.name], row.get(f"{col.name} {CI_LOW}"), row.get(f"{col.name} {CI_HIGH}")
     text = f"{v:+.{d}f}" if signed else f"{v:.{d}f}"
     method = row.get(f"{col.name} ci", "none")
-    if _finite(lo) and _finite(hi):
-        if method == "bootstrap":
-            return text + (f" [{lo:+.{d}f}, {hi:+.{d}f}]" if signed else f" [{lo:.{d}f}, {hi:.{d}f}]")
-        return text + f" ± {(hi - lo) / 2:.{d}f}"
-    return text
+    if not (_finite(lo) and _finite(hi)):
+        return text
+    low, high = float(cast(float, lo)), float(cast(float, hi))
+    if method == "bootstrap":
+        return text + (f" [{low:+.{d}f}, {high:+.{d}f}]" if signed else f" [{low:.{d}f}, {high:.{d}f}]")
+    return text + f" ± {(high - low) / 2:.{d}f}"
 
 
 def _seeds(row: pd.Series) -> str:

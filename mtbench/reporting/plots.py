@@ -79,11 +79,17 @@ def pareto_plot(
     pts = list(zip(df["GMACs"], df[DM_COL]))
     front = pareto_front(pts)
     ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "k--", lw=1, label="Pareto front", zorder=0)
+    title = f"{dataset}: multi-task gain vs cost (marker area ∝ params)"
+    return finish_delta_m_plot(fig, ax, "GMACs per image (fvcore: 1 multiply-add = 1 MAC)", title, out, legend_size=7)
+
+
+def finish_delta_m_plot(fig: Figure, ax: Any, xlabel: str, title: str, out: Path | str, legend_size: int = 8) -> Path:
+    """The common end of a plot of Δm with its 95 % intervals: the 0 line, labels, legend, then the PNG."""
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xlabel("GMACs per image (fvcore: 1 multiply-add = 1 MAC)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("Δm vs single-task (%) ↑, 95 % interval")
-    ax.set_title(f"{dataset}: multi-task gain vs cost (marker area ∝ params)")
-    ax.legend(fontsize=7, loc="best")
+    ax.set_title(title)
+    ax.legend(fontsize=legend_size, loc="best")
     fig.tight_layout()
     return save_figure(fig, out)
 
