@@ -186,7 +186,8 @@ def synthetic_reproduce(benches: Sequence[Benchmark]) -> str:
         return f"No measured rows. {SYNTHETIC_REPRODUCE}"
     where = f"{_device([r for b in benches for r in b.records])}, timings on a shared machine"
     recorded = sorted({r.seed for b in benches for r in b.records if r.seed is not None})
-    seeds = f"seeds {', '.join(map(str, recorded)) or 'unknown'} (the Seeds column counts each row's)"
+    listed = ", ".join(map(str, recorded)) or "unknown"
+    seeds = f"seed{'s' if len(recorded) != 1 else ''} {listed} (the Seeds column counts each row's)"
     if len(benches) == 1:
         return (
             f"Measured rows: the default benchmark (`mtbench run` defaults: {describe_synthetic(benches[0])}), "
