@@ -180,6 +180,18 @@ def _device(records: Sequence[RunRecord]) -> str:
     return f"on {', '.join(devices)}" if devices else "on unrecorded devices"
 
 
+def cost_line(records: Sequence[RunRecord]) -> str:
+    """What the records cost to make, from their stored per-phase times (``RunRecord.timings``), or ""."""
+    timed = [r.timings["total"] for r in records if "total" in r.timings]
+    if not timed:
+        return ""
+    hours = sum(timed) / 3600
+    threads = sorted({str((r.env.model_extra or {}).get("threads")) for r in records} - {"None"})
+    part = "" if len(timed) == len(records) else f" ({len(timed)} of the {len(records)} records say)"
+    on = f" on {' or '.join(threads)} CPU thread(s) per run" if threads else ""
+    return f" Its {len(records)} runs took {hours:.1f} h of wall time in all{on}{part}."
+
+
 def synthetic_reproduce(benches: Sequence[Benchmark]) -> str:
     """How the synthetic rows were measured, read off their records' stored configs."""
     if not benches:
@@ -191,7 +203,7 @@ def synthetic_reproduce(benches: Sequence[Benchmark]) -> str:
     if len(benches) == 1:
         return (
             f"Measured rows: the default benchmark (`mtbench run` defaults: {describe_synthetic(benches[0])}), "
-            f"{seeds}, {where}. {SYNTHETIC_REPRODUCE}"
+            f"{seeds}, {where}.{cost_line(benches[0].records)} {SYNTHETIC_REPRODUCE}"
         )
     items = " ".join(f"({i}) {', '.join(b.models)}: {describe_synthetic(b)}." for i, b in enumerate(benches, 1))
     return (
