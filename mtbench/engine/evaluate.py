@@ -3,11 +3,16 @@
 Predictions are scored at each image's original size (``meta["size"]``): when the model's input was
 resized (NYUD, PASCAL-Context as the MTI-Net release), each prediction is resized back to its image's
 original size (``resize_prediction``) and compared with the original-size target.
+
+With ``bootstrap=B`` each task's metric is fed one image at a time and keeps every image's statistic
+(``mtbench.metrics.bootstrap``), and ``Evaluation.bootstrap`` holds B bootstrap replicates of each task's
+primary metric over the evaluated images (resamples that depend only on the number of images, B and the seed).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -17,20 +22,35 @@ from torch.utils.data import DataLoader
 
 from mtbench.data.spec import DatasetSpec
 from mtbench.metrics.base import Metric
+from mtbench.metrics.bootstrap import (
+    DEFAULT_SEED,
+    BootstrapResult,
+    BootstrapUnavailable,
+    PerImageRecorder,
+    bootstrap_metric,
+)
 from mtbench.registry import get_task
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class Evaluation:
-    """What ``evaluate`` measured: ``metrics`` {task: {metric: value}} and, for the tasks whose metric
-    options change the numbers (e.g. the edge matching radius and protocol), ``protocols`` {task: {...}}."""
+    """What ``evaluate`` measured: ``metrics`` {task: {metric: value}}; for the tasks whose metric
+    options change the numbers (e.g. the edge matching radius and protocol), ``protocols`` {task: {...}};
+    when a bootstrap was asked for, ``bootstrap`` {task: replicates of its primary metric} and, for the
+    tasks without one, ``no_bootstrap`` {task: why}."""
 
     metrics: dict[str, dict[str, float]]
     protocols: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bootstrap: dict[str, BootstrapResult] = field(default_factory=dict)
+    no_bootstrap: dict[str, str] = field(default_factory=dict)
 
     def notes(self) -> list[str]:
-        """One line per metric protocol, as the run record's notes show them."""
-        return [f"{t} protocol: " + ", ".join(f"{k}={v}" for k, v in p.items()) for t, p in self.protocols.items()]
+        """One line per metric protocol and per task left without its bootstrap, as the run record's notes
+        show them."""
+        out = [f"{t} protocol: " + ", ".join(f"{k}={v}" for k, v in p.items()) for t, p in self.protocols.items()]
+        return out + [f"{t}: no bootstrap ({why})" for t, why in self.no_bootstrap.items()]
 
 
 def make_metrics(
@@ -93,7 +113,11 @@ def resize_prediction(pred: torch.Tensor, size: tuple[int, int], renormalise: bo
 
 
 def _update(
-    metric: Metric, task: str, pred: torch.Tensor, target: torch.Tensor, sizes: list[tuple[int, int]] | None
+    metric: Metric | PerImageRecorder,
+    task: str,
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    sizes: list[tuple[int, int]] | None,
 ) -> None:
     """Fold one batch into ``metric``. When the batch carries original sizes that differ from the
     prediction's or the target's (the release's evaluation: model input resized, targets at the original
@@ -122,10 +146,16 @@ def evaluate(
     channels_last: bool = False,
     options: dict[str, dict[str, Any]] | None = None,
     distributed: bool = False,
+    bootstrap: int = 0,
+    bootstrap_seed: int = DEFAULT_SEED,
 ) -> Evaluation:
     """Run the model over ``loader``: every task's metrics (summed over ranks if distributed) and the
-    protocols of the metrics that have options."""
+    protocols of the metrics that have options. ``bootstrap`` > 0: that many bootstrap replicates of each
+    task's primary metric over the images of ``loader`` (resampled with ``bootstrap_seed``); a task whose
+    metric cannot have them is named in ``no_bootstrap`` with the reason. Distributed evaluation has none
+    (each process sees only its share of the images)."""
     metrics = make_metrics(tasks, spec, options)
+    recorders, no_bootstrap = _recorders(metrics, bootstrap, distributed)
     was_training = model.training
     model.eval()
     try:
@@ -139,7 +169,7 @@ def evaluate(
                 target = batch[t]
                 if sizes is None and pred.shape[-2:] != target.shape[-2:]:
                     pred = F.interpolate(pred, size=target.shape[-2:], mode="bilinear", align_corners=False)
-                _update(metrics[t], t, get_task(t).predict(pred), target, sizes)
+                _update(recorders.get(t, metrics[t]), t, get_task(t).predict(pred), target, sizes)
     finally:
         model.train(was_training)
     result = {}
@@ -147,4 +177,33 @@ def evaluate(
         if distributed:
             m.all_reduce()
         result[t] = m.compute()
-    return Evaluation(result, {t: p for t, m in metrics.items() if (p := m.protocol())})
+    replicates = {}
+    for t, rec in recorders.items():
+        try:
+            replicates[t] = bootstrap_metric(rec.stats(), metrics[t], rec.key, n_boot=bootstrap, seed=bootstrap_seed)
+        except BootstrapUnavailable as e:
+            no_bootstrap[t] = str(e)
+        except Exception as e:  # a metric that breaks on resampled sums must not cost the evaluation
+            log.warning("%s: bootstrap of %s failed: %s: %s", t, rec.key, type(e).__name__, e)
+            no_bootstrap[t] = f"{type(e).__name__}: {e}"
+    protocols = {t: p for t, m in metrics.items() if (p := m.protocol())}
+    return Evaluation(result, protocols, replicates, {t: no_bootstrap[t] for t in tasks if t in no_bootstrap})
+
+
+def _recorders(
+    metrics: dict[str, Metric], bootstrap: int, distributed: bool
+) -> tuple[dict[str, PerImageRecorder], dict[str, str]]:
+    """Per-image recorders of the tasks' primary metrics when a bootstrap is asked for, and why the other
+    tasks get none."""
+    if bootstrap <= 0:
+        return {}, {}
+    if distributed:
+        why = "distributed evaluation: per-image statistics are kept on one process only"
+        return {}, {t: why for t in metrics}
+    recorders, no_bootstrap = {}, {}
+    for t, m in metrics.items():
+        try:
+            recorders[t] = PerImageRecorder(m, get_task(t).primary)
+        except BootstrapUnavailable as e:
+            no_bootstrap[t] = str(e)
+    return recorders, no_bootstrap

@@ -28,11 +28,13 @@ from mtbench.engine.runtime import (
 )
 from mtbench.engine.trainer import BEST, LAST, Trainer, TrainState, reported_checkpoint
 from mtbench.errors import MtbenchError, RecordError, UsageError
+from mtbench.metrics.bootstrap import DEFAULT_N_BOOT
 from mtbench.profiling import peak_memory_mb, profile_model, reset_peak_memory
 from mtbench.registry import create_model, get_task, model_info
 from mtbench.reporting.results import (
     CURVE_CSV,
     MAX_CURVE_POINTS,
+    Bootstrap,
     Cost,
     Curve,
     CurvePoint,
@@ -211,6 +213,10 @@ def make_record(
         env=Env.model_validate(environment(device)),
         protocol=protocol,
         notes=notes,
+        bootstrap={
+            t: Bootstrap(metric=b.metric, n_images=b.n_images, seed=b.seed, replicates=b.replicates)
+            for t, b in evaluation.bootstrap.items()
+        },
     )
 
 
@@ -315,7 +321,7 @@ def _run_one(cfg: RunConfig, resume: Path | None) -> tuple[RunRecord, Path]:
     else:
         checkpoint = f"last (epoch {state.epoch})"
     t_eval = time.perf_counter()
-    evaluation = trainer.evaluate()
+    evaluation = trainer.evaluate(bootstrap=DEFAULT_N_BOOT)
     eval_s = time.perf_counter() - t_eval
     if not dist.is_main:
         return None, None  # type: ignore[return-value]
@@ -407,7 +413,16 @@ def _eval_run(run_dir: Path, split: str, results: str | None, trust: bool) -> tu
     val = build_data(cfg, exp, split)
     loader = DataLoader(val, batch_size=cfg.eval.batch_size, num_workers=cfg.data.workers)
     t_eval = time.perf_counter()
-    evaluation = evaluate(model, loader, exp.tasks, exp.spec, device, amp=cfg.train.amp, options=cfg.eval.options)
+    evaluation = evaluate(
+        model,
+        loader,
+        exp.tasks,
+        exp.spec,
+        device,
+        amp=cfg.train.amp,
+        options=cfg.eval.options,
+        bootstrap=DEFAULT_N_BOOT,
+    )
     eval_s = time.perf_counter() - t_eval
     st = ck["train_state"] if isinstance(ck["train_state"], dict) else {}
     checkpoint = (

@@ -284,8 +284,10 @@ class Trainer:
             for b in self.model.buffers():
                 tdist.broadcast(b, src=0)
 
-    def evaluate(self, limit: int | None = None) -> Evaluation:
-        """Evaluate the model on the evaluation split (its first ``limit`` images when given)."""
+    def evaluate(self, limit: int | None = None, bootstrap: int = 0) -> Evaluation:
+        """Evaluate the model on the evaluation split (its first ``limit`` images when given); ``bootstrap`` > 0:
+        with that many bootstrap replicates of each task's primary metric (the final evaluation, which the record
+        stores; not every epoch's or curve point's)."""
         kill_point("eval")  # test hook (no-op unless MTBENCH_TEST_KILL_AT is set)
         self._sync_buffers()
         return evaluate(
@@ -298,6 +300,7 @@ class Trainer:
             channels_last=self.channels_last,
             options=self.cfg.eval.options,
             distributed=self.dist.enabled,
+            bootstrap=bootstrap,
         )
 
     def fit(self) -> TrainState:

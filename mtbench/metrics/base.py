@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -29,6 +31,11 @@ class Metric:
     Convention: every state tensor is a sum over samples, so ``merge`` (in-process) and ``all_reduce``
     (torch.distributed, SUM) give exactly the one-process result. State lives on the device of the
     first ``update`` (device-agnostic); ``compute`` returns Python floats.
+
+    Because the state is additive, one image's statistic is the state increment it contributes, and the
+    metric of any multiset of images is ``compute`` on the sum of their increments: the bootstrap over
+    images (``mtbench.metrics.bootstrap``) rests on this. A metric whose reported values are not a function
+    of such sums sets ``bootstrappable = False`` (it is then never bootstrapped).
     """
 
     specs: ClassVar[tuple[MetricSpec, ...]] = ()
@@ -52,6 +59,16 @@ class Metric:
         if re.fullmatch(rf"{re.escape(cls.per_class.name)}_\d+", key):
             return replace(cls.per_class, name=key)
         return None
+
+    bootstrappable: ClassVar[bool] = True
+    """True when every value of ``compute`` is a function of the summed state alone (the convention above),
+    so per-image state increments can be resampled; False: no bootstrap for this metric."""
+
+    def bootstrap_state_names(self, key: str) -> list[str]:
+        """The state tensors that ``compute()[key]`` reads: the per-image statistics of a bootstrap of ``key``
+        keep only these (the others are zero when its replicates are computed). Default: every state tensor;
+        a metric overrides it to leave out a large state that ``key`` does not need."""
+        return list(self._state_names)
 
     def protocol(self) -> dict[str, Any]:
         """How the numbers are made where options change them (stored in the run record); {} = nothing to say."""
@@ -92,6 +109,31 @@ class Metric:
     def reset(self) -> None:
         for n in self._state_names:
             getattr(self, n).zero_()
+
+    def empty_copy(self) -> Metric:
+        """A metric of the same class and options with zero state, on this metric's device."""
+        other = copy.deepcopy(self)
+        other.reset()
+        return other
+
+    def load_state(self, state: Mapping[str, torch.Tensor]) -> Metric:
+        """Set the state tensors named in ``state`` (each cast to that tensor's dtype and device; shapes must
+        agree; integer tensors are rounded first) and zero the others. Returns self."""
+        unknown = set(state) - set(self._state_names)
+        if unknown:
+            raise KeyError(f"{type(self).__name__}: no state named {', '.join(sorted(unknown))}")
+        for n in self._state_names:
+            mine = getattr(self, n)
+            if n not in state:
+                mine.zero_()
+                continue
+            value = state[n].to(mine.device)
+            if value.shape != mine.shape:
+                raise ValueError(f"cannot load state '{n}': shapes {tuple(value.shape)} and {tuple(mine.shape)}")
+            if not mine.is_floating_point() and value.is_floating_point():
+                value = torch.round(value)
+            setattr(self, n, value.to(mine.dtype).clone())
+        return self
 
     def merge(self, other: Metric) -> Metric:
         """Add another metric's state into this one (same class and configuration)."""

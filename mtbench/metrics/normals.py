@@ -85,6 +85,12 @@ class NormalsMetric(Metric):
         self.hist += torch.bincount(idx, minlength=N_BINS)
         self.count += ang.numel()
 
+    def bootstrap_state_names(self, key: str) -> list[str]:
+        """Only the median reads the angle histogram (N_BINS counts, too many to keep per image): a bootstrap
+        of any other key keeps the small states only (its replicates report no median)."""
+        names = super().bootstrap_state_names(key)
+        return names if key == "median" else [n for n in names if n != "hist"]
+
     def _order_statistic(self, cum: torch.Tensor, k: int) -> float:
         """Approximate k-th smallest angle (1-based) from the histogram's cumulative counts."""
         b = int(torch.searchsorted(cum, torch.tensor([k], dtype=cum.dtype, device=cum.device))[0])
@@ -107,7 +113,8 @@ class NormalsMetric(Metric):
         within = (100.0 * self.n_within.to(torch.float64) / n).tolist()
         return {
             "mean": float(self.sum_angle) / n,
-            "median": self._median(),
+            # the histogram holds every counted angle, except in a bootstrap replicate that left it out
+            "median": self._median() if int(self.hist.sum()) == n else float("nan"),
             "rmse": math.sqrt(float(self.sum_sq) / n),
             "a11.25": within[0],
             "a22.5": within[1],

@@ -38,6 +38,7 @@ MAX_TEXT = 4096  # notes, citation, protocol values, environment strings
 MAX_ITEMS = 256  # tasks, protocol entries, environment fields
 MAX_NOTES = 10_000
 MAX_METRICS = 1024  # metrics per task, baselines per task
+MAX_REPLICATES = 10_000  # bootstrap replicates per task (a record holds 1000 per task)
 MAX_CONFIG_VALUES = 20_000
 MAX_CONFIG_DEPTH = 32
 MAX_CURVE_POINTS = 1000  # a learning curve's points in a record (the engine thins longer curves evenly)
@@ -149,6 +150,20 @@ class Curve(BaseModel):
         return v
 
 
+class Bootstrap(BaseModel):
+    """A bootstrap over the evaluated images of one task's primary metric (``mtbench.metrics.bootstrap``):
+    ``replicates[b]`` is ``metric`` computed on the b-th resample of the ``n_images`` images, the resamples being
+    ``resample_indices(n_images, len(replicates), seed)`` (images in the split's order). They depend only on
+    those three numbers, so records with the same n_images and seed pair up replicate by replicate (a paired
+    bootstrap of Δm). Replicates are rounded to 6 significant digits."""
+
+    model_config = ConfigDict(extra="forbid")
+    metric: Name
+    n_images: int = Field(ge=1)
+    seed: int = Field(ge=0)
+    replicates: list[Annotated[float, Field(allow_inf_nan=False)]] = Field(min_length=1, max_length=MAX_REPLICATES)
+
+
 FLOOR_MODEL = "constant"
 """``model`` of a constant-predictor floor record (written by ``scripts/constant_baseline.py``, see
 ``mtbench.constant``): the page quotes it beside its dataset's measured rows; it is never a leaderboard row, a
@@ -223,6 +238,8 @@ class RunRecord(BaseModel):
     source: Literal["measured", "reported"] = "measured"
     citation: Text | None = None
     protocol: dict[Name, Text] = Field(default_factory=dict, max_length=MAX_ITEMS)  # mtbench.protocol
+    # {task: bootstrap of its primary metric over the images}; absent from older records and distributed runs
+    bootstrap: dict[Name, Bootstrap] = Field(default_factory=dict, max_length=MAX_ITEMS)
     notes: list[Text] = Field(default_factory=list, max_length=MAX_NOTES)
     _path: Path | None = PrivateAttr(default=None)
     _origin: str = PrivateAttr(default="")
@@ -250,6 +267,9 @@ class RunRecord(BaseModel):
         overlap = set(self.tasks) & set(self.aux_tasks)
         if overlap:
             raise ValueError(f"tasks {sorted(overlap)} are both main and auxiliary")
+        stray = sorted(set(self.bootstrap) - set(self.tasks))
+        if stray:
+            raise ValueError(f"'bootstrap' of tasks {stray} that are not in 'tasks'")
         return self
 
     @property
