@@ -144,3 +144,15 @@ def test_local_runs_are_a_labelled_row_and_stay_off_the_page(board):
     # paired against the committed seed-0 baselines
     assert mine.iloc[0][DM_COL] == pytest.approx(100 * ((33 - 30) / 30 + (0.70 - 0.60) / 0.70) / 2)
     assert "mine" not in {r.id for r in committed_records(board)}
+
+
+def test_one_seed_rows_show_the_bootstrap_interval(board):
+    from mtbench.reporting.results import Bootstrap
+
+    reps = [31.0, 33.0, 32.0, 34.0, 35.0]
+    r = metric_record("boot", "mtinet", 0, 33.0, 0.60)
+    r = r.model_copy(update={"bootstrap": {"semseg": Bootstrap(metric="mIoU", n_images=5, seed=0, replicates=reps)}})
+    save_record(r, board)
+    line = next(ln for ln in leaderboard(board, fmt="github").splitlines() if ln.startswith("| mtinet"))
+    lo, hi = np.quantile(reps, [0.025, 0.975])
+    assert f"33.00 [{lo:.2f}, {hi:.2f}]" in line and "| 1 (bootstrap) |" in line

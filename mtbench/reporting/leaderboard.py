@@ -473,7 +473,7 @@ def _seeds(row: pd.Series) -> str:
     with bootstrap intervals, where its interval comes from."""
     n, rep = int(row["Seeds"]), int(row.get("Repeats", 0) or 0)
     text = f"{n}" + (f" ({rep} repeated)" if rep else "")
-    methods = {row.get(f"{c} ci") for c in row.index if str(c).endswith(" ci")}
+    methods = {row[c] for c in row.index if str(c).endswith(" ci")}
     if n == 1 and "bootstrap" in methods:
         text += " (bootstrap)"
     return text
