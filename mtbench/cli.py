@@ -363,7 +363,7 @@ def leaderboard_cmd(
         console.print(f"{out} is up to date")
     else:
         for p in write_page(results, out, plots):
-            console.print(f"wrote {p}", highlight=False)
+            console.print(f"wrote {p}", highlight=False, soft_wrap=True)
 
 
 class CurveX(str, Enum):
@@ -404,7 +404,7 @@ def plot_cmd(
         if not sources:
             raise UsageError("--curves: name record files, run folders or results folders, e.g. --curves runs/<id>")
         path = curves_plot(sources, out or Path("curves.png"), tasks=_task_list(task), x=x.value)
-        console.print(f"wrote {path}", highlight=False)
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
         return
     if sources or task:
         raise UsageError("plot: record or run paths and --task go with --curves (the Pareto plot reads --results)")

@@ -20,7 +20,7 @@ SETS = [
     "data.n_train=6",
     "data.n_val=3",
     "data.train_size=[64,96]",
-    "run.seed=4",
+    "data.seed=4",
     "data.tasks=[semseg,depth,normals,saliency]",
 ]
 
@@ -89,10 +89,11 @@ def test_floor_record_stores_a_fresh_computation(tmp_path, capsys):
     [path] = (results / "synthetic" / "constant").iterdir()
     assert capsys.readouterr().out.splitlines()[-1] == f"wrote {path}"
     rec = load_record(path)
-    assert rec.is_floor and rec.source == "measured" and rec.status == "complete" and rec.seed == 4
+    assert rec.is_floor and rec.source == "measured" and rec.status == "complete" and rec.seed == 0
     assert rec.tasks == ["semseg", "depth", "normals", "saliency"] and rec.aux_tasks == [] and rec.split == "val"
     cfg = RunConfig.model_validate(rec.config)
     assert cfg.model.name == "constant" and cfg.data.aux_tasks == [] and (cfg.data.n_train, cfg.data.n_val) == (6, 3)
+    assert cfg.data_seed == 4  # the scenes scored: data.seed 4 (the run seed, 0, does not choose them)
     assert rec.config_hash == cfg.hash() and rec.key.run == RunKey.of_config(cfg) and rec.env.torch
     fresh = constant_scores(build_config(None, SETS))
     assert rec.metrics == fresh == constant_scores(cfg)
