@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from mtbench.errors import MtbenchError
 from mtbench.registry import get_task
 from mtbench.reporting.budget import budget_section
 from mtbench.reporting.delta_m import SINGLE_TASK, primary_metric
-from mtbench.reporting.leaderboard import build_frame, render
+from mtbench.reporting.leaderboard import add_power, build_frame, render
 from mtbench.reporting.results import BUDGET_DIR, RunRecord, atomic_write_text, benchmark_config, load_records
 
 DATASET_ORDER = ("synthetic", "nyud", "pascal_context")
@@ -43,8 +45,10 @@ mean ± the half-width of the 95 % confidence interval (Student t over seeds; wi
 of a bootstrap over validation images where the records carry one); Seeds is n (runs of the same
 configuration and seed repeated count once). Bold: the best measured value per column and the rows
 statistically tied with it (the 95 % interval of their difference contains 0). ▲ / ▼: Δm's interval
-lies above / below 0, i.e. better / worse than the single-task baselines at 95 %. GMACs: fvcore
-counts, one multiply-add = one MAC, batch 1, at the input size of the run.
+lies above / below 0, i.e. better / worse than the single-task baselines at 95 %. Where rows have two
+seeds or more, the last columns say how many seeds each multi-task row's measured spread of Δm needs for
+a 95 % interval of half-width ≤ 2 points (the benchmark's goal), and for 80 % power at Δm 2 (`mtbench
+table --power 2`). GMACs: fvcore counts, one multiply-add = one MAC, batch 1, at the input size of the run.
 """
 SYNTHETIC_REPRODUCE = (
     "Reproduce with `make leaderboard` (= `mtbench sweep --preset default` then `mtbench leaderboard`)."
@@ -241,6 +245,17 @@ def floor_line(floors: Sequence[RunRecord], benches: Sequence[Benchmark]) -> str
     )
 
 
+TARGET_HALF_WIDTH = 2.0
+"""The benchmark's goal for every measured row's Δm: a 95 % interval of half-width <= 2 points (issue 18)."""
+
+
+def with_seeds_needed(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with the seeds each measured multi-task row needs to reach TARGET_HALF_WIDTH (and for 80 % power
+    at that Δm), where some row has two seeds or more to measure its spread."""
+    measured = df["Source"].str.startswith("measured") & (df["Seeds"] >= 2)
+    return add_power(df, TARGET_HALF_WIDTH) if measured.any() else df
+
+
 def committed_records(results: Path | str) -> list[RunRecord]:
     """The records the page shows: ``<results>/<dataset>/<model>/*.json`` only, not the sub-trees of a user's own
     runs (``local/``), the budget study (``budget/``, drawn as its own plot) or the CI references."""
@@ -274,7 +289,7 @@ def render_page(results: Path | str, out: Path | str = "results/LEADERBOARD.md")
         floor = floor_line(floors, benches) if measured else ""
         intro = synthetic_reproduce(benches) if d == "synthetic" else REPRODUCE.get(d, "")
         parts.append(f"## {d}\n\n{intro}{floor}\n")
-        parts.append(render(build_frame(records, dataset=d), "github"))
+        parts.append(render(with_seeds_needed(build_frame(records, dataset=d)), "github"))
         if measured:
             parts.append(f"\n![Δm vs GMACs on {d}]({plot_path(Path(out), d).name})\n")
             study = budget_section(study_records(results, d), d, Path(out), plots=False)
