@@ -413,6 +413,27 @@ def plot_cmd(
     console.print(f"wrote {pareto_plot(results, dataset, out or results / f'pareto_{dataset}.png', backbone=backbone)}")
 
 
+@app.command("show")
+def show_cmd(
+    runs: list[Path] = typer.Argument(
+        ..., help="Run folders (runs/<id>) or their record JSONs; they share dataset and tasks."
+    ),
+    n: int = typer.Option(8, "--n", help="Number of images (rows)."),
+    split: str = typer.Option("val", help="Split to show."),
+    worst: str | None = typer.Option(
+        None, "--worst", help="Show the N images where the first run's per-image primary metric of this task is worst."
+    ),
+    out: Path = typer.Option(Path("show.png"), "--out", help="PNG path."),
+    trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint", help=TRUST_HELP),
+) -> None:
+    """Predictions side by side: per image, the ground truth and each run's prediction of every main task,
+    titled with that image's own primary metric (runs evaluated on CPU from their checkpoints)."""
+    from mtbench.analysis.show import show
+
+    path = show(list(runs), out, n=n, split=split, worst=worst, trust=trust_checkpoint)
+    console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+
+
 @app.command("sweep")
 def sweep_cmd(
     preset: str = typer.Option(
