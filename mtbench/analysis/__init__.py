@@ -1,0 +1,1 @@
+"""Analyses of trained models (``mtbench affinity``: similarity of task-specific features)."""
