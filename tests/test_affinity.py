@@ -76,3 +76,121 @@ def test_cka_of_constant_features_is_nan_and_mismatched_samples_fail():
     assert math.isnan(linear_cka(torch.ones(5, 2), _rand(5, 2, 0)))
     with pytest.raises(ValueError, match="same samples"):
         linear_cka(_rand(5, 2, 0), _rand(6, 2, 0))
+
+
+# ---- end to end: tiny runs, then `mtbench affinity` --------------------------------------------------------
+
+TINY = {"data.n_train": 16, "data.n_val": 8, "data.train_size": "[64,96]"}
+MTINET_KEYS = [f"{stage} 1/{s}" for stage in ("initial", "distilled") for s in (32, 16, 8, 4)] + ["head 1/4"]
+
+
+def _run(root, model: str, tasks: str):
+    from conftest import tiny_overrides
+
+    from mtbench.cli import main
+    from mtbench.reporting.results import load_records
+
+    main(["run", "--model", model, "--tasks", tasks, *sum((["--set", s] for s in tiny_overrides(root, **TINY)), [])])
+    (record,) = load_records(root / "results")
+    return root / "runs" / record.id, record
+
+
+@pytest.fixture(scope="module")
+def mtinet_run(tmp_path_factory):
+    return _run(tmp_path_factory.mktemp("mtinet"), "mtinet", "semseg,depth")
+
+
+def _check_matrices(data: dict) -> None:
+    for key, entry in data["scales"].items():
+        m, k = entry["cka"], len(entry["tasks"])
+        assert len(m) == k and all(len(row) == k for row in m), key
+        for i in range(k):
+            assert m[i][i] == pytest.approx(1.0, abs=1e-6), key
+            for j in range(k):
+                assert m[i][j] == m[j][i] and 0.0 <= m[i][j] <= 1.0, key
+
+
+def _png_size(path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def test_affinity_of_mtinet_writes_every_scale_before_and_after_distillation(mtinet_run, tmp_path, capsys):
+    import json
+
+    from mtbench.analysis.affinity import affinity, affinity_figure
+    from mtbench.cli import main
+
+    run_dir, record = mtinet_run
+    capsys.readouterr()
+    main(["affinity", str(run_dir), "--images", "4", "--out", str(tmp_path / "aff")])
+    out = capsys.readouterr().out
+    data = json.loads((tmp_path / "aff" / "affinity.json").read_text())
+    assert data["run"] == record.id and data["model"] == "mtinet" and data["images"] == [0, 1, 2, 3]
+    assert data["split"] == "val" and data["positions_per_image"] == 256 and "spatial positions" in data["features"]
+    # 4 scales of initial task features (main + auxiliary tasks), the same 4 after distillation (main tasks),
+    # and the heads' classifier inputs
+    assert list(data["scales"]) == MTINET_KEYS
+    for key, entry in data["scales"].items():
+        assert entry["tasks"] == (
+            ["semseg", "depth", "normals", "edge"] if key.startswith("initial") else ["semseg", "depth"]
+        )
+    hrnet18 = {32: 144, 16: 72, 8: 36, 4: 18}
+    for s, c in hrnet18.items():  # 64×96 input: (64/s)·(96/s) positions per image, all kept (<= 256)
+        entry = data["scales"][f"distilled 1/{s}"]
+        assert entry["channels"] == {"semseg": c, "depth": c}
+        assert entry["samples"] == 4 * min(256, (64 // s) * (96 // s))
+    assert data["scales"]["head 1/4"]["channels"] == {"semseg": 270, "depth": 270}
+    assert "note" in data["scales"]["initial 1/32"] and "note" not in data["scales"]["initial 1/4"]
+    _check_matrices(data)
+    width, height = _png_size(tmp_path / "aff" / "affinity.png")
+    assert width > height  # 3 rows (initial, distilled, head) of up to 4 heatmaps
+    # printed: the change across scales per task pair, coarse to fine, matching the JSON
+    d = data["scales"]
+    want = "distilled semseg–depth: " + " → ".join(
+        f"{d[f'distilled 1/{s}']['cka'][0][1]:.2f} (1/{s})" for s in (32, 16, 8, 4)
+    )
+    assert want in out and "initial normals–edge: " in out and "wrote " in out
+    # the library call gives the same matrices (deterministic), and the figure one heatmap per entry
+    again = affinity(run_dir, images=4)
+    assert again.to_json()["scales"] == data["scales"]
+    fig = affinity_figure(again)
+    assert len([ax for ax in fig.axes if ax.images]) == len(MTINET_KEYS)
+    only = affinity(run_dir, images=2, scales="1/4")
+    assert [e.key for e in only.entries] == ["initial 1/4", "distilled 1/4", "head 1/4"]
+    assert only.images == [0, 1] and only.entries[0].samples == 2 * 256
+
+
+def test_affinity_of_mtl_compares_the_heads_features_and_reads_a_record(tmp_path, capsys):
+    import json
+
+    from mtbench.cli import main
+
+    run_dir, record = _run(tmp_path, "mtl", "semseg,depth")
+    (path,) = (tmp_path / "results").rglob(f"{record.id}.json")
+    capsys.readouterr()
+    main(["affinity", str(path), "--images", "4", "--out", str(tmp_path / "aff")])  # a record names its run
+    data = json.loads((tmp_path / "aff" / "affinity.json").read_text())
+    assert data["run"] == record.id and data["model"] == "mtl"
+    assert list(data["scales"]) == ["head 1/4"] and data["scales"]["head 1/4"]["tasks"] == ["semseg", "depth"]
+    _check_matrices(data)
+    assert data["scales"]["head 1/4"]["cka"][0][1] < 0.999  # task-specific features, not the shared input
+    assert "head semseg–depth: " in capsys.readouterr().out
+    _png_size(tmp_path / "aff" / "affinity.png")
+
+
+def test_affinity_of_a_single_task_run_is_a_one_line_error(tmp_path, capsys):
+    from conftest import one_line_error
+
+    run_dir, _ = _run(tmp_path, "single_task", "semseg")
+    one_line_error(["affinity", str(run_dir), "--images", "2"], capsys, 1, r"one-task model \(single_task: semseg\)")
+    assert not (run_dir / "affinity").exists()
+
+
+def test_affinity_bad_scales_and_paths_are_usage_errors(mtinet_run, tmp_path, capsys):
+    from conftest import one_line_error
+
+    run_dir, _ = mtinet_run
+    one_line_error(["affinity", str(run_dir), "--scales", "1/2"], capsys, 2, r"--scales 1/2: this model has initial")
+    one_line_error(["affinity", str(tmp_path / "nope")], capsys, 2, "not a run folder or a result record")
