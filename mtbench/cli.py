@@ -206,6 +206,29 @@ def eval_cmd(
     _print_run_summary(*eval_run(run_dir, split, results, trust=trust_checkpoint))
 
 
+@app.command("affinity")
+def affinity_cmd(
+    run: Path = typer.Argument(..., help="A run folder (runs/<id>) or its result record (.json)."),
+    scales: str = typer.Option(
+        "all", "--scales", help="all, or comma-separated scales (1/4), stages (initial, distilled, head) or both."
+    ),
+    images: int = typer.Option(16, "--images", help="The first N images of the run's evaluation split."),
+    positions: int = typer.Option(256, "--positions", help="Spatial positions sampled per image and feature map."),
+    out: Path | None = typer.Option(None, "--out", help="Folder for affinity.json/png (default <RUN>/affinity)."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
+    trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint", help=TRUST_HELP),
+) -> None:
+    """Similarity (linear CKA) of a multi-task model's task features at each scale: before and after
+    distillation (MTI-Net, PAD-Net) and at each task head's classifier; a heatmap per scale and a JSON."""
+    from mtbench.analysis.affinity import affinity, write_affinity
+
+    result = affinity(run, images, scales, positions, device, trust_checkpoint)
+    for line in result.change_lines():
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
+    for p in write_affinity(result, out or result.run_dir / "affinity"):
+        console.print(f"wrote {p}", highlight=False, soft_wrap=True)
+
+
 checkpoint_app = typer.Typer(help="mtbench checkpoints: convert old-format files.", no_args_is_help=True)
 app.add_typer(checkpoint_app, name="checkpoint")
 

@@ -1,2 +1,3 @@
-"""Analysis: tools that run saved models to look at their predictions (``show``: ``mtbench show``).
-Unlike ``mtbench.reporting`` this package may import the engine and the model code."""
+"""Analyses that run saved models: ``show`` (``mtbench show``: prediction grids) and ``affinity`` (``mtbench
+affinity``: similarity of task-specific features per scale). Unlike ``mtbench.reporting`` this package may import
+the engine and the model code."""
