@@ -44,6 +44,11 @@ NOT_HASHED = {
 HASHED_UNLESS = {
     ("data", "seed"): None,
 }
+# Fields that never change the outcome but were hashed before that was noticed: hashed at this fixed value, so
+# every value gives the same hash, and the hashes of existing records stay what they were.
+HASHED_AS = {
+    ("train", "checkpoint_every_iters"): 0,  # a checkpoint reads the RNG states, it draws nothing
+}
 
 
 class _Section(BaseModel):
@@ -189,6 +194,10 @@ def experiment_fields(config: dict[str, Any], also: Iterable[tuple[str, str]] = 
         section = d.get(sec)
         if isinstance(section, dict) and key in section and section[key] == legacy:
             del section[key]
+    for (sec, key), fixed in HASHED_AS.items():
+        section = d.get(sec)
+        if isinstance(section, dict) and key in section:
+            section[key] = fixed
     return d
 
 

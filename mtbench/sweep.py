@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mtbench.config import build_config
+from mtbench.config import RunConfig, build_config, validate_config
 from mtbench.errors import MtbenchError, UsageError, unknown_name
 from mtbench.reporting.results import RunKey, load_records
 
@@ -131,7 +131,15 @@ def get_preset(preset: str | Preset) -> Preset:
 
 def entry_sets(p: Preset, e: Entry, seed: int, results: Path, extra_sets: list[str]) -> list[str]:
     """The --set items of one run of a preset: preset, entry, extra, then seed, results folder, quiet."""
-    return [*p.sets, *e.sets, *extra_sets, f"run.seed={seed}", f"run.results={results}", "run.quiet=true"]
+    return [
+        *p.sets,
+        *e.sets,
+        f"train.checkpoint_every_iters={CHECKPOINT_EVERY}",
+        *extra_sets,
+        f"run.seed={seed}",
+        f"run.results={results}",
+        "run.quiet=true",
+    ]
 
 
 def record_keys(p: Preset, e: Entry, seed: int, results: Path, extra_sets: list[str]) -> list[RunKey]:
@@ -143,19 +151,57 @@ def record_keys(p: Preset, e: Entry, seed: int, results: Path, extra_sets: list[
     return [RunKey.of_config(c) for c in split_single_task(cfg)]
 
 
+CHECKPOINT_EVERY = 50
+"""Iterations between the checkpoints of a sweep's runs (``train.checkpoint_every_iters``, not in the config
+hash): a run killed with its session resumes from at most this many iterations back."""
+
+
+def resumable(runs_dir: Path, cfg: RunConfig) -> Path | None:
+    """The newest run folder under ``runs_dir`` of this very experiment (config hash) that has a checkpoint and no
+    record yet (a run killed before it finished), or None."""
+    from mtbench.config import load_raw
+    from mtbench.engine.trainer import LAST
+
+    found = []
+    for d in runs_dir.glob("*/") if runs_dir.is_dir() else []:
+        if not (d / "config.yaml").is_file() or not (d / LAST).is_file() or (d / "record.json").exists():
+            continue
+        try:
+            other = validate_config(load_raw(str(d / "config.yaml")), origin=str(d / "config.yaml"))
+        except MtbenchError:
+            continue
+        if other.hash() == cfg.hash() and other.model.name == cfg.model.name:
+            found.append(d)
+    return max(found, key=lambda d: (d / LAST).stat().st_mtime) if found else None
+
+
 def plan(preset: str | Preset, seeds: list[int] | None, results: Path, extra_sets: list[str]) -> list[list[str]]:
-    """The ``mtbench run`` argument lists still to do."""
+    """The ``mtbench run`` argument lists still to do: a fresh run, or ``run --resume <folder>`` where a killed run
+    of the same experiment left a checkpoint (a single_task entry with some tasks recorded: the missing ones)."""
+    from mtbench.engine.run import split_single_task
+
     p = get_preset(preset)
     done = _existing(results)
     todo = []
     for seed in seeds if seeds is not None else p.seeds:
         for e in p.entries:
             sets = entry_sets(p, e, seed, results, extra_sets)
-            if all(key in done for key in record_keys(p, e, seed, results, extra_sets)):
+            base = ["run", "--model", e.model] + (["--config", p.config] if p.config else [])
+            configs = split_single_task(build_config(p.config, [*sets, f"model.name={e.model}"]))
+            missing = [c for c in configs if RunKey.of_config(c) not in done]
+            if not missing:
                 log.info("skip %s seed %d: record exists", e.label or e.model, seed)
                 continue
-            args = ["run", "--model", e.model] + (["--config", p.config] if p.config else [])
-            todo.append(args + [x for s in sets for x in ("--set", s)])
+            resume = {id(c): resumable(Path(c.run.runs_dir), c) for c in missing}
+            if len(missing) == len(configs) and not any(resume.values()):
+                todo.append(base + [x for s in sets for x in ("--set", s)])
+                continue
+            for c in missing:
+                if resume[id(c)] is not None:
+                    todo.append(["run", "--resume", str(resume[id(c)])])
+                else:
+                    one = [*sets, f"data.tasks=[{','.join(c.data.tasks or [])}]", "data.aux_tasks=[]"]
+                    todo.append(base + [x for s in (one if len(configs) > 1 else sets) for x in ("--set", s)])
     return todo
 
 

@@ -90,3 +90,50 @@ def test_budget_presets_differ_from_the_default_only_in_the_training_scenes(tmp_
     assert keys == sweep.record_keys(sweep.get_preset("budget-6144"), gpu.entries[1], 0, tmp_path, [])
     with pytest.raises(MtbenchError, match="budget-x"):
         sweep.get_preset("budget-x")
+
+
+def test_plan_resumes_killed_runs_and_runs_only_missing_single_task_tasks(tiny_preset):
+    """A run killed with its session left a checkpoint: the sweep resumes it instead of starting over; a
+    single_task entry with one task recorded runs the other task only, with the split run's config hash."""
+    from mtbench.config import build_config, dump_yaml
+    from mtbench.engine.run import split_single_task
+    from mtbench.reporting.results import RunKey, RunRecord, save_record
+
+    results, runs = tiny_preset / "results", tiny_preset / "runs"
+    extra = [f"run.runs_dir={runs}"]
+    p = sweep.Preset("st", (sweep.Entry("single_task"), sweep.Entry("mtl")), sets=_TINY, seeds=(0,))
+    sets = sweep.entry_sets(p, p.entries[1], 0, results, extra)
+    assert "train.checkpoint_every_iters=50" in sets  # not in the hash: a sweep's runs checkpoint as they go
+    mtl = build_config(None, [*sets, "model.name=mtl"])
+    assert build_config(None, [*sets, "model.name=mtl", "train.checkpoint_every_iters=7"]).hash() == mtl.hash()
+    assert build_config(None, [*sets, "model.name=mtl", "train.checkpoint_every_iters=0"]).hash() == mtl.hash()
+    killed = runs / "mtl-killed"
+    killed.mkdir(parents=True)
+    (killed / "config.yaml").write_text(dump_yaml(mtl))
+    (killed / "checkpoint.pt").write_bytes(b"")
+    st = split_single_task(
+        build_config(None, [*sweep.entry_sets(p, p.entries[0], 0, results, extra), "model.name=single_task"])
+    )
+    semseg = st[0]
+    save_record(
+        RunRecord(
+            id="st-semseg",
+            model="single_task",
+            backbone="hrnet18",
+            dataset="synthetic",
+            tasks=["semseg"],
+            seed=0,
+            config=semseg.model_dump(mode="json"),
+            config_hash=semseg.hash(),
+        ),
+        results,
+    )
+    todo = sweep.plan(p, None, results, extra)
+    assert todo[1] == ["run", "--resume", str(killed)]
+    depth_args = todo[0]
+    assert depth_args[:3] == ["run", "--model", "single_task"] and "data.tasks=[depth]" in depth_args
+    sets_depth = [depth_args[i + 1] for i, a in enumerate(depth_args) if a == "--set"]
+    cfg = build_config(None, [*sets_depth, "model.name=single_task"])
+    assert RunKey.of_config(cfg) == RunKey.of_config(st[1])  # the same experiment as the split depth run
+    (killed / "record.json").write_text("{}")  # finished: not resumable any more
+    assert sweep.plan(p, None, results, extra)[1][:3] == ["run", "--model", "mtl"]
