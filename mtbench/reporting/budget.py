@@ -127,14 +127,16 @@ def verdicts(frame: pd.DataFrame) -> list[str]:
         sub = frame[frame["Model"] == model]
         sides = [_side(row) for _, row in sub.iterrows()]
         where = "; ".join(
-            f"{row['Iterations']} it: {_interval_text(row)}, {side}" for (_, row), side in zip(sub.iterrows(), sides)
+            f"{row['Iterations']} it: {_interval_text(row)}" + ("" if side == "no interval" else f", {side}")
+            for (_, row), side in zip(sub.iterrows(), sides)
         )
         better = [str(row["Iterations"]) for (_, row), side in zip(sub.iterrows(), sides) if side.startswith("better")]
-        verdict = (
-            f"beats single-task (95 %) at {', '.join(better)} iterations"
-            if better
-            else "does not beat single-task (95 %) at any budget measured"
-        )
+        if better:
+            verdict = f"beats single-task (95 %) at {', '.join(better)} iterations"
+        elif all(side == "no interval" for side in sides):
+            verdict = "cannot be judged yet (one seed per budget: no interval)"
+        else:
+            verdict = "does not beat single-task (95 %) at any budget measured"
         out.append(f"**{model}** {verdict} ({where}).")
     return out
 
