@@ -377,10 +377,26 @@ def leaderboard_cmd(
     out: Path = typer.Option(Path("results/LEADERBOARD.md"), help="Page to write."),
     check: bool = typer.Option(False, "--check", help="Only verify the page is up to date (CI)."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Also write the Pareto PNGs."),
+    site: Path | None = typer.Option(
+        None,
+        "--site",
+        help="Instead of the page: write a static HTML site into DIR (sortable tables, plots, a page per run).",
+    ),
 ) -> None:
-    """Write results/LEADERBOARD.md (one table per dataset) and its Pareto plots, or --check it is current."""
+    """Write results/LEADERBOARD.md (one table per dataset) and its Pareto plots, or --check it is current.
+    With --site DIR: the static site (index.html, runs/<id>.html, img/) instead, or --check that DIR is current."""
     from mtbench.reporting.page import check_page, write_page
 
+    if site is not None:
+        from mtbench.reporting.site import check_site, write_site
+
+        if check:
+            check_site(results, site)
+            console.print(f"{site} is up to date", highlight=False, soft_wrap=True)
+        else:
+            written = write_site(results, site)
+            console.print(f"wrote {len(written)} files into {site}", highlight=False, soft_wrap=True)
+        return
     if check:
         check_page(results, out)
         console.print(f"{out} is up to date")

@@ -131,7 +131,7 @@ def test_single_task_records_join_the_config_they_were_split_from():
 
 
 def test_reporting_imports_neither_engine_nor_models():
-    mods = ["results", "delta_m", "leaderboard", "page", "plots", "report", "regression", "show"]
+    mods = ["results", "delta_m", "leaderboard", "page", "plots", "report", "regression", "show", "site"]
     code = (
         "import sys\n"
         + "".join(f"import mtbench.reporting.{m}\n" for m in mods)

@@ -95,14 +95,15 @@ def finish_delta_m_plot(fig: Figure, ax: Any, xlabel: str, title: str, out: Path
 
 
 def save_figure(fig: Figure, out: Path | str) -> Path:
-    """Write ``fig`` to ``out`` (PNG) atomically: a temp file beside it, then a rename; closes the figure."""
+    """Write ``fig`` to ``out`` (PNG) atomically: a temp file beside it, then a rename; closes the figure. The PNG
+    carries no matplotlib version (metadata "Software" dropped): the same figure gives the same bytes."""
     import matplotlib.pyplot as plt
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.png")
     try:
-        fig.savefig(tmp)
+        fig.savefig(tmp, metadata={"Software": None})
     finally:
         plt.close(fig)
     tmp.replace(out)

@@ -1,0 +1,206 @@
+"""mtbench leaderboard --site: a self-contained, deterministic static site whose tables hold the cells of
+mtbench table (display_frame), with numeric sort values, filters, Pareto plots and one page per committed run."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from _records import metric_record
+
+from mtbench.cli import main
+from mtbench.reporting.leaderboard import CI_HIGH, CI_LOW, build_frame, display_frame
+from mtbench.reporting.page import committed_records, with_seeds_needed
+from mtbench.reporting.results import Curve, CurvePoint, save_record
+from mtbench.reporting.site import SHOW_HOOK, write_site
+
+CONFIG = {"train": {"lr": 0.001, "epochs": 2}, "data": {"n_train": 64}}
+COST = {"input_size": [480, 640], "params": 3_000_000, "gmacs": 12.5, "device": "cpu"}
+
+
+def _rec(id, model, seed, sem=None, dep=None, **kw):
+    kw.setdefault("config", CONFIG)
+    kw.setdefault("cost", COST)
+    kw.setdefault("timings", {"train": 12.0, "total": 15.5})
+    return metric_record(id, model, seed, sem, dep, **kw)
+
+
+@pytest.fixture
+def results(tmp_path):
+    """nyud: single-task baselines, mtl (with a learning curve on seed 0) and padnet; synthetic: baselines and mtl;
+    two seeds each. Plus a floor record and a local/ run, neither of which is on the site."""
+    root = tmp_path / "results"
+    for ds in ("nyud", "synthetic"):
+        for s, (a, b) in enumerate([(30.0, 0.70), (31.0, 0.69)]):
+            save_record(_rec(f"{ds}-st-s{s}", "single_task", s, sem=a, dataset=ds), root)
+            save_record(_rec(f"{ds}-st-d{s}", "single_task", s, dep=b, dataset=ds), root)
+            curve = None
+            if ds == "nyud" and s == 0:
+                pts = [
+                    CurvePoint(iteration=i, images=8 * i, primary={"semseg": 10.0 + i, "depth": 1.0 - i / 100})
+                    for i in (0, 10, 20)
+                ]
+                curve = Curve(split="val", eval_images=4, every_iters=10, points=pts)
+            gain = 1.05  # Δm exactly +5 every seed: its interval lies above 0 (▲)
+            save_record(
+                _rec(
+                    f"{ds}-mtl-{s}", "mtl", s, a * gain, b / gain, dataset=ds, curve=curve, cost={**COST, "gmacs": 9.0}
+                ),
+                root,
+            )
+        if ds == "nyud":
+            for s, f in enumerate([0.97, 1.01]):
+                save_record(_rec(f"nyud-padnet-{s}", "padnet", s, 30.0 * f, 0.7 / f), root)
+    save_record(_rec("nyud-floor-0", "constant", 0, 4.0, 1.5), root)
+    save_record(_rec("nyud-local-0", "mtl", 7, 50.0, 0.5), root / "local")
+    return root
+
+
+class Parsed(HTMLParser):
+    """Tables of class 'board' (header texts; rows as lists of (text, attrs)), every img src / a href, all text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[dict] = []
+        self.links: list[str] = []
+        self.cell: list | None = None
+        self.in_board = False
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table" and a.get("class") == "board":
+            self.in_board = True
+            self.tables.append({"id": a["id"], "head": [], "rows": []})
+        elif self.in_board and tag == "tr" and self.tables[-1]["head"]:
+            self.tables[-1]["rows"].append((a, []))
+        elif self.in_board and tag in ("th", "td"):
+            self.cell = [tag, "", a]
+        if tag == "img":
+            self.links.append(a["src"])
+        if tag == "a":
+            self.links.append(a["href"])
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self.in_board = False
+        if self.cell is not None and tag == self.cell[0]:
+            kind, text, attrs = self.cell
+            t = self.tables[-1]
+            if kind == "th":
+                t["head"].append(text)
+            else:
+                t["rows"][-1][1].append((text, attrs))
+            self.cell = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self.cell is not None:
+            self.cell[1] += data
+
+
+def _parse(path: Path) -> Parsed:
+    p = Parsed()
+    p.feed(path.read_text(encoding="utf-8"))
+    return p
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_index_tables_hold_the_cells_of_mtbench_table(results, tmp_path):
+    site = tmp_path / "site"
+    write_site(results, site)
+    page = _parse(site / "index.html")
+    assert [t["id"] for t in page.tables] == ["board-synthetic", "board-nyud"]
+    records = committed_records(results)
+    for table, ds in zip(page.tables, ("synthetic", "nyud")):
+        df = with_seeds_needed(build_frame(records, dataset=ds))
+        shown, _ = display_frame(df, bold="{}")
+        assert table["head"] == [*shown.columns, "Runs"]
+        assert "Model" in table["head"] and "Δm (%) ↑" in table["head"] and "Seeds" in table["head"]
+        assert [[c[0] for c in cells[:-1]] for _, cells in table["rows"]] == shown.values.tolist()
+        numeric = {c.name for c in df.attrs["columns"]}
+        for (row_attrs, cells), i in zip(table["rows"], df.index):
+            assert row_attrs["data-backbone"] == df.at[i, "Backbone"] and row_attrs["data-source"] == "measured"
+            for col, (_, attrs) in zip(shown.columns, cells):
+                if col in numeric:
+                    v = df.at[i, col]
+                    assert (attrs["data-sort"] == "") if v != v else float(attrs["data-sort"]) == v
+                    low = df.at[i, f"{col} {CI_LOW}"] if f"{col} {CI_LOW}" in df else float("nan")
+                    if low == low:  # an interval (metrics and Δm of two seeds)
+                        assert float(attrs["data-ci-low"]) == df.at[i, f"{col} {CI_LOW}"]
+                        assert float(attrs["data-ci-high"]) == df.at[i, f"{col} {CI_HIGH}"]
+            links = cells[-1][0].split()
+            assert links == sorted(df.at[i, "Record ids"].split())
+    # two seeds per row: intervals, the ▲ of mtl on nyud, bold best in the markup
+    nyud = page.tables[1]
+    mtl = next(cells for _, cells in nyud["rows"] if cells[0][0] == "mtl")
+    assert " ± " in mtl[2][0] and "▲" in " ".join(c[0] for c in mtl)
+    assert "<b>" in (site / "index.html").read_text(encoding="utf-8")
+    # the filters: one select per backbone and source, and the script that sorts/filters
+    text = (site / "index.html").read_text(encoding="utf-8")
+    assert text.count('data-filter="backbone"') == 2 and text.count('data-filter="source"') == 2
+    assert "addEventListener" in text and "<script src" not in text and "<link" not in text
+    # the floor and the local run appear nowhere
+    assert "floor" not in text and "local-0" not in text and "constant" not in text
+
+
+def test_links_pages_and_no_external_urls(results, tmp_path):
+    site = tmp_path / "site"
+    write_site(results, site)
+    files = _tree(site)
+    ids = sorted(r.id for r in committed_records(results) if not r.is_floor)
+    assert "nyud-floor-0" not in ids and "nyud-local-0" not in ids
+    assert sorted(f for f in files if f.startswith("runs/")) == [f"runs/{i}.html" for i in ids]
+    assert {"img/pareto_nyud.png", "img/pareto_synthetic.png", "img/curve_nyud-mtl-0.png"} <= set(files)
+    assert not any("curve" in f for f in files if f != "img/curve_nyud-mtl-0.png" and f.startswith("img/"))
+    for rel, data in files.items():
+        assert not re.search(rb"https?://", data), rel
+        if rel.endswith(".html"):
+            for link in _parse(site / rel).links:
+                target = (site / rel).parent / unquote(link)
+                assert target.resolve().is_relative_to(site.resolve()) and target.is_file(), (rel, link)
+    run = _parse(site / "runs" / "nyud-mtl-0.html")
+    body = "".join(run.text)
+    assert "Run nyud-mtl-0" in body and "train.lr" in body and "0.001" in body and "data.n_train" in body
+    assert "semseg mIoU" in body and f"{30.0 * 1.05:.6g}" in body  # primary metric
+    assert "12.5" not in body and "9" in body and "total" in body and "15.5" in body  # cost (mtl's GMACs), timings
+    assert "../img/curve_nyud-mtl-0.png" in run.links
+    assert SHOW_HOOK in (site / "runs" / "nyud-mtl-0.html").read_text(encoding="utf-8")
+    assert "No learning curve recorded" in (site / "runs" / "nyud-mtl-1.html").read_text(encoding="utf-8")
+
+
+def test_same_records_same_bytes(results, tmp_path):
+    write_site(results, tmp_path / "a")
+    write_site(results, tmp_path / "b")
+    a, b = _tree(tmp_path / "a"), _tree(tmp_path / "b")
+    assert list(a) == list(b)
+    assert all(a[k] == b[k] for k in a), [k for k in a if a[k] != b[k]]
+    write_site(results, tmp_path / "a")  # regenerating in place changes nothing either
+    assert _tree(tmp_path / "a") == a
+
+
+def test_cli_site_and_check(results, tmp_path, capsys):
+    site = tmp_path / "site"
+    main(["leaderboard", "--results", str(results), "--site", str(site)])
+    assert (site / "index.html").is_file() and not (results / "LEADERBOARD.md").exists()
+    capsys.readouterr()
+    main(["leaderboard", "--results", str(results), "--site", str(site), "--check"])
+    assert "up to date" in capsys.readouterr().out
+    # a record changes: the check fails with one line naming the first stale file
+    save_record(_rec("nyud-padnet-1", "padnet", 1, 35.0, 0.6), results)
+    with pytest.raises(SystemExit) as e:
+        main(["leaderboard", "--results", str(results), "--site", str(site), "--check"])
+    assert e.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{site / 'index.html'}: stale" in err
+    # regenerated, it passes again; a deleted record's page is removed
+    (results / "nyud" / "padnet" / "nyud-padnet-1.json").unlink()
+    main(["leaderboard", "--results", str(results), "--site", str(site)])
+    assert not (site / "runs" / "nyud-padnet-1.html").exists()
+    main(["leaderboard", "--results", str(results), "--site", str(site), "--check"])
