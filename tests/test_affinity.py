@@ -193,4 +193,4 @@ def test_affinity_bad_scales_and_paths_are_usage_errors(mtinet_run, tmp_path, ca
 
     run_dir, _ = mtinet_run
     one_line_error(["affinity", str(run_dir), "--scales", "1/2"], capsys, 2, r"--scales 1/2: this model has initial")
-    one_line_error(["affinity", str(tmp_path / "nope")], capsys, 2, "not a run folder or a result record")
+    one_line_error(["affinity", str(tmp_path / "nope")], capsys, 2, "not a run folder or a record JSON")

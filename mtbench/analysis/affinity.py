@@ -30,6 +30,7 @@ import torch
 import torch.nn as nn
 
 from mtbench.analysis.cka import cka_matrix
+from mtbench.analysis.runs import run_folder
 from mtbench.errors import MtbenchError, UsageError
 
 if TYPE_CHECKING:
@@ -139,29 +140,6 @@ def _fmt(v: float) -> str:
     return "n/a" if math.isnan(v) else f"{v:.2f}"
 
 
-def resolve_run_dir(run: Path | str) -> Path:
-    """A run folder, or a result record (.json) whose ``id`` names a folder under its config's runs folder
-    (``run.runs_dir``, else ``runs/``)."""
-    run = Path(run)
-    if run.is_dir():
-        return run
-    if run.is_file() and run.suffix == ".json":
-        try:
-            data = json.loads(run.read_text())
-        except (OSError, ValueError) as e:
-            raise UsageError(f"{run}: not a readable result record ({e})") from None
-        run_id = data.get("id") if isinstance(data, dict) else None
-        if not isinstance(run_id, str) or not run_id or "/" in run_id or run_id.startswith("."):
-            raise UsageError(f"{run}: a result record has a run id ('id'); this file has none")
-        cfg = data.get("config")
-        runs_dir = cfg.get("run", {}).get("runs_dir") if isinstance(cfg, dict) else None
-        for base in dict.fromkeys([runs_dir if isinstance(runs_dir, str) else "runs", "runs"]):
-            if (Path(base) / run_id).is_dir():
-                return Path(base) / run_id
-        raise UsageError(f"{run}: its run folder '{run_id}' is not under {runs_dir or 'runs'}/")
-    raise UsageError(f"{run}: not a run folder or a result record (.json)")
-
-
 def _last_conv(module: nn.Module) -> nn.Module | None:
     convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
     return convs[-1] if convs else None
@@ -234,7 +212,7 @@ def affinity(
         raise UsageError(f"--images {images}: at least 1")
     if positions < 1:
         raise UsageError(f"--positions {positions}: at least 1")
-    run_dir = resolve_run_dir(run)
+    run_dir = run_folder(run)
     cfg, exp, model, _, which = load_run(run_dir, trust)
     tasks = list(getattr(model, "tasks", exp.tasks))
     if len(tasks) < 2:

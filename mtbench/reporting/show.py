@@ -204,24 +204,14 @@ def show_figure(data: ShowData, num_classes: dict[str, int]) -> ShowPlot:
                 ax.set_title(
                     f"{label}\n{format_value(st.values[i], data.primary[t], data.units.get(t, ''))}", fontsize=7
                 )
-    if im_depth is not None:
-        dcols = [c for c, (t, k, _) in enumerate(cols) if t == "depth" and k != "error"]
-        fig.colorbar(
-            im_depth,
-            ax=[grid[r][c] for r in range(nrows) for c in dcols],
-            location="bottom",
-            label="depth (m)",
-            shrink=0.8,
-        )
-    if im_err is not None:
-        ecols = [c for c, (t, k, _) in enumerate(cols) if k == "error"]
-        fig.colorbar(
-            im_err,
-            ax=[grid[r][c] for r in range(nrows) for c in ecols],
-            location="bottom",
-            label="|error| (m)",
-            shrink=0.8,
-        )
+    bars = (
+        (im_depth, [c for c, (t, k, _) in enumerate(cols) if t == "depth" and k != "error"], "depth (m)"),
+        (im_err, [c for c, (_, k, _) in enumerate(cols) if k == "error"], "|error| (m)"),
+    )
+    for im, bar_cols, label in bars:  # one colour bar in metres under all panels of its kind
+        if im is not None:
+            axes = [grid[r][c] for r in range(nrows) for c in bar_cols]
+            fig.colorbar(im, ax=axes, location="bottom", label=label, shrink=0.8)
     for j, (t, classes) in enumerate(shown.items()):
         if not classes:
             continue
