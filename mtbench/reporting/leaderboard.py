@@ -311,7 +311,8 @@ def _label_configs(rows: list[dict[str, object]], groups: list[list[RunRecord]])
     that differ among them appended to their label, e.g. ``mtinet [data.n_train=12288]``."""
     by_label: dict[tuple, list[int]] = {}
     for i, row in enumerate(rows):
-        by_label.setdefault(tuple(row[c] for c in _IDENTITY), []).append(i)
+        # the source's kind only: a budget/ or local/ row of another configuration is labelled by what differs
+        by_label.setdefault(tuple(str(row[c]).split(" (")[0] for c in _IDENTITY), []).append(i)
     for idx in by_label.values():
         flats = [_flat(json.loads(_bench_key(groups[i][0]))) for i in idx]
         keys = sorted({k for f in flats for k in f if k not in _SHOWN and len({g.get(k) for g in flats}) > 1})
