@@ -8,7 +8,6 @@ draws it (``budget_<dataset>.png``) and states, per model, where the interval li
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -163,8 +162,3 @@ def budget_section(records: Sequence[RunRecord], dataset: str, out: Path, plots:
         "",
     ]
     return "\n".join(lines)
-
-
-def frame_json(frame: pd.DataFrame) -> str:
-    """The study's rows as JSON (for scripts)."""
-    return json.dumps(json.loads(frame.to_json(orient="records", double_precision=10)), indent=2) + "\n"
