@@ -462,14 +462,25 @@ def show_cmd(
     worst: str | None = typer.Option(
         None, "--worst", help="Show the N images where the first run's per-image primary metric of this task is worst."
     ),
-    out: Path = typer.Option(Path("show.png"), "--out", help="PNG path."),
+    out: Path | None = typer.Option(None, "--out", help="PNG path (default show.png)."),
+    attach: bool = typer.Option(
+        False,
+        "--attach",
+        help="Save the grid beside the first RUN's record JSON (<id>.show.png), where 'mtbench leaderboard --site' "
+        "puts it on the run's page; the first RUN must then be that record JSON.",
+    ),
     trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint", help=TRUST_HELP),
 ) -> None:
     """Predictions side by side: per image, the ground truth and each run's prediction of every main task,
     titled with that image's own primary metric (runs evaluated on CPU from their checkpoints)."""
-    from mtbench.analysis.show import show
+    from mtbench.analysis.show import attached_grid, show
+    from mtbench.errors import UsageError
 
-    path = show(list(runs), out, n=n, split=split, worst=worst, trust=trust_checkpoint)
+    if attach and out is not None:
+        raise UsageError("show: give either --out or --attach, not both")
+    if attach:
+        out = attached_grid(runs[0])
+    path = show(list(runs), out or Path("show.png"), n=n, split=split, worst=worst, trust=trust_checkpoint)
     console.print(f"wrote {path}", highlight=False, soft_wrap=True)
 
 

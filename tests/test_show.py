@@ -164,3 +164,18 @@ def test_ignored_labels_are_grey():
     rgb = labels_rgb(np.array([[0, 255]]), SEMSEG_CLASSES)
     assert tuple(rgb[0, 1]) == IGNORED_RGB and tuple(rgb[0, 0]) != IGNORED_RGB
     assert tuple(labels_rgb(np.array([[3]]), 40)[0, 0]) == tuple(labels_rgb(np.array([[3]]), 10)[0, 0])
+
+
+def test_attach_saves_the_grid_beside_the_record(runs, tmp_path, capsys):
+    """--attach writes <id>.show.png beside the run's record JSON (the site's grid); it needs that JSON, and
+    excludes --out."""
+    folder = Path(runs["mtl"])
+    (record,) = folder.parent.parent.glob(f"results/*/mtl/{folder.name}.json")
+    main(["show", str(record), "--n", "2", "--attach"])
+    grid = record.with_name(f"{folder.name}.show.png")
+    assert grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote {grid}" in capsys.readouterr().out
+    one_line_error(["show", str(folder), "--attach"], capsys, code=2, pattern="record JSON")
+    one_line_error(
+        ["show", str(record), "--attach", "--out", str(tmp_path / "x.png")], capsys, code=2, pattern="either --out"
+    )
+    assert not (tmp_path / "x.png").exists()

@@ -12,10 +12,11 @@ import pytest
 from _records import metric_record
 
 from mtbench.cli import main
+from mtbench.errors import MtbenchError
 from mtbench.reporting.leaderboard import CI_HIGH, CI_LOW, build_frame, display_frame
 from mtbench.reporting.page import committed_records, with_seeds_needed
 from mtbench.reporting.results import Curve, CurvePoint, save_record
-from mtbench.reporting.site import SHOW_HOOK, write_site
+from mtbench.reporting.site import check_site, write_site
 
 CONFIG = {"train": {"lr": 0.001, "epochs": 2}, "data": {"n_train": 64}}
 COST = {"input_size": [480, 640], "params": 3_000_000, "gmacs": 12.5, "device": "cpu"}
@@ -171,7 +172,7 @@ def test_links_pages_and_no_external_urls(results, tmp_path):
     assert "semseg mIoU" in body and f"{30.0 * 1.05:.6g}" in body  # primary metric
     assert "12.5" not in body and "9" in body and "total" in body and "15.5" in body  # cost (mtl's GMACs), timings
     assert "../img/curve_nyud-mtl-0.png" in run.links
-    assert SHOW_HOOK in (site / "runs" / "nyud-mtl-0.html").read_text(encoding="utf-8")
+    assert "No prediction grid attached" in (site / "runs" / "nyud-mtl-0.html").read_text(encoding="utf-8")
     assert "No learning curve recorded" in (site / "runs" / "nyud-mtl-1.html").read_text(encoding="utf-8")
 
 
@@ -204,3 +205,22 @@ def test_cli_site_and_check(results, tmp_path, capsys):
     main(["leaderboard", "--results", str(results), "--site", str(site)])
     assert not (site / "runs" / "nyud-padnet-1.html").exists()
     main(["leaderboard", "--results", str(results), "--site", str(site), "--check"])
+
+
+def test_attached_prediction_grid_is_on_the_run_page(results, tmp_path):
+    """A record's <id>.show.png (mtbench show RECORD --attach) is copied byte for byte into the site and shown on
+    that run's page only; changing it makes the site stale."""
+    grid = results / "nyud" / "mtl" / "nyud-mtl-1.show.png"
+    grid.write_bytes(b"\x89PNG\r\n\x1a\n grid of nyud-mtl-1")
+    site = tmp_path / "site"
+    write_site(results, site)
+    assert (site / "img" / "show_nyud-mtl-1.png").read_bytes() == grid.read_bytes()
+    assert "../img/show_nyud-mtl-1.png" in _parse(site / "runs" / "nyud-mtl-1.html").links
+    assert not any("show_" in link for link in _parse(site / "runs" / "nyud-mtl-0.html").links)
+    check_site(results, site)
+    grid.write_bytes(b"\x89PNG\r\n\x1a\n another grid")
+    with pytest.raises(MtbenchError, match="show_nyud-mtl-1.png: stale"):
+        check_site(results, site)
+    grid.unlink()
+    write_site(results, site)
+    assert not (site / "img" / "show_nyud-mtl-1.png").exists()

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from mtbench.analysis.runs import run_folder
 from mtbench.errors import MtbenchError, UsageError
-from mtbench.reporting.show import ShowData, ShowRow, ShowTask, show_plot
+from mtbench.reporting.show import GRID_SUFFIX, ShowData, ShowRow, ShowTask, show_plot
 
 DEFAULT_N = 8
 
@@ -214,3 +214,15 @@ def show(
     runs = load_runs(sources, split, trust)
     data = collect(runs, split, n=n, worst=worst)
     return Path(show_plot(data, dict(runs[0].exp.spec.num_classes), out))
+
+
+def attached_grid(record_json: str | Path) -> Path:
+    """Where ``mtbench show RECORD --attach`` puts the grid of a record JSON: beside it, ``<stem>.show.png``
+    (``mtbench leaderboard --site`` shows it on the run's page)."""
+    p = Path(record_json)
+    if p.suffix != ".json" or not p.is_file():
+        raise UsageError(
+            f"{p}: --attach needs the run's record JSON (results/<dataset>/<model>/<id>.json), "
+            "beside which the grid is saved"
+        )
+    return p.with_name(p.stem + GRID_SUFFIX)

@@ -327,6 +327,11 @@ def record_path(root: Path, record: RunRecord) -> Path:
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically: temp file in the same folder, fsync, rename.
     Readers see either the old file or the complete new one, never a partial file."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (as :func:`atomic_write_text`)."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -334,8 +339,8 @@ def atomic_write_text(path: Path, text: str) -> None:
     except OSError as e:
         raise RecordError(f"{path}: cannot write ({e.strerror or e})") from e
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         if path.suffix == ".json":

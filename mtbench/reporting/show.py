@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 IGNORE = 255
 LABEL_TASKS = ("semseg", "human_parts")
 IGNORED_RGB = (0.6, 0.6, 0.6)
+GRID_SUFFIX = ".show.png"
+"""A record's attached grid (``mtbench show RECORD --attach``): ``<id>.show.png`` beside ``<id>.json``; the
+site (``mtbench leaderboard --site``) puts it on the run's page."""
 
 
 @dataclass

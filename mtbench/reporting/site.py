@@ -24,11 +24,10 @@ from mtbench.errors import MtbenchError
 from mtbench.reporting.delta_m import primary_metric
 from mtbench.reporting.leaderboard import CI_HIGH, CI_LOW, build_frame, display_frame
 from mtbench.reporting.page import DATASET_ORDER, committed_records, with_seeds_needed
-from mtbench.reporting.results import RunRecord, atomic_write_text
+from mtbench.reporting.results import RunRecord, atomic_write_bytes, atomic_write_text
+from mtbench.reporting.show import GRID_SUFFIX
 
 RUNS_DIR, IMG_DIR = "runs", "img"
-SHOW_HOOK = "<!-- mtbench-site: show grid -->"
-"""Where a run page will hold its ``mtbench show`` prediction grid (not generated yet)."""
 
 STYLE = """body{font-family:sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse;margin:0.5em 0}
@@ -219,8 +218,16 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def run_page(r: RunRecord, curve_img: str | None) -> str:
-    """A record's page: identity, primary metrics, cost, timings, learning curve, config."""
+def record_grid(r: RunRecord) -> Path | None:
+    """The prediction grid attached to a record (``<id>.show.png`` beside its JSON), or None."""
+    if r.path is None:
+        return None
+    grid = r.path.with_name(r.path.stem + GRID_SUFFIX)
+    return grid if grid.is_file() else None
+
+
+def run_page(r: RunRecord, curve_img: str | None, grid_img: str | None = None) -> str:
+    """A record's page: identity, primary metrics, cost, timings, learning curve, prediction grid, config."""
     from mtbench.registry import get_task
 
     ident = [
@@ -273,8 +280,10 @@ def run_page(r: RunRecord, curve_img: str | None) -> str:
         if curve_img
         else "<p>No learning curve recorded (a run records one with eval.every_iters &gt; 0).</p>",
         "<h2>Predictions</h2>",
-        SHOW_HOOK,
-        "<p>The prediction grid of this run (<code>mtbench show</code>) is not part of the site yet.</p>",
+        f'<img src="{_e(grid_img)}" alt="predictions of {_e(r.id)} (mtbench show)">'
+        if grid_img
+        else "<p>No prediction grid attached to this record (where the run's checkpoint exists, "
+        "<code>mtbench show &lt;record json&gt; --attach</code> makes one).</p>",
         "<h2>Config</h2>",
         _kv_table(_flat(r.config), ("key", "value")) if r.config else "<p>No config stored.</p>",
     ]
@@ -342,8 +351,14 @@ def generate(results: Path | str, out: Path | str) -> list[Path]:
             name = f"curve_{quote(r.id, safe='')}.png"
             written.append(save_figure(curves_figure([r]), out / IMG_DIR / name))
             img = f"../{IMG_DIR}/{quote(name, safe='')}"
+        grid, grid_img = record_grid(r), None
+        if grid is not None:
+            name = f"show_{quote(r.id, safe='')}.png"
+            atomic_write_bytes(out / IMG_DIR / name, grid.read_bytes())
+            written.append(out / IMG_DIR / name)
+            grid_img = f"../{IMG_DIR}/{quote(name, safe='')}"
         page = out / RUNS_DIR / f"{r.id}.html"
-        atomic_write_text(page, run_page(r, img))
+        atomic_write_text(page, run_page(r, img, grid_img))
         written.append(page)
     return sorted(written)
 
