@@ -43,6 +43,7 @@ test: setup lint openmmlab
 leaderboard: setup
 	$(VENV)/bin/mtbench sweep --preset default
 	$(VENV)/bin/mtbench leaderboard
+	$(VENV)/bin/mtbench leaderboard --site results/site
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -77,3 +77,10 @@ def test_broken_fpm_fails_the_check(tmp_path, monkeypatch):
 
 def test_leaderboard_page_is_current():
     check_page(ROOT / "results", ROOT / "results" / "LEADERBOARD.md")
+
+
+def test_committed_site_is_current():
+    """results/site/ is what 'mtbench leaderboard --site results/site' makes of the committed records and grids."""
+    from mtbench.reporting.site import check_site
+
+    check_site(ROOT / "results", ROOT / "results" / "site")
