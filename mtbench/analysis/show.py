@@ -88,23 +88,41 @@ def image_metric(task: str, pred: torch.Tensor, target: torch.Tensor, spec: Any,
         logger.setLevel(level)
 
 
+def predict_sample(
+    model: torch.nn.Module,
+    tasks: list[str],
+    sample: dict[str, Any],
+    device: torch.device | None = None,
+    amp: str = "none",
+    channels_last: bool = False,
+) -> tuple[dict[str, torch.Tensor], tuple[int, int]]:
+    """Each of ``tasks``' prediction for one dataset sample (a batch of one, on CPU) at the image's original
+    size, post-processed as ``evaluate`` does, and that size. ``model`` is on ``device`` (default CPU) and in
+    the mode the caller chose; ``amp`` / ``channels_last`` as the evaluation's."""
+    from mtbench.engine.evaluate import autocast, resize_prediction, to_device
+    from mtbench.registry import get_task
+
+    device = device or torch.device("cpu")
+    h, w = (int(v) for v in sample["meta"]["size"])
+    image = to_device({"image": sample["image"].unsqueeze(0)}, device, channels_last)["image"]
+    with torch.no_grad(), autocast(device, amp):
+        out = model(image)
+    preds = {}
+    for t in tasks:  # samples carry their original size: evaluate's resize after predict
+        pred = resize_prediction(get_task(t).predict(out[t].float()), (h, w), get_task(t).unit_vector)
+        preds[t] = pred.cpu()
+    return preds, (h, w)
+
+
 def _predict_one(run: LoadedRun, index: int) -> tuple[dict[str, Any], dict[str, torch.Tensor], tuple[int, int]]:
     """One image of ``run``'s dataset: the sample, each main task's prediction at the image's original size
     (post-processed as ``evaluate`` does) and that size."""
-    from mtbench.engine.evaluate import resize_prediction
-    from mtbench.registry import get_task
-
     sample = run.dataset[index]
-    h, w = (int(v) for v in sample["meta"]["size"])
-    with torch.no_grad():
-        out = run.model(sample["image"].unsqueeze(0))
-    preds = {}
-    for t in run.exp.tasks:  # samples carry their original size: evaluate's resize after predict
-        preds[t] = resize_prediction(get_task(t).predict(out[t].float()), (h, w), get_task(t).unit_vector)
-    return sample, preds, (h, w)
+    preds, size = predict_sample(run.model, run.exp.tasks, sample)
+    return sample, preds, size
 
 
-def _target(sample: dict[str, Any], task: str, size: tuple[int, int]) -> torch.Tensor:
+def sample_target(sample: dict[str, Any], task: str, size: tuple[int, int]) -> torch.Tensor:
     """The task's target of one sample cut to the image's original size, as a batch of one."""
     h, w = size
     return sample[task][..., :h, :w].unsqueeze(0)
@@ -117,7 +135,9 @@ def per_image_metrics(run: LoadedRun, task: str, indices: list[int] | None = Non
     out = []
     for i in range(len(run.dataset)) if indices is None else indices:
         sample, preds, size = _predict_one(run, i)
-        out.append(image_metric(task, preds[task], _target(sample, task, size), run.exp.spec, run.cfg.eval.options))
+        out.append(
+            image_metric(task, preds[task], sample_target(sample, task, size), run.exp.spec, run.cfg.eval.options)
+        )
     return out
 
 
@@ -131,7 +151,7 @@ def worst_indices(values: list[float], n: int, higher_is_better: bool) -> list[i
     return order[:n]
 
 
-def _image_rgb(sample: dict[str, Any], size: tuple[int, int]) -> np.ndarray:
+def image_rgb(sample: dict[str, Any], size: tuple[int, int]) -> np.ndarray:
     """The model's (normalised) input image as RGB H×W×3 in [0, 1] at the image's original size."""
     from mtbench.data.common import MEAN, STD
 
@@ -180,13 +200,13 @@ def collect(runs: list[LoadedRun], split: str, n: int = DEFAULT_N, worst: str | 
                 )
         row_tasks = {}
         for t in tasks:
-            target = _target(sample, t, size)
+            target = sample_target(sample, t, size)
             preds = [p[t] for _, p, _ in per_run]
             values = [
                 image_metric(t, p, target, r.exp.spec, r.cfg.eval.options) for r, p in zip(runs, preds, strict=True)
             ]
             row_tasks[t] = ShowTask(target[0].numpy(), [p[0].numpy() for p in preds], values)
-        rows.append(ShowRow(str(sample["meta"]["name"]), idx, _image_rgb(sample, size), row_tasks))
+        rows.append(ShowRow(str(sample["meta"]["name"]), idx, image_rgb(sample, size), row_tasks))
     spec_task = {t: get_task(t) for t in tasks}
     return ShowData(
         dataset=first.cfg.data.dataset,

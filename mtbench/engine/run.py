@@ -26,7 +26,8 @@ from mtbench.engine.runtime import (
     seed_everything,
     set_cpu_threads,
 )
-from mtbench.engine.trainer import BEST, LAST, Trainer, TrainState, reported_checkpoint
+from mtbench.engine.tensorboard import Board, require_tensorboard
+from mtbench.engine.trainer import BEST, LAST, Trainer, TrainState, reported_checkpoint, summary_metrics
 from mtbench.errors import MtbenchError, RecordError, UsageError
 from mtbench.metrics.bootstrap import DEFAULT_N_BOOT
 from mtbench.profiling import peak_memory_mb, profile_model, reset_peak_memory
@@ -278,6 +279,8 @@ def run_one(cfg: RunConfig, resume: Path | None = None) -> tuple[RunRecord, Path
 
 
 def _run_one(cfg: RunConfig, resume: Path | None) -> tuple[RunRecord, Path]:
+    if cfg.run.tensorboard:
+        require_tensorboard()  # the optional extra: one line now, not after training
     device = resolve_device(cfg.run.device)
     dist = init_distributed(device.type)
     if dist.enabled and device.type == "cuda":
@@ -303,9 +306,35 @@ def _run_one(cfg: RunConfig, resume: Path | None) -> tuple[RunRecord, Path]:
     model = build_model(cfg, exp)
     reset_peak_memory(device)
     trainer = Trainer(cfg, model, train_set, val_set, exp.spec, exp.tasks, exp.aux_tasks, device, dist, run_dir)
-    if resume is not None and (run_dir / LAST).exists():
+    resumed = resume is not None and (run_dir / LAST).exists()
+    if resumed:
         trainer.resume(run_dir / LAST)
+    if cfg.run.tensorboard and dist.is_main:
+        # resumed: the steps after the checkpoint's are written again (all of them without a checkpoint)
+        purge = None if resume is None else trainer.state.global_step + 1 if resumed else 0
+        trainer.board = Board.open(run_dir, purge)
     setup_s = time.perf_counter() - t_start
+    try:
+        state, checkpoint, evaluation, eval_s = _train_and_evaluate(cfg, exp, trainer, run_dir)
+    finally:  # written out also when training stops (SIGINT/SIGTERM, non-finite loss, errors)
+        trainer.board.close()
+    if not dist.is_main:
+        return None, None  # type: ignore[return-value]
+    t_profile = time.perf_counter()
+    cost = measure_cost(trainer.model, exp, device, "train") if cfg.run.profile else {}
+    timings = run_timings(state, setup_s, eval_s, time.perf_counter() - t_profile)
+    record = make_record(cfg, exp, run_id, evaluation, cost, device, checkpoint, cfg.eval.split, trainer.model)
+    record.timings = timings
+    record.curve, curve_notes = make_curve(cfg, exp.tasks, state.curve)
+    record.notes += curve_notes
+    return record, _write_record(record, cfg, run_dir)
+
+
+def _train_and_evaluate(
+    cfg: RunConfig, exp: Experiment, trainer: Trainer, run_dir: Path
+) -> tuple[TrainState, str, Evaluation, float]:
+    """Train, then evaluate the reported checkpoint on the whole split; returns the final state, the
+    checkpoint's description, the evaluation and its seconds."""
     try:
         state = trainer.fit()
     except torch.cuda.OutOfMemoryError as e:
@@ -323,16 +352,8 @@ def _run_one(cfg: RunConfig, resume: Path | None) -> tuple[RunRecord, Path]:
     t_eval = time.perf_counter()
     evaluation = trainer.evaluate(bootstrap=DEFAULT_N_BOOT)
     eval_s = time.perf_counter() - t_eval
-    if not dist.is_main:
-        return None, None  # type: ignore[return-value]
-    t_profile = time.perf_counter()
-    cost = measure_cost(trainer.model, exp, device, "train") if cfg.run.profile else {}
-    timings = run_timings(state, setup_s, eval_s, time.perf_counter() - t_profile)
-    record = make_record(cfg, exp, run_id, evaluation, cost, device, checkpoint, cfg.eval.split, trainer.model)
-    record.timings = timings
-    record.curve, curve_notes = make_curve(cfg, exp.tasks, state.curve)
-    record.notes += curve_notes
-    return record, _write_record(record, cfg, run_dir)
+    trainer.board_evaluation("final", summary_metrics(evaluation.metrics))
+    return state, checkpoint, evaluation, eval_s
 
 
 def run_timings(state: TrainState, setup_s: float, eval_s: float, profile_s: float) -> dict[str, float]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -35,6 +37,7 @@ from mtbench.engine.progress import EpochBar, curve_line, write_csv_log, write_c
 from mtbench.engine.runtime import DistInfo
 from mtbench.engine.sampler import ResumableSampler
 from mtbench.engine.seeded import SeededDataset
+from mtbench.engine.tensorboard import N_IMAGES, Board, prediction_images
 from mtbench.errors import MtbenchError
 from mtbench.reporting.results import CURVE_CSV
 
@@ -94,6 +97,27 @@ def _set_rng_state(st: dict[str, Any]) -> None:
     torch.set_rng_state(st["torch"])
     if "cuda" in st and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(st["cuda"])
+
+
+@contextlib.contextmanager
+def _rng_kept() -> Iterator[None]:
+    """The Python, NumPy and torch (CUDA) RNG states as they were before the block, after it."""
+    rng = _rng_state()
+    try:
+        yield
+    finally:
+        _set_rng_state(rng)
+
+
+def summary_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Each task's declared metrics and its primary (no per-class values such as IoU_3)."""
+    from mtbench.registry import get_task
+
+    out = {}
+    for t, d in metrics.items():
+        keep = {s.name for s in get_task(t).metric_specs()} | {get_task(t).primary}
+        out[t] = {k: v for k, v in d.items() if k in keep}
+    return out
 
 
 def select_value(metrics: dict[str, dict[str, float]], select: str | None, tasks: list[str]) -> tuple[float, bool]:
@@ -156,6 +180,11 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.train.amp == "fp16")
         self.state = TrainState()
         self._stop_signal: int | None = None
+        # TensorBoard (run.tensorboard): a no-op until the caller opens one (rank 0); the images' samples
+        # (the first N_IMAGES of the evaluation split) and the steps that have their images
+        self.board = Board()
+        self._board_samples: list[tuple[int, dict[str, Any]]] | None = None
+        self._imaged_steps: set[int] = set()
 
     # ---- checkpoints ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -323,9 +352,11 @@ class Trainer:
                     self.state.data_s += time.perf_counter() - t_wait
                     if self.state.step_in_epoch >= self.iters_per_epoch or self._done():
                         break
+                    lr = self.opt.param_groups[0]["lr"]  # the rate this iteration trains with
                     losses = self._step(batch, epoch)
                     self.state.step_in_epoch += 1
                     self.state.global_step += 1
+                    self.board.train(self.state.global_step, losses, lr)
                     n_steps += 1
                     seen += batch["image"].shape[0] * self.dist.world_size
                     for k, v in losses.items():
@@ -397,11 +428,8 @@ class Trainer:
         """Evaluate on the curve's subset without changing training: eval mode (no BN statistics updated, no
         dropout), and the Python / NumPy / torch (CUDA) RNG states restored afterwards (a DataLoader draws
         its seed from torch's), so a run with a curve trains exactly as one without."""
-        rng = _rng_state()
-        try:
+        with _rng_kept():
             return self.evaluate(self.cfg.eval.curve_images)
-        finally:
-            _set_rng_state(rng)
 
     def _curve_point(self, train_s: float, bar: EpochBar) -> float:
         """Measure, keep (TrainState.curve), write (curve.csv) and print one curve point; returns its seconds.
@@ -410,11 +438,8 @@ class Trainer:
         metrics = self.curve_evaluate().metrics
         dt = time.perf_counter() - t0
         st = self.state
-        st.val_s += dt
         from mtbench.registry import get_task
 
-        # each task's declared metrics (no per-class values such as IoU_3), its primary always
-        summary = {t: {s.name for s in get_task(t).metric_specs()} | {get_task(t).primary} for t in self.tasks}
         point: dict[str, Any] = {
             "iteration": st.global_step,
             "epoch": round(st.global_step / self.iters_per_epoch, 4),
@@ -423,15 +448,49 @@ class Trainer:
             "eval_seconds": round(dt, 3),
             "eval_images": self.curve_images,
             "losses": {k: v / st.curve_steps for k, v in st.curve_sums.items()} if st.curve_steps else {},
-            "metrics": {t: {k: v for k, v in d.items() if k in summary[t]} for t, d in metrics.items()},
+            "metrics": summary_metrics(metrics),
         }
         st.curve.append(point)
         st.curve_sums, st.curve_steps = {}, 0
         if self.dist.is_main:
             write_curve_csv(self.run_dir / CURVE_CSV, st.curve)
+        t_board = time.perf_counter()
+        self.board_evaluation("val", point["metrics"])
+        dt += time.perf_counter() - t_board  # the evaluation and its TensorBoard images
+        st.val_s += dt
         bar.note(curve_line(point, self.final_iter, {t: get_task(t).primary for t in self.tasks}))
         bar.exclude(dt)
         return dt
+
+    # ---- TensorBoard ---------------------------------------------------------------------------------
+    def board_evaluation(self, prefix: str, metrics: dict[str, dict[str, float]]) -> None:
+        """Log an evaluation at the current iteration: ``metrics`` as ``<prefix>/<task>/<metric>`` and the
+        prediction images (``images/<index>``, once per iteration; ``final/images/<index>`` for the final
+        evaluation), then flush. Nothing without a TensorBoard writer. The images' forward pass runs in eval
+        mode with the RNG states restored afterwards, so training is unchanged by it."""
+        if not self.board.enabled:
+            return
+        step = self.state.global_step
+        self.board.metrics(prefix, step, metrics)
+        final = prefix == "final"
+        if final or step not in self._imaged_steps:
+            with _rng_kept():
+                if self._board_samples is None:
+                    n = min(N_IMAGES, len(self.val_set))
+                    self._board_samples = [(i, self.val_set[i]) for i in range(n)]
+                images = prediction_images(
+                    self.model,
+                    self._board_samples,
+                    self.tasks,
+                    dict(self.spec.num_classes),
+                    self.device,
+                    self.cfg.train.amp,
+                    self.channels_last,
+                )
+            self.board.images("final/images" if final else "images", step, images)
+            if not final:
+                self._imaged_steps.add(step)
+        self.board.flush()
 
     def _maybe_evaluate(self, epoch: int, row: dict[str, Any]) -> None:
         ev = self.cfg.eval
@@ -439,6 +498,7 @@ class Trainer:
             return
         t0 = time.perf_counter()
         metrics = self.evaluate().metrics
+        self.board_evaluation("val_epoch", summary_metrics(metrics))
         self.state.val_s += time.perf_counter() - t0
         for t, d in metrics.items():
             row.update({f"val_{t}_{k}": v for k, v in d.items()})

@@ -26,6 +26,7 @@ IGNORED_RGB = (0.6, 0.6, 0.6)
 GRID_SUFFIX = ".show.png"
 """A record's attached grid (``mtbench show RECORD --attach``): ``<id>.show.png`` beside ``<id>.json``; the
 site (``mtbench leaderboard --site``) puts it on the run's page."""
+DEPTH_CMAP, ERROR_CMAP, GREY_CMAP = "viridis", "magma", "gray"
 
 
 @dataclass
@@ -118,6 +119,36 @@ def depth_valid(depth: np.ndarray) -> np.ndarray:
     return np.isfinite(depth) & (depth > 0)
 
 
+def _cmap_rgb(values: np.ndarray, cmap: str, vmax: float) -> np.ndarray:
+    """H×W values (NaN: ignored) -> RGB H×W×3 in ``cmap`` over [0, vmax], NaN grey (as imshow draws them)."""
+    from matplotlib import colormaps
+
+    v = np.clip(np.nan_to_num(values / vmax, nan=0.0), 0.0, 1.0)
+    rgb = colormaps[cmap](v)[..., :3].astype(np.float64)
+    rgb[np.isnan(values)] = IGNORED_RGB
+    return rgb
+
+
+def panel_rgb(
+    task: str, arr: np.ndarray, target: np.ndarray, *, gt: bool, num_classes: int = 256, depth_max: float = 1.0
+) -> np.ndarray:
+    """One panel as RGB H×W×3 in [0, 1], coloured as ``show_figure`` draws it: ``arr`` is the ground truth
+    (``gt``) or a prediction, ``target`` the image's ground truth (arrays as in ``ShowTask``); label maps in
+    the fixed palette of ``num_classes``, a prediction grey where the target is ignored; depth in the depth
+    colour map over [0, ``depth_max``] metres (invalid ground truth grey); normals (n + 1) / 2; saliency and
+    edges grey maps, ignored pixels grey."""
+    if task in LABEL_TASKS:
+        lab = np.where(target == IGNORE, IGNORE, arr.astype(np.int64))
+        return labels_rgb(lab, num_classes)
+    if task == "depth":
+        valid = depth_valid(target[0]) if gt else np.isfinite(arr[0])
+        return _cmap_rgb(np.where(valid, arr[0], np.nan), DEPTH_CMAP, depth_max)
+    if task == "normals":
+        return normals_rgb(arr)
+    g = np.where(target[0] == IGNORE, np.nan, arr[0].astype(np.float64))
+    return _cmap_rgb(g, GREY_CMAP, 1.0)
+
+
 def format_value(value: float, primary: str, unit: str) -> str:
     """A panel's metric caption, e.g. "mIoU 41.32" / "rmse 0.512 m"; "n/a" for NaN."""
     if value is None or math.isnan(value):
@@ -164,9 +195,9 @@ def show_figure(data: ShowData, num_classes: dict[str, int]) -> ShowPlot:
                 for p in st.preds:
                     err_max = max(err_max, float(np.abs(p - st.target)[valid].max()))
     depth_max, err_max = depth_max or 1.0, err_max or 1.0
-    cmap_depth = matplotlib.colormaps["viridis"].with_extremes(bad=IGNORED_RGB)
-    cmap_err = matplotlib.colormaps["magma"].with_extremes(bad=IGNORED_RGB)
-    cmap_grey = matplotlib.colormaps["gray"].with_extremes(bad=IGNORED_RGB)
+    cmap_depth = matplotlib.colormaps[DEPTH_CMAP].with_extremes(bad=IGNORED_RGB)
+    cmap_err = matplotlib.colormaps[ERROR_CMAP].with_extremes(bad=IGNORED_RGB)
+    cmap_grey = matplotlib.colormaps[GREY_CMAP].with_extremes(bad=IGNORED_RGB)
     im_depth = im_err = None
     shown: dict[str, set[int]] = {t: set() for t in data.tasks if t in LABEL_TASKS}
     for r, row in enumerate(data.rows):
