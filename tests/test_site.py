@@ -3,61 +3,30 @@ mtbench table (display_frame), with numeric sort values, filters, Pareto plots a
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from _records import metric_record
+from _records import site_record, site_results
 
 from mtbench.cli import main
 from mtbench.errors import MtbenchError
 from mtbench.reporting.leaderboard import CI_HIGH, CI_LOW, build_frame, display_frame
 from mtbench.reporting.page import committed_records, with_seeds_needed
-from mtbench.reporting.results import Curve, CurvePoint, save_record
+from mtbench.reporting.results import save_record
 from mtbench.reporting.site import check_site, write_site
 
-CONFIG = {"train": {"lr": 0.001, "epochs": 2}, "data": {"n_train": 64}}
-COST = {"input_size": [480, 640], "params": 3_000_000, "gmacs": 12.5, "device": "cpu"}
-
-
-def _rec(id, model, seed, sem=None, dep=None, **kw):
-    kw.setdefault("config", CONFIG)
-    kw.setdefault("cost", COST)
-    kw.setdefault("timings", {"train": 12.0, "total": 15.5})
-    return metric_record(id, model, seed, sem, dep, **kw)
+SCREENSHOT = Path(__file__).resolve().parents[1] / "scripts" / "site_screenshot.py"
 
 
 @pytest.fixture
 def results(tmp_path):
     """nyud: single-task baselines, mtl (with a learning curve on seed 0) and padnet; synthetic: baselines and mtl;
-    two seeds each. Plus a floor record and a local/ run, neither of which is on the site."""
-    root = tmp_path / "results"
-    for ds in ("nyud", "synthetic"):
-        for s, (a, b) in enumerate([(30.0, 0.70), (31.0, 0.69)]):
-            save_record(_rec(f"{ds}-st-s{s}", "single_task", s, sem=a, dataset=ds), root)
-            save_record(_rec(f"{ds}-st-d{s}", "single_task", s, dep=b, dataset=ds), root)
-            curve = None
-            if ds == "nyud" and s == 0:
-                pts = [
-                    CurvePoint(iteration=i, images=8 * i, primary={"semseg": 10.0 + i, "depth": 1.0 - i / 100})
-                    for i in (0, 10, 20)
-                ]
-                curve = Curve(split="val", eval_images=4, every_iters=10, points=pts)
-            gain = 1.05  # Δm exactly +5 every seed: its interval lies above 0 (▲)
-            save_record(
-                _rec(
-                    f"{ds}-mtl-{s}", "mtl", s, a * gain, b / gain, dataset=ds, curve=curve, cost={**COST, "gmacs": 9.0}
-                ),
-                root,
-            )
-        if ds == "nyud":
-            for s, f in enumerate([0.97, 1.01]):
-                save_record(_rec(f"nyud-padnet-{s}", "padnet", s, 30.0 * f, 0.7 / f), root)
-    save_record(_rec("nyud-floor-0", "constant", 0, 4.0, 1.5), root)
-    save_record(_rec("nyud-local-0", "mtl", 7, 50.0, 0.5), root / "local")
-    return root
+    two seeds each. Plus a floor record and a local/ run, neither of which is on the site (``site_results``)."""
+    return site_results(tmp_path / "results")
 
 
 class Parsed(HTMLParser):
@@ -194,7 +163,7 @@ def test_cli_site_and_check(results, tmp_path, capsys):
     main(["leaderboard", "--results", str(results), "--site", str(site), "--check"])
     assert "up to date" in capsys.readouterr().out
     # a record changes: the check fails with one line naming the first stale file
-    save_record(_rec("nyud-padnet-1", "padnet", 1, 35.0, 0.6), results)
+    save_record(site_record("nyud-padnet-1", "padnet", 1, 35.0, 0.6), results)
     with pytest.raises(SystemExit) as e:
         main(["leaderboard", "--results", str(results), "--site", str(site), "--check"])
     assert e.value.code == 1
@@ -224,3 +193,28 @@ def test_attached_prediction_grid_is_on_the_run_page(results, tmp_path):
     grid.unlink()
     write_site(results, site)
     assert not (site / "img" / "show_nyud-mtl-1.png").exists()
+
+
+def test_screenshot_script_errors_in_one_line(tmp_path, monkeypatch, capsys):
+    """scripts/site_screenshot.py (the picture itself is taken in test_site_browser.py): a missing site or a
+    missing Chromium is one line saying what to do, exit 1, no file written."""
+    spec = importlib.util.spec_from_file_location("site_screenshot", SCREENSHOT)
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "shot.png"
+
+    def error(site: Path) -> str:
+        with pytest.raises(SystemExit) as e:
+            script.main([str(site), str(out)])
+        err = capsys.readouterr().err
+        assert e.value.code == 1 and len(err.splitlines()) == 1 and err.startswith("error: "), err
+        assert not out.exists()
+        return err
+
+    assert "nosite/index.html: missing; generate the site with 'mtbench leaderboard" in error(tmp_path / "nosite")
+    (tmp_path / "index.html").write_text("<p>site</p>", encoding="utf-8")
+    monkeypatch.setenv("MTBENCH_CHROMIUM", str(tmp_path / "no-such-chromium"))
+    err = error(tmp_path)
+    assert "make browser" in err
+    assert "no-such-chromium is not an executable" in err or "playwright is not installed" in err

@@ -41,7 +41,8 @@ img{max-width:100%}
 """
 
 # Sort on click (numeric columns by data-sort, missing values last; a second click reverses) and filter rows by
-# the select boxes (data-filter names the row attribute, data-table the table). Written for this site.
+# the select boxes (data-filter names the row attribute, data-table the table), also by the choices a browser
+# restores when the page is shown again. Written for this site.
 SCRIPT = """(function () {
   function value(row, col, numeric) {
     var cell = row.cells[col];
@@ -113,6 +114,15 @@ SCRIPT = """(function () {
       filter(document.getElementById(this.getAttribute("data-table")));
     });
   }
+  // A browser restores the select boxes' choices when the page is shown again (Back from a run page, reload)
+  // without a change event: apply them to the rows now and whenever the page is shown.
+  function filterAll() {
+    for (var t = 0; t < tables.length; t++) {
+      filter(tables[t]);
+    }
+  }
+  filterAll();
+  window.addEventListener("pageshow", filterAll);
 })();
 """
 
