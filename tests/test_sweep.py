@@ -78,12 +78,16 @@ def test_budget_presets_differ_from_the_default_only_in_the_training_scenes(tmp_
     from mtbench.config import build_config
 
     p = sweep.get_preset("budget-3072")
-    assert p.sets == ("data.n_train=24576",) and p.seeds == (0, 1, 2)
+    assert p.sets == ("data.n_train=24576", "eval.every_iters=384", "eval.curve_images=100") and p.seeds == (0, 1, 2)
     assert [e.model for e in p.entries] == ["single_task", "mtl", "padnet", "mtinet"]
     base = build_config(None, [])
     cfg = build_config(None, list(p.sets))
     assert cfg.data.n_train == 24576 and cfg.data.n_val == base.data.n_val == 500 and cfg.data.seed == 0
     assert cfg.train.warmup_iters == base.train.warmup_iters and cfg.train.epochs == 1
+    # the learning curve (8 points on 100 val scenes) is not part of the experiment: same hash as without it
+    assert cfg.hash() == build_config(None, ["data.n_train=24576"]).hash()
+    default = build_config(None, list(sweep.get_preset("default").sets))
+    assert default.eval.every_iters == 48 and default.hash() == base.hash()
     gpu = sweep.get_preset("gpu")
     # device and workers are not hashed: a GPU run of a budget is the same experiment as a CPU one
     keys = sweep.record_keys(gpu, gpu.entries[1], 0, tmp_path, [])
