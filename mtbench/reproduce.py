@@ -1,9 +1,11 @@
 """``mtbench reproduce TABLE``: run every row of one of the paper's tables with the release's protocol
 (skipping rows already recorded, as ``sweep`` does) and compare measured with reported, row by row.
 
-Measured = mean ± sample std over the seeds whose record exists; "within spread" says whether the reported
-value lies inside the measured range [min, max] over seeds (n/a with fewer than two seeds). Measured Δm is
-computed per seed against the mean of the measured single-task row, as the leaderboard does.
+Measured = mean ± the half-width of its 95 % Student-t interval over the seeds whose record exists (the
+leaderboard's definition, ``mtbench.reporting.stats``); "within 95 % CI" says whether the reported value lies
+inside that interval (n/a with fewer than two seeds: one run's image bootstrap would leave out the seed-to-seed
+spread). Measured Δm is paired, as the leaderboard's: per seed against the single-task records of the same seed,
+or, where a seed lacks one of them, against the single-task row's mean (``paired`` false then).
 """
 
 from __future__ import annotations
@@ -81,54 +83,58 @@ def collect(table: PaperTable, seeds: list[int], results: Path, extra_sets: list
     return out
 
 
-def _summary(values: list[float]) -> tuple[float | None, float | None, float | None, float | None]:
-    if not values:
-        return None, None, None, None
-    std = statistics.stdev(values) if len(values) > 1 else None
-    return statistics.fmean(values), std, min(values), max(values)
-
-
 def comparison(table: PaperTable, rows: list[RowResult]) -> list[dict[str, object]]:
-    """One line per (paper row, quantity): reported, measured mean/std/n, difference, within the spread."""
+    """One line per (paper row, quantity): reported, measured mean with its 95 % t interval (and std), n,
+    difference, whether the reported value lies in the interval; Δm lines say whether they are paired."""
     from mtbench.registry import get_task
+    from mtbench.reporting.stats import t_interval
 
     higher = {t: get_task(t).primary_spec.higher_is_better for t in table.tasks}
     single = next((r for r in rows if r.row.model == SINGLE_TASK), None)
-    base = {
-        t: statistics.fmean(single.values(t).values()) for t in table.tasks if single is not None and single.values(t)
-    }
+    single_values = {t: single.values(t) for t in table.tasks} if single is not None else {}
+    base = {t: statistics.fmean(v.values()) for t, v in single_values.items() if v}
     lines: list[dict[str, object]] = []
     for res in rows:
         per_task = {t: res.values(t) for t in table.tasks}
         quantities: list[tuple[str, float | None, list[float]]] = [
             (f"{t} {get_task(t).primary}", res.row.reported.get(t), list(per_task[t].values())) for t in table.tasks
         ]
+        paired: bool | None = None
         if res.row.model == SINGLE_TASK:
             dms = [0.0] * min(len(v) for v in per_task.values()) if all(per_task.values()) else []
         elif len(base) == len(table.tasks) and all(base.values()):  # Δm is undefined against a zero baseline
             seeds = sorted(set.intersection(*(set(v) for v in per_task.values())))
-            dms = [delta_m({t: per_task[t][s] for t in table.tasks}, base, higher) for s in seeds]
+            # paired: the same seed's single-task values where every task has one, else the row's mean
+            same_seed = [s for s in seeds if all(s in single_values[t] for t in table.tasks)]
+            paired = bool(seeds) and len(same_seed) == len(seeds)
+            dms = [
+                delta_m(
+                    {t: per_task[t][s] for t in table.tasks},
+                    {t: single_values[t][s] for t in table.tasks} if paired else base,
+                    higher,
+                )
+                for s in seeds
+            ]
         else:
             dms = []
         quantities.append((DM, res.row.delta_m, dms))
         for name, rep, vals in quantities:
-            mean, std, lo, hi = _summary(vals)
-            # lo and hi are None only without values
-            within = (
-                None
-                if len(vals) < 2 or rep is None or lo is None or hi is None
-                else bool(lo - 1e-12 <= rep <= hi + 1e-12)
-            )
+            ci = t_interval(vals) if vals else None
+            mean = None if ci is None else ci.mean
+            within = None if ci is None or ci.low is None or ci.high is None or rep is None else ci.sign(rep) == 0
             lines.append(
                 {
                     "row": res.row.label,
                     "quantity": name,
                     "reported": rep,
                     "measured": mean,
-                    "std": std,
+                    "ci95_low": None if ci is None else ci.low,
+                    "ci95_high": None if ci is None else ci.high,
+                    "std": None if ci is None else ci.std,
                     "seeds": len(vals),
                     "difference": None if mean is None or rep is None else mean - rep,
-                    "within_spread": within,
+                    "within_ci": within,
+                    "paired": paired if name == DM else None,
                     "protocol": "; ".join(res.protocol_notes),
                 }
             )
@@ -159,9 +165,11 @@ def render(table: PaperTable, lines: list[dict[str, object]], fmt: str = "github
     for ln in lines:
         digits = 3 if "depth" in str(ln["quantity"]) else 2
         measured = _fmt(ln["measured"], digits)
-        if ln["std"] is not None:
-            measured += f" ± {_fmt(ln['std'], digits)}"
-        within = {None: "n/a", True: "yes", False: "no"}[ln["within_spread"]]  # type: ignore[index]
+        if ln["ci95_low"] is not None and ln["ci95_high"] is not None:
+            measured += f" ± {_fmt((float(ln['ci95_high']) - float(ln['ci95_low'])) / 2, digits)}"  # type: ignore[arg-type]
+        if ln["paired"] is False:
+            measured += " (unpaired)"
+        within = {None: "n/a", True: "yes", False: "no"}[ln["within_ci"]]  # type: ignore[index]
         label = str(ln["row"])
         if ln["protocol"]:
             if ln["protocol"] not in notes:
@@ -173,16 +181,17 @@ def render(table: PaperTable, lines: list[dict[str, object]], fmt: str = "github
                 "Row": label,
                 "Quantity": ln["quantity"],
                 "Reported": _fmt(ln["reported"], digits),
-                "Measured (mean ± std)": measured,
+                "Measured (mean ± 95 % CI)": measured,
                 "Seeds": ln["seeds"],
                 "Measured − reported": diff,
-                "Reported within seed range": within,
+                "Reported within 95 % CI": within,
             }
         )
     text = pd.DataFrame(shown).to_markdown(index=False)
     head = (
         f"{table.where} of {table.dataset} ({table.backbone}), measured with recipe '{table.config}' "
-        f"beside the paper's reported numbers"
+        f"beside the paper's reported numbers; measured: mean ± the half-width of its 95 % Student-t interval "
+        f"over seeds, Δm paired per seed with the single-task row (unpaired: against its mean)"
     )
     foot = [f"[{i}] protocol differs from the reported row: {n}" for i, n in enumerate(notes, 1)]
     return "\n".join([head, "", text, *([""] + foot if foot else [])])
