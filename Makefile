@@ -16,7 +16,7 @@ $(PY):
 $(STAMP): $(PY) pyproject.toml setup.py mtbench/metrics/_hopcroft_karp.c
 	$(PY) -m pip install --upgrade pip -q
 	$(PY) -m pip install $(TORCH)
-	$(PY) -m pip install -e ".[dev,tensorboard]"
+	$(PY) -m pip install -e ".[dev,tensorboard,slurm]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -24,7 +24,7 @@ setup: $(STAMP)
 # mmcv 2.1.0 is compiled against the venv's torch (wheel cached in ~/.cache/mtbench/wheels), then the extra.
 $(MM_STAMP): $(STAMP) scripts/build_mmcv.sh
 	bash scripts/build_mmcv.sh $(PY)
-	$(PY) -m pip install -e ".[dev,tensorboard,openmmlab]"
+	$(PY) -m pip install -e ".[dev,tensorboard,slurm,openmmlab]"
 	touch $(MM_STAMP)
 
 openmmlab: $(MM_STAMP)

@@ -484,6 +484,12 @@ def show_cmd(
     console.print(f"wrote {path}", highlight=False, soft_wrap=True)
 
 
+class SweepExecutor(str, Enum):
+    local = "local"
+    slurm = "slurm"
+    submitit_local = "submitit-local"
+
+
 @app.command("sweep")
 def sweep_cmd(
     preset: str = typer.Option(
@@ -491,17 +497,79 @@ def sweep_cmd(
     ),
     seeds: str | None = typer.Option(None, help="Comma-separated seeds (default: the preset's)."),
     results: Path = typer.Option(Path("results"), help="Results root (records land in <root>/<dataset>/<model>/)."),
-    jobs: int = typer.Option(1, help="Runs in parallel (the CPU cores are shared among them)."),
+    jobs: int = typer.Option(1, help="Runs in parallel (the CPU cores are shared among them); --executor local."),
     threads: int | None = typer.Option(
-        None, help="CPU threads per run (default: cores / jobs; 1 keeps runs steady beside other work)."
+        None,
+        help="CPU threads per run (default: cores / jobs; 1 keeps runs steady beside other work); with jobs: "
+        "the CPUs each job asks for (cpus_per_task).",
     ),
     set_: list[str] | None = typer.Option(None, "--set", help="Extra override for every run."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only list the runs still to do."),
+    executor: SweepExecutor = typer.Option(
+        SweepExecutor.local,
+        help="local: subprocesses here; slurm: one Slurm job per run (a job array, through submitit; needs the "
+        "\\[slurm] extra); submitit-local: the same jobs as local processes, all at once (the Slurm path "
+        "without Slurm).",
+    ),
+    partition: str | None = typer.Option(None, help="Slurm partition of the jobs (default: the cluster's)."),
+    gpus_per_run: int | None = typer.Option(
+        None, "--gpus-per-run", help="GPUs per job (default 1 on slurm, 0 on submitit-local); > 1: torchrun in the job."
+    ),
+    time_: str | None = typer.Option(
+        None, "--time", help="Job time limit: minutes, H:MM:SS or D-H:MM:SS (needed by --executor slurm)."
+    ),
+    array_parallelism: int | None = typer.Option(
+        None, "--array-parallelism", help="Jobs of the array running at once (slurm; default: no limit)."
+    ),
+    status: bool = typer.Option(
+        False, "--status", help="List the preset's runs: done, running, submitted, failed or to do, with job ids."
+    ),
 ) -> None:
-    """Run a preset of models × seeds, skipping runs whose record already exists."""
+    """Run a preset of models × seeds, skipping runs whose record already exists (here, or as Slurm jobs)."""
+    from mtbench.errors import UsageError
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",")] if seeds else None
+    except ValueError:
+        raise UsageError(f"--seeds {seeds}: comma-separated integers") from None
+    if status:
+        from mtbench.slurm import format_status, preset_name, sweep_status
+
+        rows = sweep_status(preset, seeds=seed_list, results=results, extra_sets=set_)
+        console.print(format_status(rows, preset_name(preset)), highlight=False, soft_wrap=True, markup=False)
+        return
+    if executor is SweepExecutor.local:
+        given = [
+            opt
+            for opt, v in (
+                ("--partition", partition),
+                ("--gpus-per-run", gpus_per_run),
+                ("--time", time_),
+                ("--array-parallelism", array_parallelism),
+            )
+            if v is not None
+        ]
+        if given:
+            raise UsageError(f"{', '.join(given)}: only with --executor slurm or submitit-local")
+    else:
+        if jobs != 1:
+            raise UsageError(f"--jobs {jobs}: only with --executor local (jobs: --array-parallelism)")
+        if not dry_run:
+            _submit_sweep(
+                preset,
+                executor.value,
+                seed_list,
+                results,
+                set_,
+                partition=partition,
+                gpus_per_run=gpus_per_run,
+                time_=time_,
+                array_parallelism=array_parallelism,
+                threads=threads,
+            )
+            return
     from mtbench.sweep import run_sweep
 
-    seed_list = [int(s) for s in seeds.split(",")] if seeds else None
     todo = run_sweep(
         preset,
         seeds=seed_list,
@@ -517,6 +585,44 @@ def sweep_cmd(
             ("to run: " if dry_run else "ran: ") + "mtbench " + " ".join(args), highlight=False, soft_wrap=True
         )
     console.print(f"{len(todo)} run(s) {'to do' if dry_run else 'done'}")
+
+
+def _submit_sweep(
+    preset: str,
+    executor: str,
+    seeds: list[int] | None,
+    results: Path,
+    sets: list[str] | None,
+    *,
+    partition: str | None,
+    gpus_per_run: int | None,
+    time_: str | None,
+    array_parallelism: int | None,
+    threads: int | None,
+) -> None:
+    from mtbench.slurm import parse_time, submit_sweep
+
+    sub = submit_sweep(
+        preset,
+        executor=executor,
+        seeds=seeds,
+        results=results,
+        extra_sets=sets,
+        partition=partition,
+        gpus_per_run=gpus_per_run,
+        timeout_min=parse_time(time_) if time_ is not None else None,
+        array_parallelism=array_parallelism,
+        threads=threads,
+    )
+    out = lambda line: console.print(line, highlight=False, soft_wrap=True, markup=False)  # noqa: E731
+    for run, job_id, state in sub.active:
+        out(f"{state}: {run.name}: job {job_id} (not submitted again)")
+    for run, job in sub.submitted:
+        out(f"submitted: {run.name}: job {job.job_id}: " + "; ".join("mtbench " + " ".join(a) for a in run.todo))
+    out(
+        f"{len(sub.submitted)} run(s) submitted ({executor}; logs in {sub.logs}, ledger {sub.ledger}); "
+        f"`mtbench sweep --preset {preset} --status` lists them"
+    )
 
 
 @app.command("reproduce")

@@ -3,6 +3,7 @@
 Each run is a separate ``python -m mtbench run`` process (a crash or kill loses one run, not the sweep),
 ``jobs`` at a time, the CPU cores shared among them. A run whose record (same model, seed and config
 hash) already exists in the results folder is skipped, so an interrupted sweep continues where it stopped.
+``mtbench.slurm`` submits the same runs as cluster jobs (``--executor slurm``).
 """
 
 from __future__ import annotations
@@ -184,34 +185,99 @@ def resumable(runs_dir: Path, cfg: RunConfig) -> Path | None:
     return max(found, key=lambda d: (d / LAST).stat().st_mtime) if found else None
 
 
+@dataclass
+class PlannedRun:
+    """One run of a preset (an entry at a seed) and the ``mtbench run`` argument lists still to do for it (empty:
+    every record it writes exists)."""
+
+    label: str
+    seed: int
+    todo: list[list[str]]
+
+    @property
+    def name(self) -> str:
+        return f"{self.label} seed {self.seed}"
+
+
+def _entry_todo(model: str, config: str | None, sets: list[str], done: set[RunKey] | None = None) -> list[list[str]]:
+    """The ``mtbench run`` argument lists still to do for one run (``model`` with these ``--set`` items): none
+    when its records exist (``done``: the finished runs of its results folder, read when None), ``run --resume
+    <folder>`` where a killed run of the same experiment left a checkpoint, else the run itself (a single_task
+    entry with some tasks recorded: the missing ones)."""
+    from mtbench.engine.run import split_single_task
+
+    base = ["run", "--model", model] + (["--config", config] if config else [])
+    configs = split_single_task(build_config(config, [*sets, f"model.name={model}"]))
+    if done is None:
+        done = _existing(Path(configs[0].run.results))
+    missing = [c for c in configs if RunKey.of_config(c) not in done]
+    if not missing:
+        return []
+    resume = {id(c): resumable(Path(c.run.runs_dir), c) for c in missing}
+    if len(missing) == len(configs) and not any(resume.values()):
+        return [base + [x for s in sets for x in ("--set", s)]]
+    todo = []
+    for c in missing:
+        if resume[id(c)] is not None:
+            todo.append(["run", "--resume", str(resume[id(c)])])
+        else:
+            one = [*sets, f"data.tasks=[{','.join(c.data.tasks or [])}]", "data.aux_tasks=[]"]
+            todo.append(base + [x for s in (one if len(configs) > 1 else sets) for x in ("--set", s)])
+    return todo
+
+
+def remaining(runs: list[list[str]]) -> list[list[str]]:
+    """What is still to do of ``mtbench run`` argument lists that ``plan`` made, now: a ``run --resume <folder>``
+    whose folder holds its record is done; any other list is planned again (its records exist: nothing; a killed
+    attempt left a checkpoint: ``run --resume``). What a job that was pre-empted, requeued or resubmitted runs."""
+    out: list[list[str]] = []
+    for args in runs:
+        if args[:2] == ["run", "--resume"] and len(args) == 3:
+            if not (Path(args[2]) / "record.json").exists():
+                out.append(list(args))
+            continue
+        model, config, sets = _parse_run_args(args)
+        out += _entry_todo(model, config, sets)
+    return out
+
+
+def _parse_run_args(args: list[str]) -> tuple[str, str | None, list[str]]:
+    """(model, config, --set items) of a ``run --model M [--config C] --set ...`` list that ``plan`` made."""
+    if not args or args[0] != "run" or len(args) % 2 != 1:
+        raise UsageError(f"not a planned run: mtbench {' '.join(args)}")
+    model, config, sets = None, None, []
+    for opt, value in zip(args[1::2], args[2::2]):
+        if opt == "--model":
+            model = value
+        elif opt == "--config":
+            config = value
+        elif opt == "--set":
+            sets.append(value)
+        else:
+            raise UsageError(f"not a planned run (option {opt}): mtbench {' '.join(args)}")
+    if model is None:
+        raise UsageError(f"not a planned run (no --model): mtbench {' '.join(args)}")
+    return model, config, sets
+
+
+def plan_runs(preset: str | Preset, seeds: list[int] | None, results: Path, extra_sets: list[str]) -> list[PlannedRun]:
+    """Every run of the preset (entries x seeds) with what is still to do for it (see ``_entry_todo``)."""
+    p = get_preset(preset)
+    done = _existing(results)
+    out = []
+    for seed in seeds if seeds is not None else p.seeds:
+        for e in p.entries:
+            todo = _entry_todo(e.model, p.config, entry_sets(p, e, seed, results, extra_sets), done)
+            if not todo:
+                log.info("skip %s seed %d: record exists", e.label or e.model, seed)
+            out.append(PlannedRun(e.label or e.model, seed, todo))
+    return out
+
+
 def plan(preset: str | Preset, seeds: list[int] | None, results: Path, extra_sets: list[str]) -> list[list[str]]:
     """The ``mtbench run`` argument lists still to do: a fresh run, or ``run --resume <folder>`` where a killed run
     of the same experiment left a checkpoint (a single_task entry with some tasks recorded: the missing ones)."""
-    from mtbench.engine.run import split_single_task
-
-    p = get_preset(preset)
-    done = _existing(results)
-    todo = []
-    for seed in seeds if seeds is not None else p.seeds:
-        for e in p.entries:
-            sets = entry_sets(p, e, seed, results, extra_sets)
-            base = ["run", "--model", e.model] + (["--config", p.config] if p.config else [])
-            configs = split_single_task(build_config(p.config, [*sets, f"model.name={e.model}"]))
-            missing = [c for c in configs if RunKey.of_config(c) not in done]
-            if not missing:
-                log.info("skip %s seed %d: record exists", e.label or e.model, seed)
-                continue
-            resume = {id(c): resumable(Path(c.run.runs_dir), c) for c in missing}
-            if len(missing) == len(configs) and not any(resume.values()):
-                todo.append(base + [x for s in sets for x in ("--set", s)])
-                continue
-            for c in missing:
-                if resume[id(c)] is not None:
-                    todo.append(["run", "--resume", str(resume[id(c)])])
-                else:
-                    one = [*sets, f"data.tasks=[{','.join(c.data.tasks or [])}]", "data.aux_tasks=[]"]
-                    todo.append(base + [x for s in (one if len(configs) > 1 else sets) for x in ("--set", s)])
-    return todo
+    return [args for r in plan_runs(preset, seeds, results, extra_sets) for args in r.todo]
 
 
 def run_sweep(
