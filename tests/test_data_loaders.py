@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _datasets import PASCAL_SIZE, save_png, write_pascal_context
 from PIL import Image
 
 from mtbench.cli import main
@@ -17,13 +18,8 @@ from mtbench.errors import DataError
 from mtbench.metrics.boundary.evaluate import seg_to_boundary
 from mtbench.metrics.boundary.thin import thin
 
-H, W = 12, 16
+H, W = PASCAL_SIZE  # the NYUD fixture below uses the same size
 NYUD_TASKS = ["semseg", "depth", "normals", "edge"]
-
-
-def _save_png(path: Path, arr: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path)
 
 
 def _nyud_sample(i: int) -> dict[str, np.ndarray]:
@@ -46,8 +42,8 @@ def nyud_root(tmp_path) -> Path:
     for split, ids in {"train": ["a0", "a1", "a2"], "val": ["b0", "b1"]}.items():
         for i, name in enumerate(ids):
             s = _nyud_sample(i + (10 if split == "val" else 0))
-            _save_png(root / "images" / f"{name}.jpg", s["image"])
-            _save_png(root / "segmentation" / f"{name}.png", s["semseg"])
+            save_png(root / "images" / f"{name}.jpg", s["image"])
+            save_png(root / "segmentation" / f"{name}.png", s["semseg"])
             for t in ("depth", "normals", "edge"):
                 (root / t).mkdir(exist_ok=True)
                 np.save(root / t / f"{name}.npy", s[t])
@@ -112,41 +108,9 @@ def test_nyud_train_transform_resizes_whole_image_and_keeps_alignment(nyud_root)
     np.testing.assert_allclose(np.linalg.norm(n, axis=0)[valid], 1.0, atol=1e-5)  # renormalised after resizing
 
 
-def _mat_parts(objects: list[tuple[int, np.ndarray, list[tuple[str, np.ndarray]]]]) -> dict:
-    """A Pascal-Part style annotation: anno.objects(k).{class, class_ind, mask, parts(j).{part_name, mask}}."""
-    objs = np.zeros((1, len(objects)), dtype=[("class", "O"), ("class_ind", "O"), ("mask", "O"), ("parts", "O")])
-    for k, (cls, mask, parts) in enumerate(objects):
-        p = np.zeros((1, len(parts)), dtype=[("part_name", "O"), ("mask", "O")]) if parts else np.zeros((0, 0))
-        for j, (name, m) in enumerate(parts):
-            p[0, j]["part_name"], p[0, j]["mask"] = name, m.astype(np.uint8)
-        objs[0, k]["class"], objs[0, k]["class_ind"] = "person" if cls == 15 else "x", np.array([[cls]])
-        objs[0, k]["mask"], objs[0, k]["parts"] = mask.astype(np.uint8), p
-    return {"anno": {"imname": "x", "objects": objs}}
-
-
 @pytest.fixture
 def pascal_root(tmp_path) -> Path:
-    from scipy.io import savemat
-
-    root = tmp_path / "pascal"
-    rows = np.arange(H)[:, None].repeat(W, 1)
-    for split, ids in {"train": ["p0", "p1"], "val": ["q0"]}.items():
-        for k, name in enumerate(ids):
-            _save_png(root / "JPEGImages" / f"{name}.jpg", np.full((H, W, 3), 40 * k, np.uint8))
-            sub = "VOC12" if k == 0 else "pascal-context"
-            _save_png(root / "semseg" / sub / f"{name}.png", (rows % 21).astype(np.uint8))
-            _save_png(root / "sal_distill" / f"{name}.png", np.where(rows > 5, 200, 30).astype(np.uint8))
-            _save_png(root / "normals_distill" / f"{name}.png", np.full((H, W, 3), [128, 128, 255], np.uint8))
-            label_map = np.where(np.arange(W)[None] < 8, 440, 1).repeat(H, 0)  # 440 'wall' (valid), 1 invalid
-            (root / "pascal-context" / "trainval").mkdir(parents=True, exist_ok=True)
-            savemat(root / "pascal-context" / "trainval" / f"{name}.mat", {"LabelMap": label_map.astype(np.uint16)})
-            head, arm, foot = rows < 3, (rows >= 3) & (rows < 6), rows >= 10
-            person = [(15, rows < 12, [("head", head), ("luarm", arm), ("lfoot", foot)])] if name != "p1" else []
-            (root / "human_parts").mkdir(exist_ok=True)
-            savemat(root / "human_parts" / f"{name}.mat", _mat_parts(person + [(7, rows > 8, [])]))
-        (root / "ImageSets" / "Context").mkdir(parents=True, exist_ok=True)
-        (root / "ImageSets" / "Context" / f"{split}.txt").write_text("\n".join(ids) + "\n")
-    return root
+    return write_pascal_context(tmp_path / "pascal")
 
 
 PASCAL_TASKS = ["semseg", "human_parts", "saliency", "normals", "edge"]
@@ -229,7 +193,7 @@ def test_check_messages_and_loader_raises_the_same(nyud_root, tmp_path):
     with pytest.raises(DataError, match=r"Dataset root '.*missing' does not exist"):
         check_dataset("nyud", tmp_path / "missing")
     (nyud_root / "images" / "a1.jpg").write_bytes(b"not a jpeg")
-    _save_png(nyud_root / "segmentation" / "a2.png", np.full((H, W), 45, np.uint8))
+    save_png(nyud_root / "segmentation" / "a2.png", np.full((H, W), 45, np.uint8))
     (nyud_root / "depth" / "b1.npy").unlink()
     r = check_dataset("nyud", nyud_root)
     assert not r.ok and len(r.problems) == 3

@@ -16,7 +16,7 @@ from mtbench.cli import main
 from mtbench.config import build_config
 from mtbench.data.spec import get_dataset_spec
 from mtbench.engine.run import run_experiment
-from mtbench.reporting.show import IGNORED_RGB, format_value, labels_rgb, show_figure
+from mtbench.reporting.show import IGNORED_RGB, format_value, labels_rgb, palette, show_figure
 
 SIZE = {"data.n_train": 16, "data.n_val": 8, "data.train_size": "[64,96]"}
 SEMSEG_CLASSES = 10  # the synthetic dataset's
@@ -164,6 +164,16 @@ def test_ignored_labels_are_grey():
     rgb = labels_rgb(np.array([[0, 255]]), SEMSEG_CLASSES)
     assert tuple(rgb[0, 1]) == IGNORED_RGB and tuple(rgb[0, 0]) != IGNORED_RGB
     assert tuple(labels_rgb(np.array([[3]]), 40)[0, 0]) == tuple(labels_rgb(np.array([[3]]), 10)[0, 0])
+
+
+def test_no_class_colour_is_grey():
+    """Grey marks ignored pixels: no class colour of NYUD's 40 or more is achromatic (tab20's class 14 and
+    tab20c's 0.59 grey were), and every class has its own colour."""
+    pal = palette(80)
+    assert (pal.max(axis=1) - pal.min(axis=1) > 0.05).all()
+    assert np.abs(pal - np.array(IGNORED_RGB)).max(axis=1).min() > 0.1
+    assert len({tuple(c) for c in np.round(pal, 6)}) == 80
+    np.testing.assert_array_equal(palette(21), pal[:21])  # class k: the same colour whatever the class count
 
 
 def test_attach_saves_the_grid_beside_the_record(runs, tmp_path, capsys):

@@ -91,11 +91,17 @@ def columns(data: ShowData) -> list[tuple[str, str, int]]:
 
 
 def palette(n: int) -> np.ndarray:
-    """n fixed RGB colours (n×3 in [0, 1]): tab20, then tab20b, tab20c, then a fixed golden-ratio hue walk."""
+    """n fixed RGB colours (n×3 in [0, 1]): tab20, then tab20b, tab20c, each without its greys (grey is
+    the ignored pixels': tab20's class 14 grey was next to it), then a fixed golden-ratio hue walk."""
     from matplotlib import colormaps
     from matplotlib.colors import hsv_to_rgb
 
-    base = [colormaps[name](i)[:3] for name in ("tab20", "tab20b", "tab20c") for i in range(20)]
+    base = [
+        c
+        for name in ("tab20", "tab20b", "tab20c")
+        for i in range(20)
+        if max(c := colormaps[name](i)[:3]) - min(c) > 0.02  # drop the achromatic entries
+    ]
     extra = [hsv_to_rgb(((k * 0.618033988749895) % 1.0, 0.65, 0.9)) for k in range(max(0, n - len(base)))]
     return np.array((base + [tuple(c) for c in extra])[:n], dtype=np.float64).reshape(n, 3)
 
