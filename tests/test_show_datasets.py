@@ -217,6 +217,11 @@ def test_show_nyud_panels_and_per_image_metrics(nyud_run):
     assert {"depth (m)", "|error| (m)"} <= {ax.get_xlabel() for ax in plot.figure.axes}
     legend = _legends(plot)
     assert list(legend) == ["semseg"] and legend["semseg"][-1] == ("ignored / invalid", tuple(GREY))
+    # NYUD's 40 class names label the legend (class k: NYU40_CLASSES[k])
+    from mtbench.data.nyud import NYU40_CLASSES
+
+    labels = [label for label, _ in legend["semseg"][:-1]]
+    assert labels and all(lab == f"{lab.split(' ')[0]} {NYU40_CLASSES[int(lab.split(' ')[0])]}" for lab in labels)
 
 
 def test_affinity_nyud_mtinet_every_scale(nyud_run, tmp_path, capsys):
@@ -302,7 +307,8 @@ def test_show_pascal_panels_metrics_and_ignored_pixels(pascal_run):
     legend = _legends(plot)
     assert list(legend) == ["semseg", "human_parts"]
     shown = sorted({int(k) for p in (hp[0].target, hp[0].preds[0]) for k in np.unique(p)})
-    assert legend["human_parts"] == [(str(k), tuple(np.round(palette(7)[k], 6))) for k in shown] + [
+    names = ("background", "head", "torso", "upper arm", "lower arm", "upper leg", "lower leg")
+    assert legend["human_parts"] == [(f"{k} {names[k]}", tuple(np.round(palette(7)[k], 6))) for k in shown] + [
         ("ignored / invalid", tuple(GREY))
     ]
 

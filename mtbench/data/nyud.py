@@ -77,6 +77,16 @@ def check_normals(normals: np.ndarray, path) -> np.ndarray:
     return normals.astype(np.float32)
 
 
+# The 40 NYUDv2 classes (Gupta et al., CVPR 2013), label k + 1 on disk -> class k (0 is unlabelled: ignored)
+NYU40_CLASSES = (
+    "wall", "floor", "cabinet", "bed", "chair", "sofa", "table", "door", "window", "bookshelf",
+    "picture", "counter", "blinds", "desk", "shelves", "curtain", "dresser", "pillow", "mirror", "floor mat",
+    "clothes", "ceiling", "books", "refrigerator", "television", "paper", "towel", "shower curtain", "box",
+    "whiteboard", "person", "night stand", "toilet", "sink", "lamp", "bathtub", "bag", "otherstructure",
+    "otherfurniture", "otherprop",
+)  # fmt: skip
+
+
 class NYUDDataset(MultiTaskDataset):
     """Reads the NYUD layout; ``num_classes`` per label task (nyud: semseg 40; synthetic: 10 and 7).
     ``eval_edges``: the edge target is SEISM's evaluation ground truth of the edge map (see above)."""
@@ -98,6 +108,8 @@ class NYUDDataset(MultiTaskDataset):
         self.root = Path(root)
         self.eval_edges = eval_edges
         self.num_classes = num_classes
+        # class names (mtbench show's legend) where the label set is NYUD's 40 classes
+        self.classes = NYU40_CLASSES if num_classes.get("semseg") == len(NYU40_CLASSES) else None
         split_file = self.root / "gt_sets" / f"{split}.txt"
         self.problems: list[str] = []
         kept = present_samples(

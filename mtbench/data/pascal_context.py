@@ -55,6 +55,12 @@ PART_GROUPS = {
     5: ("luleg", "ruleg"),
     6: ("llleg", "rlleg", "lfoot", "rfoot"),
 }
+# class names (mtbench show's legend): the 20 VOC classes and background; the 6 human-part groups above
+VOC_CLASSES = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+)  # fmt: skip
+HUMAN_PARTS = ("background", "head", "torso", "upper arm", "lower arm", "upper leg", "lower leg")
 PART_ID = {name: k for k, names in PART_GROUPS.items() for name in names}
 # PASCAL-Context label ids (of the 459) whose class names also occur in NYUD's label list (where the
 # distilled normals were learnt), plus 427 'tvmonitor'; derived from the two class lists of the MTI-Net
@@ -292,6 +298,8 @@ class PascalContextDataset(MultiTaskDataset):
     target is SEISM's evaluation ground truth (``seism_edges``) instead of the training target."""
 
     num_classes = {"semseg": 21, "human_parts": 7}
+    classes = VOC_CLASSES
+    parts = HUMAN_PARTS
 
     def __init__(
         self,

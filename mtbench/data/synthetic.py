@@ -78,4 +78,6 @@ def build(
         return SyntheticDataset(split, tasks, size=size, **common)
     from mtbench.data.nyud import NYUDDataset
 
-    return NYUDDataset(root, split, tasks, num_classes=dict(spec.num_classes), strict=strict, **common)
+    ds = NYUDDataset(root, split, tasks, num_classes=dict(spec.num_classes), strict=strict, **common)
+    ds.classes, ds.parts = CLASSES, PARTS  # the scenes' own class names
+    return ds
