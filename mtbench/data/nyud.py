@@ -109,7 +109,9 @@ class NYUDDataset(MultiTaskDataset):
         self.eval_edges = eval_edges
         self.num_classes = num_classes
         # class names (mtbench show's legend) where the label set is NYUD's 40 classes
-        self.classes = NYU40_CLASSES if num_classes.get("semseg") == len(NYU40_CLASSES) else None
+        forty = num_classes.get("semseg") == len(NYU40_CLASSES)
+        self.classes: tuple[str, ...] | None = NYU40_CLASSES if forty else None
+        self.parts: tuple[str, ...] | None = None
         split_file = self.root / "gt_sets" / f"{split}.txt"
         self.problems: list[str] = []
         kept = present_samples(
