@@ -278,7 +278,7 @@ class CheckFormat(str, Enum):
 
 @app.command("table")
 def table_cmd(
-    results: Path = typer.Option(Path("results"), "--results", help="Results folder (reference/ skipped)."),
+    results: Path = typer.Option(Path("results"), "--results", help="Results folder (reference/ and gpu/ skipped)."),
     dataset: str | None = typer.Option(None, help="Only this dataset."),
     backbone: str | None = typer.Option(None, help="Only this backbone."),
     fmt: TableFormat = typer.Option("github", "--format", help="Output format."),
@@ -301,7 +301,7 @@ def table_cmd(
 @app.command("check")
 def check_cmd(
     reference: Path = typer.Option(..., "--reference", help="Reference record folder or file."),
-    results: Path = typer.Option(Path("results"), "--results", help="Measured records (reference/ skipped)."),
+    results: Path = typer.Option(Path("results"), "--results", help="Measured records (reference/ and gpu/ skipped)."),
     rel_tol: float | None = typer.Option(
         None,
         "--rel-tol",

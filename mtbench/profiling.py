@@ -13,6 +13,7 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import torch
@@ -122,33 +123,41 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def time_ms(fn: Callable[[], object], device: str | torch.device, warmup: int = 5, iters: int = 20) -> list[float]:
+    """Milliseconds of each of ``iters`` calls of ``fn()``, after ``warmup`` calls: on CUDA between two CUDA
+    events around the call (the device idle before it: synchronised), on CPU by time.perf_counter."""
+    device = torch.device(device)
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(iters):
+        if device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize(device)
+            times.append(float(start.elapsed_time(end)))
+        else:
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
 def measure_latency(
     model: nn.Module, input_hw: tuple[int, int], device: str | torch.device = "cpu", warmup: int = 5, iters: int = 20
 ) -> float:
     """Convention: milliseconds per forward pass (batch 1, eval(), no_grad), median of ``iters`` runs
-    after ``warmup`` runs; CUDA events on CUDA, time.perf_counter on CPU. Lower is better."""
+    after ``warmup`` runs; CUDA events on CUDA, time.perf_counter on CPU (``time_ms``). Lower is better."""
     device = torch.device(device)
     was_training = model.training
     model.to(device).eval()
     x = torch.randn(1, 3, *input_hw, device=device)
-    times = []
     try:
         with torch.no_grad():
-            for _ in range(warmup):
-                model(x)
-            _sync(device)
-            for _ in range(iters):
-                if device.type == "cuda":
-                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                    start.record()
-                    model(x)
-                    end.record()
-                    torch.cuda.synchronize(device)
-                    times.append(start.elapsed_time(end))
-                else:
-                    t0 = time.perf_counter()
-                    model(x)
-                    times.append((time.perf_counter() - t0) * 1e3)
+            times = time_ms(lambda: model(x), device, warmup, iters)
     finally:
         model.train(was_training)
     return float(statistics.median(times))

@@ -42,11 +42,18 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
+DISTRIBUTED_ENV = "MTBENCH_DISTRIBUTED"
+"""Set to 1 (with torchrun), a world of one process is distributed too: the process group is initialised and
+the model wrapped in DDP, so that ``torchrun --nproc_per_node 1`` checks the NCCL path on one GPU
+(scripts/gpu_check.py). Unset, one process trains without torch.distributed, as before."""
+
+
 @dataclass(frozen=True)
 class DistInfo:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    initialised: bool = False  # torch.distributed's process group is up (also for a world of one process)
 
     @property
     def is_main(self) -> bool:
@@ -54,13 +61,15 @@ class DistInfo:
 
     @property
     def enabled(self) -> bool:
-        return self.world_size > 1
+        return self.initialised or self.world_size > 1
 
 
 def init_distributed(device_kind: str) -> DistInfo:
-    """Initialise torch.distributed when launched by torchrun (WORLD_SIZE > 1): nccl on CUDA, gloo on CPU."""
+    """Initialise torch.distributed when launched by torchrun with WORLD_SIZE > 1 (or with one process when
+    ``MTBENCH_DISTRIBUTED=1``): nccl on CUDA, gloo on CPU."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    forced = os.environ.get(DISTRIBUTED_ENV) == "1" and "RANK" in os.environ
+    if world <= 1 and not forced:
         return DistInfo()
     import torch.distributed as dist
 
@@ -70,7 +79,7 @@ def init_distributed(device_kind: str) -> DistInfo:
         if device_kind == "cuda":
             torch.cuda.set_device(local)
         dist.init_process_group(backend=backend)
-    return DistInfo(rank=rank, world_size=world, local_rank=local)
+    return DistInfo(rank=rank, world_size=world, local_rank=local, initialised=True)
 
 
 def set_cpu_threads(world_size: int = 1) -> int:

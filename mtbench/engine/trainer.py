@@ -109,6 +109,19 @@ def _rng_kept() -> Iterator[None]:
         _set_rng_state(rng)
 
 
+def float_outputs(out: dict[str, Any]) -> dict[str, Any]:
+    """A model's outputs ({task: tensor}, deep supervision under 'aux' as {group: {task: tensor}}) in float32,
+    as the losses take them (autocast leaves them in bf16/fp16)."""
+    return {
+        k: (
+            v.float()
+            if isinstance(v, torch.Tensor)
+            else {g: {t: p.float() for t, p in d.items()} for g, d in v.items()}
+        )
+        for k, v in out.items()
+    }
+
+
 def summary_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
     """Each task's declared metrics and its primary (no per-class values such as IoU_3)."""
     from mtbench.registry import get_task
@@ -258,15 +271,7 @@ class Trainer:
         batch = to_device(batch, self.device, self.channels_last)
         with autocast(self.device, self.cfg.train.amp):
             out = self.ddp_model(batch["image"])
-        out = {
-            k: (
-                v.float()
-                if isinstance(v, torch.Tensor)
-                else {g: {t: p.float() for t, p in d.items()} for g, d in v.items()}
-            )
-            for k, v in out.items()
-        }
-        total, parts = self.loss_fn(out, batch)
+        total, parts = self.loss_fn(float_outputs(out), batch)
         try:
             self.loss_fn.check_finite(parts, epoch + 1, self.state.step_in_epoch + 1)
         except NonFiniteLoss as e:

@@ -424,8 +424,10 @@ def load_record(path: Path | str) -> RunRecord:
     return record
 
 
+GPU_DIR = "gpu"
+"""scripts/gpu_check.py's reports (``results/gpu/<gpu>.json``): timings of a GPU, not run records."""
 # Sub-folders of a results folder that hold something other than leaderboard records.
-EXCLUDED_DIRS: tuple[str, ...] = ("reference",)
+EXCLUDED_DIRS: tuple[str, ...] = ("reference", GPU_DIR)
 LOCAL_DIR = "local"
 """Where ``mtbench run`` writes by default (``results/local/``, git-ignored): a user's own runs, shown by
 ``mtbench table`` beside the committed records, labelled, and never read by the committed page."""
