@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from mtbench.analysis.runs import run_folder
 from mtbench.errors import MtbenchError, UsageError
-from mtbench.reporting.show import GRID_SUFFIX, ShowData, ShowRow, ShowTask, show_plot
+from mtbench.reporting.show import ShowData, ShowRow, ShowTask, grid_path, show_plot
 
 DEFAULT_N = 8
 
@@ -245,4 +245,4 @@ def attached_grid(record_json: str | Path) -> Path:
             f"{p}: --attach needs the run's record JSON (results/<dataset>/<model>/<id>.json), "
             "beside which the grid is saved"
         )
-    return p.with_name(p.stem + GRID_SUFFIX)
+    return grid_path(p)

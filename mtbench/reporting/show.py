@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,8 +25,14 @@ IGNORE = 255
 LABEL_TASKS = ("semseg", "human_parts")
 IGNORED_RGB = (0.6, 0.6, 0.6)
 GRID_SUFFIX = ".show.png"
-"""A record's attached grid (``mtbench show RECORD --attach``): ``<id>.show.png`` beside ``<id>.json``; the
-site (``mtbench leaderboard --site``) puts it on the run's page."""
+
+
+def grid_path(record_json: Path) -> Path:
+    """A record's attached grid (``mtbench show RECORD --attach``): ``<id>.show.png`` beside ``<id>.json``; the
+    site (``mtbench leaderboard --site``) puts it on the run's page."""
+    return record_json.with_name(record_json.stem + GRID_SUFFIX)
+
+
 DEPTH_CMAP, ERROR_CMAP, GREY_CMAP = "viridis", "magma", "gray"
 
 

@@ -25,7 +25,7 @@ from mtbench.reporting.delta_m import primary_metric
 from mtbench.reporting.leaderboard import CI_HIGH, CI_LOW, build_frame, display_frame
 from mtbench.reporting.page import DATASET_ORDER, committed_records, with_seeds_needed
 from mtbench.reporting.results import RunRecord, atomic_write_bytes, atomic_write_text
-from mtbench.reporting.show import GRID_SUFFIX
+from mtbench.reporting.show import grid_path
 
 RUNS_DIR, IMG_DIR = "runs", "img"
 
@@ -240,7 +240,7 @@ def record_grid(r: RunRecord) -> Path | None:
     """The prediction grid attached to a record (``<id>.show.png`` beside its JSON), or None."""
     if r.path is None:
         return None
-    grid = r.path.with_name(r.path.stem + GRID_SUFFIX)
+    grid = grid_path(r.path)
     return grid if grid.is_file() else None
 
 
