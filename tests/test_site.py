@@ -48,11 +48,13 @@ class Parsed(HTMLParser):
         elif self.in_board and tag == "tr" and self.tables[-1]["head"]:
             self.tables[-1]["rows"].append((a, []))
         elif self.in_board and tag in ("th", "td"):
-            self.cell = [tag, "", a]
+            self.cell = [tag, "", {**a, "link titles": []}]
         if tag == "img":
             self.links.append(a["src"])
         if tag == "a":
             self.links.append(a["href"])
+            if self.cell is not None:
+                self.cell[2]["link titles"].append(a.get("title"))
 
     def handle_endtag(self, tag):
         if tag == "table":
@@ -105,8 +107,16 @@ def test_index_tables_hold_the_cells_of_mtbench_table(results, tmp_path):
                     if low == low:  # an interval (metrics and Δm of two seeds)
                         assert float(attrs["data-ci-low"]) == df.at[i, f"{col} {CI_LOW}"]
                         assert float(attrs["data-ci-high"]) == df.at[i, f"{col} {CI_HIGH}"]
-            links = cells[-1][0].split()
-            assert links == sorted(df.at[i, "Record ids"].split())
+            # the Runs cell links every record of the row: its id as the link's title, its seed (after its task
+            # for a single-task record) as the text
+            text, attrs = cells[-1]
+            assert attrs["link titles"] == sorted(df.at[i, "Record ids"].split())
+            by_id = {r.id: r for r in records}
+            labels = [
+                (f"{by_id[x].tasks[0]} " if by_id[x].model == "single_task" else "") + f"s{by_id[x].seed}"
+                for x in attrs["link titles"]
+            ]
+            assert text == " ".join(labels)
     # two seeds per row: intervals, the ▲ of mtl on nyud, bold best in the markup
     nyud = page.tables[1]
     mtl = next(cells for _, cells in nyud["rows"] if cells[0][0] == "mtl")
