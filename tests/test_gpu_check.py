@@ -120,7 +120,8 @@ def test_budget_skips_with_notes(gc, tmp_path):
 def test_cpu_smoke_runs(gc, tmp_path):
     """Both runs as the check starts them: torchrun (1 process, distributed with gloo) and the bf16 run on CPU."""
     out = tmp_path / "runs.json"
-    rc = gc.main(["--cpu-smoke", "--parts", "torchrun,e2e", "--out", str(out)])
+    # the runs' 120 s default is a GPU guard; on CPU under `pytest -n 2` on 2 cores the bf16 run took longer
+    rc = gc.main(["--cpu-smoke", "--parts", "torchrun,e2e", "--run-timeout-s", "480", "--out", str(out)])
     report = json.loads(out.read_text())
     assert rc == 0, report["errors"]
     assert report["models"] is None
