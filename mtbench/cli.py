@@ -161,7 +161,7 @@ def data_bench(
     from rich.table import Table
 
     from mtbench.data import parse_size
-    from mtbench.engine.data_bench import bench_data, parse_workers
+    from mtbench.engine.data_bench import TABLE_CAPTION, bench_data, parse_workers
 
     size = parse_size(train_size.replace(",", "x")) if train_size else None
     res = bench_data(
@@ -179,14 +179,14 @@ def data_bench(
     )
     console.print(res.header(), highlight=False, soft_wrap=True)
     header, rows = res.table()
-    table = Table(*header, title="loader throughput (the second of two epochs; workers persist)")
+    table = Table(*header, title="loader throughput", caption=TABLE_CAPTION)
     for row in rows:
         table.add_row(*row)
     console.print(table)
     if res.stages:
-        stages_table = Table("stage (main process, one sample at a time)", "ms per sample", title="stages")
-        for name, ms in res.stages.items():
-            stages_table.add_row(name, f"{ms:.1f}")
+        stages_table = Table("stage (main process, one sample at a time)", "ms/sample", "CPU ms", title="stages")
+        for name, (ms, cpu_ms) in res.stages.items():
+            stages_table.add_row(name, f"{ms:.1f}", f"{cpu_ms:.1f}")
         console.print(stages_table)
 
 

@@ -32,12 +32,14 @@ from mtbench.errors import UsageError
 @dataclass
 class BenchRow:
     """One worker count: ``first_batch_s`` (the first epoch's wait for its first batch: the workers' start),
-    ``seconds`` for the timed epoch's ``samples``."""
+    ``seconds`` for the timed epoch's ``samples``, ``main_cpu_s`` the main process's CPU seconds in it (workers
+    = 0: the whole loading cost, independent of other load on the machine; else receiving the batches)."""
 
     workers: int
     samples: int
     seconds: float
     first_batch_s: float
+    main_cpu_s: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -51,6 +53,10 @@ class BenchRow:
     @property
     def ms_per_sample(self) -> float:
         return 1000.0 * self.seconds / max(1, self.samples)
+
+    @property
+    def main_cpu_ms_per_sample(self) -> float:
+        return 1000.0 * self.main_cpu_s / max(1, self.samples)
 
 
 @dataclass
@@ -69,7 +75,7 @@ class DataBench:
     loadavg_before: tuple[float, float, float] | None
     loadavg_after: tuple[float, float, float] | None = None
     rows: list[BenchRow] = field(default_factory=list)
-    stages: dict[str, float] = field(default_factory=dict)  # ms per sample, in the main process
+    stages: dict[str, tuple[float, float]] = field(default_factory=dict)  # (wall, CPU) ms per sample, main process
     auto: dict[str, int] = field(default_factory=dict)  # data.workers=auto on cpu and cuda
 
     def header(self) -> str:
@@ -86,18 +92,27 @@ class DataBench:
         )
 
     def table(self) -> tuple[list[str], list[list[str]]]:
-        header = ["workers", "samples/s", "samples/s/worker", "ms/sample", "1st batch s"]
+        """Header and rows, one per worker count (``TABLE_CAPTION`` says what the columns are)."""
+        header = ["workers", "samples/s", "per worker", "ms/sample", "main CPU ms", "start s"]
         rows = [
             [
                 f"{r.workers}" + (" (main)" if r.workers == 0 else ""),
                 f"{r.rate:.1f}",
                 f"{r.per_worker:.1f}",
                 f"{r.ms_per_sample:.1f}",
+                f"{r.main_cpu_ms_per_sample:.1f}",
                 f"{r.first_batch_s:.2f}",
             ]
             for r in self.rows
         ]
         return header, rows
+
+
+TABLE_CAPTION = (
+    "samples/s of the second epoch (persistent workers); per worker: samples/s per loading process (0: the main "
+    "process); ms/sample: wall ms per sample; main CPU ms: the main process's CPU ms per sample (0 workers: the "
+    "whole loading cost); start s: wait for the first batch of the first epoch (workers starting)"
+)
 
 
 def _loadavg() -> tuple[float, float, float] | None:
@@ -118,15 +133,15 @@ def parse_workers(text: str) -> list[int]:
     return out
 
 
-def _epoch(loader: Any) -> tuple[int, float, float]:
-    """(samples, seconds, seconds to the first batch) of one pass over ``loader``."""
-    t0 = time.perf_counter()
+def _epoch(loader: Any) -> tuple[int, float, float, float]:
+    """(samples, seconds, seconds to the first batch, CPU seconds of this process) of one pass over ``loader``."""
+    t0, c0 = time.perf_counter(), time.process_time()
     first, n = None, 0
     for batch in loader:
         if first is None:
             first = time.perf_counter() - t0
         n += int(batch["image"].shape[0])
-    return n, time.perf_counter() - t0, first or 0.0
+    return n, time.perf_counter() - t0, first or 0.0, time.process_time() - c0
 
 
 def _files(ds: Any, name: str) -> list[Path]:
@@ -160,9 +175,13 @@ def _read_raw(path: Path) -> None:
         read_mat(path)
 
 
-def time_stages(data: Any, n: int, batch: int) -> dict[str, float]:
-    """ms per sample of each loading stage in this process, over the first ``n`` samples of ``data`` (a
-    ``SeededDataset`` over a ``MultiTaskDataset``, as the trainer's; epoch 0): the raw files by type, the
+def _clock() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def time_stages(data: Any, n: int, batch: int) -> dict[str, tuple[float, float]]:
+    """(wall, CPU) ms per sample of each loading stage in this process, over the first ``n`` samples of ``data``
+    (a ``SeededDataset`` over a ``MultiTaskDataset``, as the trainer's; epoch 0): the raw files by type, the
     dataset's read (files, checks, derived targets) or load (scenes generated on the fly), the conversion to
     tensors, the augmentation, the normalisation and the collate of batches of ``batch``."""
     from mtbench.data.common import normalize_image, to_tensors
@@ -171,44 +190,45 @@ def time_stages(data: Any, n: int, batch: int) -> dict[str, float]:
     if not all(hasattr(ds, a) for a in ("load", "transform", "names")):
         return {}
     names = ds.names()
-    totals: dict[str, float] = {}
+    totals: dict[str, tuple[float, float]] = {}
 
-    def add(key: str, dt: float) -> None:
-        totals[key] = totals.get(key, 0.0) + dt
+    def add(key: str, start: tuple[float, float]) -> None:
+        now, old = _clock(), totals.get(key, (0.0, 0.0))
+        totals[key] = (old[0] + now[0] - start[0], old[1] + now[1] - start[1])
 
     samples: list[dict[str, Any]] = []
     n = min(n, len(names))
     for i in range(n):
         for p in _files(ds, names[i]):
-            t0 = time.perf_counter()
+            t0 = _clock()
             _read_raw(p)
-            add(f"file {p.suffix.lower().lstrip('.')} ({_folder(ds, p)})", time.perf_counter() - t0)
-        t0 = time.perf_counter()
+            add(f"file {p.suffix.lower().lstrip('.')} ({_folder(ds, p)})", t0)
+        t0 = _clock()
         sample: dict[str, Any]
         if hasattr(ds, "read"):
             arrays = ds.read(names[i])
-            add("read: files + checks + derived targets", time.perf_counter() - t0)
-            t0 = time.perf_counter()
+            add("read: files + checks + derived targets", t0)
+            t0 = _clock()
             sample = to_tensors(arrays)
-            add("to tensors", time.perf_counter() - t0)
+            add("to tensors", t0)
         else:
             sample = ds.load(i)
-            add("load (generate + to tensors)", time.perf_counter() - t0)
+            add("load (generate + to tensors)", t0)
         if ds.transform is not None:
             g = torch.Generator().manual_seed(i)
-            t0 = time.perf_counter()
+            t0 = _clock()
             sample = ds.transform(sample, g)
-            add("augmentation" if getattr(data, "dataset", None) is ds else "transform", time.perf_counter() - t0)
-        t0 = time.perf_counter()
+            add("augmentation" if getattr(data, "dataset", None) is ds else "transform", t0)
+        t0 = _clock()
         sample = normalize_image(sample)
-        add("normalise", time.perf_counter() - t0)
+        add("normalise", t0)
         sample["meta"] = {"name": names[i], "size": list(sample["image"].shape[-2:])}
         samples.append(sample)
-    t0 = time.perf_counter()
+    t0 = _clock()
     for k in range(0, len(samples) - batch + 1, batch):
         default_collate(samples[k : k + batch])
-    add("collate", time.perf_counter() - t0)
-    return {k: 1000.0 * v / max(1, n) for k, v in totals.items()}
+    add("collate", t0)
+    return {k: (1000.0 * w / max(1, n), 1000.0 * c / max(1, n)) for k, (w, c) in totals.items()}
 
 
 def bench_data(
@@ -298,8 +318,8 @@ def bench_data(
                 data.set_epoch(epoch)
                 sampler.set_epoch(epoch)
             sampler_epochs.append(_epoch(loader))
-        (_, _, first), (samples, seconds, _) = sampler_epochs
-        result.rows.append(BenchRow(w, samples, seconds, first))
+        (_, _, first, _), (samples, seconds, _, cpu) = sampler_epochs
+        result.rows.append(BenchRow(w, samples, seconds, first, cpu))
         del loader  # its workers end
     if stages:
         if progress:

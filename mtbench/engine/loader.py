@@ -5,12 +5,14 @@ memory on CUDA, persistent workers, and a generator of the loader's own.
 
 * on CUDA: min(``CUDA_MAX_WORKERS``, the CPUs this process may use), the CPUs shared among the processes of
   the node (torchrun's LOCAL_WORLD_SIZE), at least 1: the GPU waits on the CPU otherwise (README "Data loading
-  throughput": one worker reads and augments about 10 NYUD samples/s at 480×640);
+  throughput": a NYUD sample at 480×640 costs about 68 CPU ms to read and augment, i.e. about 15 samples/s per
+  free core, against an estimated 100-250 samples/s that a GPU trains MTI-Net HRNet-18 at);
 * on CPU: 0 for a dataset generated on the fly (the embedded synthetic scenes: rendering in the main process is
   what the default ``mtbench run`` measures, and a worker would only compete with training's threads), and
-  ``CPU_FILE_WORKERS`` (1, if the process may use 2 CPUs or more) for a dataset read from files: one worker
-  reads and augments faster than a CPU trains on it, so it hides the reading; more only compete with the
-  training's threads for the same cores.
+  ``CPU_FILE_WORKERS`` (1, if the process may use 2 CPUs or more) for a dataset read from files: training on
+  CPU costs about 2.9 CPU s per NYUD sample (MTI-Net HRNet-18, 480×640), loading about 0.07, so one worker
+  (15 samples/s against training's fraction of one) hides the reading entirely; more only compete with the
+  training's threads for the same cores and hold memory.
 
 Workers persist across epochs (``persistent_workers``; started once per loader) and each worker keeps
 ``PREFETCH_FACTOR`` batches in flight. The loader draws its base seed from a generator of its own, never from
