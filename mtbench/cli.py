@@ -88,7 +88,9 @@ def config_list() -> None:
         console.print(name, highlight=False)
 
 
-data_app = typer.Typer(help="Data: write synthetic scenes, validate a dataset folder.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Data: write synthetic scenes, validate a dataset folder, time its loading.", no_args_is_help=True
+)
 app.add_typer(data_app, name="data")
 
 
@@ -96,16 +98,21 @@ app.add_typer(data_app, name="data")
 def data_synth(
     out: Path = typer.Option(..., "--out", help="Folder to write (NYUD layout + contact_sheet.png)."),
     n: int = typer.Option(16, "--n", help="Number of scenes (the last quarter is the val split)."),
-    size: str = typer.Option("128x160", "--size", help="Image size HxW."),
+    size: str = typer.Option("128x160", "--size", help="Image size HxW (NYUD's: 480x640; PASCAL's: about 375x500)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the scene generator."),
+    layout: str = typer.Option(
+        "nyud",
+        "--layout",
+        help="nyud, or pascal_context (PASCAL_MT's files: JPEG, PNG, .mat; read with --dataset pascal_context).",
+    ),
 ) -> None:
-    """Write synthetic scenes to disk in the NYUD layout, plus a PNG contact sheet."""
+    """Write synthetic scenes to disk in the NYUD layout (or PASCAL-Context's), plus a PNG contact sheet."""
     from mtbench.data import parse_size, write_synthetic
 
-    s = write_synthetic(out, n=n, size=parse_size(size), seed=seed)
+    s = write_synthetic(out, n=n, size=parse_size(size), seed=seed, layout=layout)
     console.print(
         f"wrote {s.counts['train']} train + {s.counts['val']} val scenes "
-        f"({s.size[0]}x{s.size[1]}) to {s.out}; contact sheet {s.contact_sheet}",
+        f"({s.size[0]}x{s.size[1]}, {s.layout} layout) to {s.out}; contact sheet {s.contact_sheet}",
         highlight=False,
     )
 
@@ -131,6 +138,56 @@ def data_check(
         err_console.print(problem, highlight=False, soft_wrap=True, markup=False)
     if not report.ok:
         raise DataError(f"{len(report.problems)} problem(s) found in '{path}'.")
+
+
+@data_app.command("bench")
+def data_bench(
+    dataset: str = typer.Option("nyud", "--dataset", help="nyud, pascal_context or synthetic."),
+    data_root: str | None = typer.Option(
+        None, "--data-root", help="Dataset folder (synthetic without one: scenes rendered on the fly)."
+    ),
+    split: str = typer.Option("train", "--split", help="train (the training augmentation) or val."),
+    workers: str = typer.Option("0,1,2", "--workers", help="Worker counts to time, comma-separated."),
+    batch: int = typer.Option(8, "--batch", help="Batch size."),
+    n: int = typer.Option(64, "--n", help="Samples per timed epoch (the first n of the split)."),
+    train_size: str | None = typer.Option(None, "--train-size", help="Input size H,W (default: the dataset's)."),
+    tasks: list[str] | None = typer.Option(None, "--tasks", help="Tasks to load (default: all the dataset has)."),
+    config: str | None = typer.Option(
+        None, "--config", help="Recipe whose data settings apply (default: the dataset's own recipe)."
+    ),
+    stages: bool = typer.Option(True, "--stages/--no-stages", help="Time each stage in the main process."),
+) -> None:
+    """Samples/s of the training loader as the trainer builds it, per worker count (and per stage)."""
+    from rich.table import Table
+
+    from mtbench.data import parse_size
+    from mtbench.engine.data_bench import TABLE_CAPTION, bench_data, parse_workers
+
+    size = parse_size(train_size.replace(",", "x")) if train_size else None
+    res = bench_data(
+        dataset,
+        data_root,
+        split=split,
+        workers=parse_workers(workers),
+        batch=batch,
+        n=n,
+        train_size=size,
+        tasks=_task_list(tasks),
+        config=config,
+        stages=stages,
+        progress=lambda text: err_console.print(f"timing {text} ...", highlight=False),
+    )
+    console.print(res.header(), highlight=False, soft_wrap=True)
+    header, rows = res.table()
+    table = Table(*header, title="loader throughput", caption=TABLE_CAPTION)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    if res.stages:
+        stages_table = Table("stage (main process, one sample at a time)", "ms/sample", "CPU ms", title="stages")
+        for name, (ms, cpu_ms) in res.stages.items():
+            stages_table.add_row(name, f"{ms:.1f}", f"{cpu_ms:.1f}")
+        console.print(stages_table)
 
 
 def _task_list(values: list[str] | None) -> list[str] | None:

@@ -73,15 +73,26 @@ class DataCfg(_Section):
     # the dataset's own seed (synthetic scenes: which scenes the splits hold); None: the run's seed, so each
     # seed draws its own data. A benchmark fixes it (e.g. 0) so that seeds vary only the training randomness
     seed: int | None = None
-    workers: int = 0
+    # DataLoader worker processes, or "auto" (mtbench.engine.loader.resolve_workers: on CUDA min(8, the CPUs
+    # this process may use); on CPU none for scenes rendered on the fly, 1 for datasets read from files)
+    workers: int | Literal["auto"] = "auto"
     options: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("n_train", "n_val", "workers", "seed")
+    @field_validator("n_train", "n_val", "seed")
     @classmethod
     def _non_negative(cls, v: int | None) -> int | None:
         if v is not None and v < 0:
             raise ValueError("must be >= 0")
         return v
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers(cls, v: Any) -> int | str:
+        if isinstance(v, str) and v.strip().isdigit():
+            v = int(v)
+        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
+            return v
+        raise ValueError("must be a number of worker processes >= 0, or 'auto'")
 
 
 class TrainCfg(_Section):

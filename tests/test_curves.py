@@ -126,7 +126,12 @@ def test_curve_evaluation_leaves_rng_and_bn_statistics_alone(tmp_path):
 
     torch.manual_seed(123)
     before = snapshot()
-    trainer.evaluate(2)  # a plain evaluation draws from torch's RNG (the DataLoader's seed) ...
+    trainer.evaluate(2)  # the loaders draw their seeds from generators of their own, never from torch's RNG
+    assert torch.equal(torch.get_rng_state(), before[2])
+    forward = trainer.model.forward
+    trainer.model.forward = lambda *a, **k: (torch.rand(1), forward(*a, **k))[1]  # a model that draws in eval mode
+    torch.manual_seed(123)
+    trainer.evaluate(2)  # a plain evaluation then draws from torch's RNG ...
     assert not torch.equal(torch.get_rng_state(), before[2])
     torch.manual_seed(123)
     assert trainer.curve_evaluate().metrics  # ... a curve evaluation gives it back

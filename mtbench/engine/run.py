@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any, cast
 
 import torch
-from torch.utils.data import DataLoader
 
 from mtbench.config import RunConfig, dump_yaml, validate_config
 from mtbench.data.spec import DatasetSpec, get_dataset_spec
 from mtbench.engine.evaluate import Evaluation
+from mtbench.engine.loader import eval_loader, generated_on_the_fly, resolve_workers
 from mtbench.engine.runtime import (
     DistInfo,
     environment,
@@ -306,6 +306,7 @@ def _run_one(cfg: RunConfig, resume: Path | None) -> tuple[RunRecord, Path]:
     model = build_model(cfg, exp)
     reset_peak_memory(device)
     trainer = Trainer(cfg, model, train_set, val_set, exp.spec, exp.tasks, exp.aux_tasks, device, dist, run_dir)
+    log.info("data loading: %d worker process(es) (data.workers=%s)", trainer.workers, cfg.data.workers)
     resumed = resume is not None and (run_dir / LAST).exists()
     if resumed:
         trainer.resume(run_dir / LAST)
@@ -318,6 +319,7 @@ def _run_one(cfg: RunConfig, resume: Path | None) -> tuple[RunRecord, Path]:
         state, checkpoint, evaluation, eval_s = _train_and_evaluate(cfg, exp, trainer, run_dir)
     finally:  # written out also when training stops (SIGINT/SIGTERM, non-finite loss, errors)
         trainer.board.close()
+        trainer.close()  # the loaders' worker processes end here, before profiling
     if not dist.is_main:
         return None, None  # type: ignore[return-value]
     t_profile = time.perf_counter()
@@ -432,7 +434,10 @@ def _eval_run(run_dir: Path, split: str, results: str | None, trust: bool) -> tu
     set_cpu_threads()
     model.to(device)
     val = build_data(cfg, exp, split)
-    loader = DataLoader(val, batch_size=cfg.eval.batch_size, num_workers=cfg.data.workers)
+    generated = generated_on_the_fly(exp.spec, cfg.data.root)
+    loader = eval_loader(
+        val, cfg.eval.batch_size, resolve_workers(cfg.data.workers, device=device, generated=generated), device
+    )
     t_eval = time.perf_counter()
     evaluation = evaluate(
         model,

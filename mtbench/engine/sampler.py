@@ -47,3 +47,20 @@ class ResumableSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return max(0, self.per_rank() - self.start)
+
+
+class EpochSampler(Sampler[tuple[int, int]]):
+    """``sampler``'s indices as (epoch, index) keys, the epoch read from ``sampler.epoch`` when an epoch's
+    iteration starts. ``SeededDataset`` takes such keys: the epoch travels with each index to the worker
+    processes, so persistent workers (started once, holding a copy of the dataset made then) augment each
+    epoch's samples as their own epoch, never as the epoch they were started in."""
+
+    def __init__(self, sampler: ResumableSampler) -> None:
+        self.sampler = sampler
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch = self.sampler.epoch
+        return ((epoch, i) for i in self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)

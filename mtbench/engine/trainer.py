@@ -31,11 +31,12 @@ from mtbench.engine.checkpoint import (
     to_plain,
 )
 from mtbench.engine.evaluate import Evaluation, autocast, evaluate, to_device
+from mtbench.engine.loader import eval_loader, generated_on_the_fly, resolve_workers, train_loader
 from mtbench.engine.losses import MultiTaskLoss, NonFiniteLoss
 from mtbench.engine.optim import build_optimizer, build_scheduler
 from mtbench.engine.progress import EpochBar, curve_line, write_csv_log, write_curve_csv
 from mtbench.engine.runtime import DistInfo
-from mtbench.engine.sampler import ResumableSampler
+from mtbench.engine.sampler import EpochSampler, ResumableSampler
 from mtbench.engine.seeded import SeededDataset
 from mtbench.engine.tensorboard import N_IMAGES, Board, prediction_images
 from mtbench.errors import MtbenchError
@@ -182,6 +183,16 @@ class Trainer:
         self.sampler = ResumableSampler(
             len(train_set), seed=cfg.run.seed, shuffle=True, rank=dist.rank, world_size=dist.world_size, pad=True
         )
+        # DataLoader workers (data.workers, "auto": see mtbench.engine.loader); the loaders are made once and
+        # kept, so that their workers persist across epochs and evaluations (``close`` ends them)
+        self.workers = resolve_workers(
+            cfg.data.workers,
+            device=device,
+            generated=generated_on_the_fly(spec, cfg.data.root),
+            world_size=dist.world_size,
+        )
+        self._train_loader: DataLoader | None = None
+        self._val_loaders: dict[int | None, DataLoader] = {}
         self.iters_per_epoch = max(1, self.sampler.per_rank() // cfg.train.batch_size)
         self.total_iters = self.iters_per_epoch * cfg.train.epochs
         # the iteration training ends at (train.max_iters may stop it early): the curve's last point
@@ -255,17 +266,25 @@ class Trainer:
 
     # ---- training -----------------------------------------------------------------------------------
     def _loader(self, epoch: int, start: int) -> DataLoader:
+        """The training loader for ``epoch`` from its ``start``-th batch: one loader for the whole run (its
+        workers persist); the sampler yields (epoch, index) keys, so every epoch's augmentation is its own."""
         self.train_set.set_epoch(epoch)
         self.sampler.set_epoch(epoch, start * self.cfg.train.batch_size)
-        return DataLoader(
-            self.train_set,
-            batch_size=self.cfg.train.batch_size,
-            sampler=self.sampler,
-            num_workers=self.cfg.data.workers,
-            drop_last=True,
-            pin_memory=self.device.type == "cuda",
-            persistent_workers=False,
-        )
+        if self._train_loader is None:
+            self._train_loader = train_loader(
+                self.train_set,
+                EpochSampler(self.sampler),
+                self.cfg.train.batch_size,
+                self.workers,
+                self.device,
+                seed=self.cfg.run.seed,
+            )
+        return self._train_loader
+
+    def close(self) -> None:
+        """End the loaders' worker processes (they persist until then); a later use makes new loaders."""
+        self._train_loader = None
+        self._val_loaders.clear()
 
     def _step(self, batch: dict, epoch: int) -> dict[str, float]:
         batch = to_device(batch, self.device, self.channels_last)
@@ -299,15 +318,22 @@ class Trainer:
         return len(self._val_data(self.cfg.eval.curve_images))  # type: ignore[arg-type]
 
     def _val_loader(self, limit: int | None = None) -> DataLoader:
-        data = self._val_data(limit)
-        sampler = ResumableSampler(
-            len(data),  # type: ignore[arg-type]
-            shuffle=False,
-            rank=self.dist.rank,
-            world_size=self.dist.world_size,
-            pad=False,
-        )
-        return DataLoader(data, batch_size=self.cfg.eval.batch_size, sampler=sampler, num_workers=self.cfg.data.workers)
+        """The evaluation loader of the split's first ``limit`` images (None: all), made once per ``limit``."""
+        if limit is not None and limit >= len(self.val_set):
+            limit = None
+        if limit not in self._val_loaders:
+            data = self._val_data(limit)
+            sampler = ResumableSampler(
+                len(data),  # type: ignore[arg-type]
+                shuffle=False,
+                rank=self.dist.rank,
+                world_size=self.dist.world_size,
+                pad=False,
+            )
+            self._val_loaders[limit] = eval_loader(
+                data, self.cfg.eval.batch_size, self.workers, self.device, sampler=sampler
+            )
+        return self._val_loaders[limit]
 
     def _sync_buffers(self) -> None:
         """Give every rank rank 0's BN statistics (DDP broadcasts buffers only before each forward), so
@@ -408,6 +434,7 @@ class Trainer:
             bar.stop()
             for s, h in old.items():
                 signal.signal(s, h)
+            self._train_loader = None  # its workers end here; the evaluation loaders' are kept (see ``close``)
         return self.state
 
     def _done(self) -> bool:
@@ -431,8 +458,9 @@ class Trainer:
 
     def curve_evaluate(self) -> Evaluation:
         """Evaluate on the curve's subset without changing training: eval mode (no BN statistics updated, no
-        dropout), and the Python / NumPy / torch (CUDA) RNG states restored afterwards (a DataLoader draws
-        its seed from torch's), so a run with a curve trains exactly as one without."""
+        dropout), and the Python / NumPy / torch (CUDA) RNG states restored afterwards (the loaders draw from
+        generators of their own, but a model may draw in eval mode), so a run with a curve trains exactly as
+        one without."""
         with _rng_kept():
             return self.evaluate(self.cfg.eval.curve_images)
 
