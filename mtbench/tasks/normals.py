@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -30,12 +32,20 @@ class NormalsTask(Task):
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Σ |n̂ − n| over the 3 components of every valid pixel, divided by the number of valid ELEMENTS
         (3 × valid pixels): the release sums the masked L1 and divides by the count of unmasked values."""
-        valid = valid_normals(target)
+        return self.losses([output], target)[0]
+
+    def losses(self, outputs: Sequence[torch.Tensor], target: torch.Tensor) -> list[torch.Tensor]:
+        valid = valid_normals(target)  # the target's mask, clean values and count: once for all outputs
         if not bool(valid.any()):
-            return output.sum() * 0.0
-        pred = F.normalize(output, dim=1)
-        diff = (pred - torch.nan_to_num(target)).abs().sum(dim=1)  # L1 over the 3 components, per pixel
-        return diff[valid].sum() / (NORMALS_LOSS_ELEMENTS * valid.sum())
+            return [output.sum() * 0.0 for output in outputs]
+        clean = torch.nan_to_num(target)
+        n_elements = NORMALS_LOSS_ELEMENTS * valid.sum()
+        out = []
+        for output in outputs:
+            pred = F.normalize(output, dim=1)
+            diff = (pred - clean).abs().sum(dim=1)  # L1 over the 3 components, per pixel
+            out.append(diff.masked_select(valid).sum() / n_elements)  # masked_select: diff[valid], faster
+        return out
 
     def protocol(self, *, evaluated: bool, metric_protocol: dict | None = None) -> dict[str, str]:
         return {"normals_loss": NORMALS_LOSS_NORMALISATION}
