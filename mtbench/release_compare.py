@@ -489,6 +489,15 @@ class PairResult:
         m = self.median_ms
         return {n: m[reference] / v for n, v in m.items() if n != reference}
 
+    def round_ratios(self, name: str, reference: str = "release") -> tuple[float, float, float]:
+        """Quartiles (25 %, 50 %, 75 %) of the per-round ratios reference ms / ``name`` ms: the two steps of a
+        round ran back to back, under about the same load; their spread shows how noisy the machine was."""
+        r = [a / b for a, b in zip(self.times[reference], self.times[name])]
+        if len(r) < 2:
+            return r[0], r[0], r[0]
+        q1, q2, q3 = statistics.quantiles(r, n=4, method="inclusive")
+        return q1, q2, q3
+
 
 def compare_pair(
     root: Path,

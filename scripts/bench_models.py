@@ -210,13 +210,18 @@ def against_release(a: argparse.Namespace) -> int:
                     name,
                     f"{med[name]:.0f}",
                     f"{ratios[name]:.3f}",
+                    "{:.2f} / {:.2f} / {:.2f}".format(*res.round_ratios(name)),
                     res.loss["release"],
                 ]
             )
             print(rows[-1], flush=True)
-    head = ["model", "params release", "params mtbench", "release ms", "mtbench side", "ms", "ratio", "release loss"]
+    head = ["model", "params release", "params mtbench", "release ms", "mtbench side", "ms", "ratio"]
+    head += ["per-round ratio q1 / q2 / q3", "release loss"]
     print(tabulate(rows, head, tablefmt="github"))
-    print("ms: median per training step; ratio = release ms / mtbench ms (> 1: mtbench faster)")
+    print(
+        "ms: median per training step; ratio = release ms / mtbench ms (> 1: mtbench faster); per-round ratio: "
+        "quartiles of the ratios of the two steps of each round (back to back, about the same load)"
+    )
     return 1 if bad else 0
 
 

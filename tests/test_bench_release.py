@@ -205,6 +205,9 @@ def test_time_interleaved_rotates_the_order_and_returns_per_side_times():
     res = rc.PairResult("x", {}, {"release": [4.0, 6.0, 5.0], "mtbench": [2.0, 3.0, 2.5]}, {})
     assert res.median_ms == {"release": 5.0, "mtbench": 2.5}
     assert res.ratios() == {"mtbench": 2.0}
+    assert res.round_ratios("mtbench") == (2.0, 2.0, 2.0)
+    res = rc.PairResult("x", {}, {"release": [4.0, 6.0, 5.0, 3.0, 8.0], "mtbench": [4.0, 3.0, 5.0, 1.0, 2.0]}, {})
+    assert res.round_ratios("mtbench") == (1.0, 2.0, 3.0)
 
 
 def test_targets_in_both_encodings_agree():
