@@ -197,3 +197,33 @@ def test_multi_task_loss_sums_every_part_as_task_loss_does():
         expected.update({f"{group}/{t}": get_task(t).loss(p, batch[t]) for t, p in preds.items()})
     assert list(parts) == list(expected) and all(torch.equal(parts[k], expected[k]) for k in parts)
     assert torch.equal(total, sum(weights[k.rsplit("/", 1)[-1]] * v for k, v in expected.items()))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_valid_normals_equals_the_norm_rule_exactly(dtype, monkeypatch):
+    """``valid_normals`` decides by the squared length away from the threshold and by the norm near it: the mask
+    of ``isfinite(t).all(1) & (nan_to_num(t).norm(dim=1) > 0.5)`` for every pixel, edge cases included."""
+    from mtbench.tasks.normals import valid_normals
+
+    def reference(x: torch.Tensor) -> torch.Tensor:
+        return torch.isfinite(x).all(dim=1) & (torch.nan_to_num(x).norm(dim=1) > 0.5)
+
+    g = torch.Generator().manual_seed(2)
+    unit = torch.nn.functional.normalize(torch.randn(3, 4000, generator=g, dtype=torch.float64), dim=0)
+    lengths = [0.0, 1e-30, 1e-3, 0.25, 0.4999, 0.5, 1.0, 2.0, 1e30]
+    lengths += [0.5 * (1 + k * e) for e in (1e-7, 1e-6, 1e-5, 2e-5) for k in (-1, 1)]  # near the threshold
+    scale = torch.tensor(lengths, dtype=torch.float64).repeat(4000 // len(lengths) + 1)[:4000]
+    t = (unit * scale).to(dtype)
+    t[0, :5] = float("nan")
+    t[1, 5:10] = float("inf")
+    t[2, 10:15] = -float("inf")
+    t = t.T.reshape(40, 100, 3).permute(2, 0, 1)[None]  # 1×3×40×100, pixel i = column i
+    assert torch.equal(valid_normals(t), reference(t))
+
+    away = torch.nn.functional.normalize(torch.randn(2, 3, 40, 100, generator=g), dim=1).to(dtype)
+    away[0, :, 0, :50] = 0.0
+    away[1, 0, 3, :7] = float("nan")
+    expected = reference(away)
+    if dtype != torch.float16:  # far from the threshold the squared length alone decides: no norm computed
+        monkeypatch.setattr(torch.Tensor, "norm", lambda *a, **k: pytest.fail("norm computed"))
+    assert torch.equal(valid_normals(away), expected)
