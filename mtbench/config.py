@@ -38,6 +38,9 @@ NOT_HASHED = {
     # the learning curve is measured in eval mode with the RNG state restored: training is unchanged by it
     ("eval", "every_iters"),
     ("eval", "curve_images"),
+    # torch.compile runs the same operations, fused: like run.device it changes rounding, not the experiment
+    # (the resolved config, stored whole in the record, still says whether a run was compiled)
+    ("train", "compile"),
 }
 # Fields added after records existed, omitted from the hash at the value that means the behaviour from before
 # they existed: an experiment that does not use them keeps the config hash (and the identity) it had.
@@ -110,6 +113,8 @@ class TrainCfg(_Section):
     task_weights: dict[str, float] = Field(default_factory=dict)
     amp: Literal["none", "bf16", "fp16"] = "none"  # CUDA only
     channels_last: bool = True  # CUDA only
+    # torch.compile the training forward (evaluation stays eager); not hashed: see NOT_HASHED
+    compile: bool = False
     sync_bn: bool = False
     grad_clip: float | None = None
     checkpoint_every_iters: int = 0  # 0: at epoch ends only

@@ -3,10 +3,19 @@
 Usage:
   python scripts/bench_models.py                 # time table at 256x320 on CPU (+ CUDA if available)
   python scripts/bench_models.py --reference     # params and GMACs at 480x640 vs the MTI-Net release
+  python scripts/bench_models.py --against-release RELEASE_DIR --device cpu --threads 1
+      # training steps of mtbench's and the release's MTL, PAD-Net and MTI-Net side by side (your checkout of
+      # the release, imported at run time; nothing of it is part of mtbench): see mtbench.release_compare
+  python scripts/bench_models.py --against-release RELEASE_DIR --device cuda --amp bf16 --channels-last [--compile]
+      # mtbench in bf16 + channels_last (+ torch.compile) against the release's fp32 step
 
 Convention: milliseconds per image (batch time / batch size), median of --iters runs after --warmup;
 forward in eval() under no_grad, forward+backward in train() on the sum of all outputs (aux included);
 GMACs = fvcore count (one multiply-add = one MAC), batch 1; peak memory = CUDA max allocated, MiB.
+--against-release: milliseconds per training step (forward + full loss + backward + Adam step), median over
+--iters interleaved rounds; ratio = release ms / mtbench ms (> 1: mtbench faster). Defaults there: 256x320,
+batch 2, 2 warm-up and 10 timed rounds on CPU (480x640 would take minutes per step on one thread; sides must
+be multiples of 32, so not 240x320); 480x640, batch 8 (the release's trBatch), 5 + 20 rounds on CUDA.
 """
 
 from __future__ import annotations
@@ -123,24 +132,138 @@ def reference(backbone: str) -> int:
     return 1 if bad else 0
 
 
+def against_release(a: argparse.Namespace) -> int:
+    """Side-by-side training steps against the release checkout; 1 if any pair's parameter counts differ."""
+    from tabulate import tabulate
+
+    from mtbench.errors import MtbenchError
+    from mtbench.release_compare import (
+        RELEASE_CUDNN,
+        ParamMismatch,
+        check_release_dir,
+        compare_pair,
+        mtbench_cudnn,
+        select_pairs,
+    )
+
+    try:
+        root = check_release_dir(a.against_release)
+        pairs = select_pairs(a.models)
+    except MtbenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if a.device == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda: CUDA is not available", file=sys.stderr)
+        return 2
+    dev = torch.device("cuda" if a.device == "cuda" or (a.device == "all" and torch.cuda.is_available()) else "cpu")
+    on_cuda = dev.type == "cuda"
+    if not on_cuda and (a.amp != "none" or a.channels_last):
+        print("note: --amp and --channels-last apply on CUDA only; mtbench runs fp32 on CPU", file=sys.stderr)
+    amp, cl = (a.amp, a.channels_last) if on_cuda else ("none", False)
+    hw = parse_input(a.input or ("480x640" if on_cuda else "256x320"))
+    batch = a.batch or (8 if on_cuda else 2)
+    warmup = a.warmup if a.warmup is not None else (5 if on_cuda else 2)
+    iters = a.iters or (20 if on_cuda else 10)
+    where = torch.cuda.get_device_name(dev) if on_cuda else f"CPU ({torch.get_num_threads()} threads)"
+    print(
+        f"{where}, NYUD hrnet18, input {hw[0]}x{hw[1]}, batch {batch}, {warmup} warm-up + {iters} timed rounds "
+        f"(interleaved), torch {torch.__version__}; release: fp32 from {root}",
+        flush=True,
+    )
+    if on_cuda:
+        print(
+            f"cuDNN flags per side: release {RELEASE_CUDNN} (its main.py), mtbench "
+            f"{mtbench_cudnn(not a.no_deterministic)} (run.deterministic={not a.no_deterministic})",
+            flush=True,
+        )
+    rows, bad = [], 0
+    for pair in pairs:
+        try:
+            res = compare_pair(
+                root,
+                pair,
+                hw,
+                batch,
+                warmup,
+                iters,
+                dev,
+                amp=amp,
+                channels_last=cl,
+                compile=a.compile,
+                deterministic=not a.no_deterministic,
+            )
+        except ParamMismatch as e:
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            bad += 1
+            continue
+        except MtbenchError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        med, ratios = res.median_ms, res.ratios()
+        for name in [n for n in med if n != "release"]:
+            rows.append(
+                [
+                    pair.label,
+                    f"{res.params['release']:,}",
+                    f"{res.params[name]:,}",
+                    f"{med['release']:.0f}",
+                    name,
+                    f"{med[name]:.0f}",
+                    f"{ratios[name]:.3f}",
+                    "{:.2f} / {:.2f} / {:.2f}".format(*res.round_ratios(name)),
+                    res.loss["release"],
+                ]
+            )
+            print(rows[-1], flush=True)
+    head = ["model", "params release", "params mtbench", "release ms", "mtbench side", "ms", "ratio"]
+    head += ["per-round ratio q1 / q2 / q3", "release loss"]
+    print(tabulate(rows, head, tablefmt="github"))
+    print(
+        "ms: median per training step; ratio = release ms / mtbench ms (> 1: mtbench faster); per-round ratio: "
+        "quartiles of the ratios of the two steps of each round (back to back, about the same load)"
+    )
+    return 1 if bad else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from tabulate import tabulate
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--input", default="256x320", help="HxW, multiples of 32 (240x320 is not: timm HRNet fails there)")
-    ap.add_argument("--batch", type=int, default=2)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--iters", type=int, default=3)
+    ap.add_argument(
+        "--input", default=None, help="HxW, multiples of 32 (240x320 is not: timm HRNet fails there); default 256x320"
+    )
+    ap.add_argument("--batch", type=int, default=None, help="default 2 (--against-release on CUDA: 8)")
+    ap.add_argument("--warmup", type=int, default=None)
+    ap.add_argument("--iters", type=int, default=None)
     ap.add_argument("--backbone", default="hrnet18")
     ap.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     ap.add_argument("--reference", action="store_true", help="check params/GMACs at 480x640 instead")
+    ap.add_argument(
+        "--against-release",
+        metavar="RELEASE_DIR",
+        help="time training steps against your checkout of the MTI-Net release (imported from there at run time)",
+    )
+    ap.add_argument("--models", help="with --against-release: comma-separated rows (mtl, padnet, mtinet, ...)")
+    ap.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none", help="mtbench's side, CUDA only")
+    ap.add_argument("--channels-last", action="store_true", help="mtbench's side, CUDA only")
+    ap.add_argument("--compile", action="store_true", help="also time mtbench's step under torch.compile")
+    ap.add_argument(
+        "--no-deterministic",
+        action="store_true",
+        help="mtbench's side with run.deterministic=false's cuDNN flags (default: run.deterministic=true's)",
+    )
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
     if a.reference:
         return reference(a.backbone)
-    hw = parse_input(a.input)
+    if a.against_release:
+        return against_release(a)
+    hw = parse_input(a.input or "256x320")
+    a.batch = a.batch or 2
+    a.warmup = 1 if a.warmup is None else a.warmup
+    a.iters = a.iters or 3
     devices = [] if a.device == "cuda" else [torch.device("cpu")]
     if a.device in ("cuda", "all") and torch.cuda.is_available():
         devices.append(torch.device("cuda"))

@@ -34,18 +34,29 @@ class MultiTaskLoss:
         self.weights = {t: float(weights.get(t, 1.0)) for t in self.tasks + self.aux_tasks}
 
     def __call__(self, outputs: dict, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        parts: dict[str, torch.Tensor] = {}
-        for t in self.tasks:
-            parts[t] = get_task(t).loss(_match_size(outputs[t], batch[t]), batch[t])
-        for group, preds in (outputs.get("aux") or {}).items():
-            for t, pred in preds.items():
-                parts[f"{group}/{t}"] = get_task(t).loss(_match_size(pred, batch[t]), batch[t])
+        # (part name, task, prediction): the final outputs, then every deep-supervision output
+        preds = [(t, t, outputs[t]) for t in self.tasks]
+        for group, group_preds in (outputs.get("aux") or {}).items():
+            preds += [(f"{group}/{t}", t, pred) for t, pred in group_preds.items()]
+        # each task's predictions against its target in one ``Task.losses`` call (target masks computed once)
+        by_task: dict[str, list[int]] = {}
+        for i, (_, t, _) in enumerate(preds):
+            by_task.setdefault(t, []).append(i)
+        values: dict[int, torch.Tensor] = {}
+        for t, idx in by_task.items():
+            target = batch[t]
+            task_losses = get_task(t).losses([_match_size(preds[i][2], target) for i in idx], target)
+            values.update(zip(idx, task_losses))
+        parts = {name: values[i] for i, (name, _, _) in enumerate(preds)}
         # a tensor: there is at least one main task (resolve_experiment requires one), so ``parts`` is not empty
         total = cast(torch.Tensor, sum(self.weights[k.rsplit("/", 1)[-1]] * v for k, v in parts.items()))
         return total, parts
 
     @staticmethod
     def check_finite(parts: dict[str, torch.Tensor], epoch: int, step: int) -> None:
+        """NonFiniteLoss naming the first non-finite part. One device sync for all parts when all are finite."""
+        if not parts or bool(torch.isfinite(torch.cat([v.detach().float().reshape(-1) for v in parts.values()])).all()):
+            return
         for name, v in parts.items():
             if not bool(torch.isfinite(v.detach()).all()):
                 raise NonFiniteLoss(

@@ -7,7 +7,7 @@ import logging
 import random
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -150,6 +150,51 @@ def select_value(metrics: dict[str, dict[str, float]], select: str | None, tasks
     return metrics[task][name], higher
 
 
+def train_step(
+    model: torch.nn.Module,
+    loss_fn: MultiTaskLoss,
+    opt: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    batch: dict,
+    device: torch.device,
+    *,
+    amp: str = "none",
+    channels_last: bool = False,
+    grad_clip: float | None = None,
+    check: Callable[[dict[str, torch.Tensor]], None] | None = None,
+) -> dict[str, float]:
+    """One optimiser step of ``Trainer`` (the learning-rate schedule excepted): batch to ``device``, forward
+    (under ``amp`` autocast), outputs to fp32, the multi-task loss (deep supervision included), ``check`` on
+    the loss parts (the trainer's NaN guard), zero_grad, backward (through ``scaler``), optional gradient
+    clipping, optimiser step. Returns the total and the main tasks' losses as floats (what the trainer logs).
+    ``scripts/bench_models.py --against-release`` times this function."""
+    batch = to_device(batch, device, channels_last)
+    with autocast(device, amp):
+        out = model(batch["image"])
+    out = {
+        k: (
+            v.float()
+            if isinstance(v, torch.Tensor)
+            else {g: {t: p.float() for t, p in d.items()} for g, d in v.items()}
+        )
+        for k, v in out.items()
+    }
+    total, parts = loss_fn(out, batch)
+    # the outputs (deep supervision's full-size predictions included) are not needed by the backward pass:
+    # freed here, not after the step, they do not add to its peak memory (nor cost fresh pages from the OS)
+    del out
+    if check is not None:
+        check(parts)
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(total).backward()
+    if grad_clip:
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(opt)
+    scaler.update()
+    return {"total": float(total.detach()), **{k: float(v.detach()) for k, v in parts.items() if "/" not in k}}
+
+
 class Trainer:
     """Trains ``model`` per ``cfg`` with checkpoints in ``run_dir``; ``fit()`` returns the final state."""
 
@@ -178,6 +223,11 @@ class Trainer:
                 self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
             ids = [device.index] if device.type == "cuda" else None
             self.ddp_model = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        # the module the training forward runs through: torch.compile'd when train.compile (the eager self.model
+        # keeps the weights, the checkpoints and the evaluation, which runs uncompiled)
+        self.train_model: torch.nn.Module = self.ddp_model
+        if cfg.train.compile:
+            self.train_model = cast(torch.nn.Module, torch.compile(self.ddp_model))
         self.train_set = SeededDataset(train_set, cfg.run.seed)
         self.val_set = val_set
         self.sampler = ResumableSampler(
@@ -287,25 +337,28 @@ class Trainer:
         self._val_loaders.clear()
 
     def _step(self, batch: dict, epoch: int) -> dict[str, float]:
-        batch = to_device(batch, self.device, self.channels_last)
-        with autocast(self.device, self.cfg.train.amp):
-            out = self.ddp_model(batch["image"])
-        total, parts = self.loss_fn(float_outputs(out), batch)
-        try:
-            self.loss_fn.check_finite(parts, epoch + 1, self.state.step_in_epoch + 1)
-        except NonFiniteLoss as e:
-            last = self.run_dir / LAST
-            kept = f"last good checkpoint kept: {last}" if last.exists() else "no checkpoint was written yet"
-            raise NonFiniteLoss(f"{e}; {kept}") from None
-        self.opt.zero_grad(set_to_none=True)
-        self.scaler.scale(total).backward()
-        if self.cfg.train.grad_clip:
-            self.scaler.unscale_(self.opt)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
-        self.scaler.step(self.opt)
-        self.scaler.update()
+        def check(parts: dict[str, torch.Tensor]) -> None:
+            try:
+                self.loss_fn.check_finite(parts, epoch + 1, self.state.step_in_epoch + 1)
+            except NonFiniteLoss as e:
+                last = self.run_dir / LAST
+                kept = f"last good checkpoint kept: {last}" if last.exists() else "no checkpoint was written yet"
+                raise NonFiniteLoss(f"{e}; {kept}") from None
+
+        losses = train_step(
+            self.train_model,
+            self.loss_fn,
+            self.opt,
+            self.scaler,
+            batch,
+            self.device,
+            amp=self.cfg.train.amp,
+            channels_last=self.channels_last,
+            grad_clip=self.cfg.train.grad_clip,
+            check=check,
+        )
         self.sched.step()
-        return {"total": float(total.detach()), **{k: float(v.detach()) for k, v in parts.items() if "/" not in k}}
+        return losses
 
     def _val_data(self, limit: int | None = None) -> Dataset:
         """The evaluation split, or its first ``limit`` images (the learning curve's fixed subset)."""

@@ -15,6 +15,14 @@ def conv_bn(in_ch: int, out_ch: int, kernel: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(in_ch, out_ch, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(out_ch))
 
 
+def _add_residual(out: torch.Tensor, shortcut: torch.Tensor) -> torch.Tensor:
+    """``out + shortcut``, in place into ``out`` (a BatchNorm output, which BN's backward does not need) when the
+    dtypes agree: the same sums without a new activation-sized tensor per block (the release's ``out +=``)."""
+    if out.dtype == shortcut.dtype and out.shape == shortcut.shape:
+        return out.add_(shortcut)
+    return out + shortcut
+
+
 class BasicBlock(nn.Module):
     """3×3 conv-BN-ReLU, 3×3 conv-BN, add shortcut (1×1 conv-BN projection when channels change), ReLU."""
 
@@ -30,7 +38,7 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + self.shortcut(x))
+        return self.relu(_add_residual(out, self.shortcut(x)))
 
 
 class Bottleneck(nn.Module):
@@ -57,7 +65,7 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return self.relu(out + self.shortcut(x))
+        return self.relu(_add_residual(out, self.shortcut(x)))
 
 
 class SqueezeExcitation(nn.Module):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,8 @@ class Task:
     """A dense-prediction task.
 
     - ``out_channels(num_classes)``: model output channels (dataset-dependent for semseg/human_parts).
-    - ``loss(output, target)``: the training loss on raw model output at target resolution.
+    - ``loss(output, target)``: the training loss on raw model output at target resolution; ``losses(outputs,
+      target)`` the same for several outputs against one target.
     - ``predict(output)``: raw output -> prediction in the metric's form (labels, metres, unit vectors,
       probabilities).
     - ``metric_class()``: the streaming metric's class; ``make_metric(num_classes, **options)`` a fresh one.
@@ -46,6 +48,12 @@ class Task:
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
+
+    def losses(self, outputs: Sequence[torch.Tensor], target: torch.Tensor) -> list[torch.Tensor]:
+        """``[self.loss(o, target) for o in outputs]``: every prediction of this task against one target (the
+        final output and the deep-supervision outputs of MTI-Net and PAD-Net). The built-in tasks override it to
+        do the work that depends on the target alone (masks, counts) once; same numbers as ``loss``."""
+        return [self.loss(o, target) for o in outputs]
 
     def predict(self, output: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from mtbench.metrics.base import Metric
 from mtbench.registry import register_task
-from mtbench.tasks._losses import balanced_bce
+from mtbench.tasks._losses import balanced_bce, balanced_bce_many
 from mtbench.tasks.base import Task
 
 POS_WEIGHT = 0.95
@@ -20,6 +22,9 @@ class EdgeTask(Task):
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return balanced_bce(output, target, pos_weight=POS_WEIGHT, ignore_index=self.ignore_index)
+
+    def losses(self, outputs: Sequence[torch.Tensor], target: torch.Tensor) -> list[torch.Tensor]:
+        return balanced_bce_many(outputs, target, pos_weight=POS_WEIGHT, ignore_index=self.ignore_index)
 
     def protocol(self, *, evaluated: bool, metric_protocol: dict | None = None) -> dict[str, str]:
         """``edge_eval``: the boundary protocol's name ('release', 'seism+nms', ...) when edges are scored."""

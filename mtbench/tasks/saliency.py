@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
 
 from mtbench.metrics.base import Metric
 from mtbench.registry import register_task
-from mtbench.tasks._losses import balanced_bce
+from mtbench.tasks._losses import balanced_bce, balanced_bce_many
 from mtbench.tasks.base import Task
 
 if TYPE_CHECKING:
@@ -23,6 +24,9 @@ class SaliencyTask(Task):
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return balanced_bce(output, target, pos_weight=None, ignore_index=self.ignore_index)
+
+    def losses(self, outputs: Sequence[torch.Tensor], target: torch.Tensor) -> list[torch.Tensor]:
+        return balanced_bce_many(outputs, target, pos_weight=None, ignore_index=self.ignore_index)
 
     def predict(self, output: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(output)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -24,12 +25,16 @@ class SegmentationTask(Task):
         return num_classes
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.losses([output], target)[0]
+
+    def losses(self, outputs: Sequence[torch.Tensor], target: torch.Tensor) -> list[torch.Tensor]:
         ignore_index = self.ignore_index
         if ignore_index is None:  # was an AttributeError on ``bool.all`` below; F.cross_entropy needs an int too
             raise ValueError(f"task '{self.name}' needs an integer ignore_index, got None")
         if bool((target == ignore_index).all()):  # e.g. human_parts on an image without people
-            return output.sum() * 0.0
-        return F.cross_entropy(output, target.long(), ignore_index=ignore_index)
+            return [output.sum() * 0.0 for output in outputs]
+        labels = target.long()
+        return [F.cross_entropy(output, labels, ignore_index=ignore_index) for output in outputs]
 
     def predict(self, output: torch.Tensor) -> torch.Tensor:
         return output.argmax(dim=1)

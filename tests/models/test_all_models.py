@@ -163,3 +163,35 @@ def test_resnet_backbone_works_with_every_model():
         with torch.no_grad():
             out = net(torch.randn(1, 3, 64, 64))
         assert out["semseg"].shape == (1, 10, 64, 64)
+
+
+@pytest.mark.parametrize("block", ["BasicBlock", "Bottleneck"])
+@pytest.mark.parametrize("in_ch", [8, 16])
+def test_residual_blocks_add_in_place_with_the_numbers_of_an_out_of_place_add(block, in_ch):
+    """The blocks add the shortcut into the BatchNorm output in place: values and gradients are those of
+    ``relu(bn(...) + shortcut(x))`` bit for bit (identity shortcut at 16 -> 16, projection at 8 -> 16)."""
+    import copy
+
+    import mtbench.nn.blocks as blocks
+
+    torch.manual_seed(0)
+    net = getattr(blocks, block)(in_ch, 16).train()
+    ref = copy.deepcopy(net)
+    x = torch.randn(2, in_ch, 6, 5, requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_(True)
+
+    def out_of_place(m, inp):
+        if block == "BasicBlock":
+            out = m.bn2(m.conv2(m.relu(m.bn1(m.conv1(inp)))))
+        else:
+            out = m.relu(m.bn1(m.conv1(inp)))
+            out = m.bn3(m.conv3(m.relu(m.bn2(m.conv2(out)))))
+        return torch.relu(out + m.shortcut(inp))
+
+    y, y_ref = net(x), out_of_place(ref, x_ref)
+    assert torch.equal(y, y_ref)
+    w = torch.randn(y.shape)
+    (y * w).sum().backward()
+    (y_ref * w).sum().backward()
+    assert torch.equal(x.grad, x_ref.grad)
+    assert all(torch.equal(p.grad, q.grad) for p, q in zip(net.parameters(), ref.parameters()))
