@@ -77,3 +77,77 @@ def test_table_rows_of_one_model_on_two_budgets_are_labelled_by_the_difference(s
         r._origin = BUDGET_DIR
     models = set(build_frame(recs)["Model"])
     assert {"mtl [data.n_train=3072]", "mtl [data.n_train=6144]"} <= models
+
+
+def _timed(rec: RunRecord, seconds: float, boot: dict | None = None) -> RunRecord:
+    rec.timings = {"total": seconds}
+    if boot:
+        rec.bootstrap = boot
+    return rec
+
+
+@pytest.fixture
+def spread(tmp_path):
+    """Two budgets whose mtl Δm varies over seeds by a known amount: mtl's semseg = baseline × (1 + g), its depth
+    = the baseline's, so Δm = 100 g / 2. 384 it: Δm 0, 4, 8 (std 4); 768 it: 2, 3, 4 (std 1). Wall seconds per
+    seed: 384: 100 per single-task network + 200 mtl; 768: twice that."""
+    from mtbench.reporting.results import Bootstrap
+
+    root = tmp_path / "results"
+    for s in range(3):
+        for n, g, sec, where in ((3072, 0.08 * s, 100.0, root), (6144, 0.04 + 0.02 * s, 200.0, root / BUDGET_DIR)):
+            sem, dep = 20.0 + s, 1.3
+            # replicates: the baselines' fixed, mtl's semseg = its value - 2, + 0, + 2 mIoU
+            reps = [sem * (1 + g) + d for d in (-2.0, 0.0, 2.0)]
+            st_boot = {"semseg": Bootstrap(metric="mIoU", n_images=10, seed=0, replicates=[sem] * 3)}
+            dep_boot = {"depth": Bootstrap(metric="rmse", n_images=10, seed=0, replicates=[dep] * 3)}
+            mtl_boot = {
+                "semseg": Bootstrap(metric="mIoU", n_images=10, seed=0, replicates=reps),
+                "depth": Bootstrap(metric="rmse", n_images=10, seed=0, replicates=[dep] * 3),
+            }
+            save_record(_timed(_rec(f"st-s-{n}-{s}", "single_task", s, n, sem=sem), sec, st_boot), where)
+            save_record(_timed(_rec(f"st-d-{n}-{s}", "single_task", s, n, dep=dep), sec, dep_boot), where)
+            save_record(_timed(_rec(f"mtl-{n}-{s}", "mtl", s, n, sem * (1 + g), dep), 2 * sec, mtl_boot), where)
+    return root
+
+
+def test_choice_frame_measures_spread_seeds_and_cost(spread):
+    from mtbench.reporting.budget import choice_frame
+
+    f = choice_frame(load_records(spread), "synthetic")
+    mtl = f[f["Model"] == "mtl"].set_index("Iterations")
+    assert list(mtl["Δm std"]) == pytest.approx([4.0, 1.0])
+    # smallest n with t_{0.975, n-1} · std / √n <= 2: std 4 → n = 18 (t_17 = 2.110, 2.110·4/√18 = 1.989; n = 17:
+    # 2.120·4/√17 = 2.057); std 1 → n = 4 (3.182/2 = 1.591; n = 3: 4.303/√3 = 2.484)
+    assert list(mtl["Seeds for goal"]) == [18, 4]
+    # one run's Δm over its image replicates: semseg ± 2 mIoU around mtl's value against a fixed baseline value,
+    # Δm_b = 50 (m_b - S) / S; its sample std = 50 · 2 / S, averaged over the 3 seeds (S = 20, 21, 22)
+    expect = sum(50 * 2 / s for s in (20.0, 21.0, 22.0)) / 3
+    assert list(mtl["Image std"]) == pytest.approx([expect, expect], rel=1e-4)
+    st = f[f["Model"] == "single_task"].set_index("Iterations")
+    assert list(st["Hours per seed"]) == pytest.approx([200 / 3600, 400 / 3600])
+    assert list(mtl["Hours per seed"]) == pytest.approx([200 / 3600, 400 / 3600])
+
+
+def test_the_cheapest_budget_for_the_goal_is_chosen_and_shown(spread, tmp_path):
+    from mtbench.reporting.budget import budget_costs, choice_frame, chosen_budget
+    from mtbench.reporting.page import render_page
+
+    recs = load_records(spread)
+    costs = budget_costs(choice_frame(recs, "synthetic")).set_index("Iterations")
+    # 384: 18 seeds × 400 s = 2 h; 768: 4 seeds × 800 s = 0.89 h
+    assert list(costs["Seeds for goal"]) == [18, 4]
+    assert list(costs["Hours at goal"]) == pytest.approx([2.0, 3200 / 3600])
+    assert chosen_budget(recs, "synthetic")["Iterations"] == 768
+    text = budget_section(recs, "synthetic", tmp_path / "LEADERBOARD.md", plots=False)
+    assert "**768 iterations × 4 seeds, ≈ 1 h**" in text
+    assert "| 384 | mtl | 3 | 4.00 |" in text and "| 768 | 3 | 4 | 0.2 | 1 |" in text
+    page = render_page(spread, tmp_path / "LEADERBOARD.md")
+    assert "#### The chosen benchmark: 768 iterations" in page
+    assert "--preset budget-768 --seeds 0,1,2,3 --results" in page
+    # the chosen budget is the committed benchmark's: no second table
+    for r in recs:
+        r._origin = ""
+    from mtbench.reporting.page import chosen_table
+
+    assert chosen_table([r for r in recs if "768" in r.id or "6144" in r.id], "synthetic") == []

@@ -171,14 +171,7 @@ def train_step(
     batch = to_device(batch, device, channels_last)
     with autocast(device, amp):
         out = model(batch["image"])
-    out = {
-        k: (
-            v.float()
-            if isinstance(v, torch.Tensor)
-            else {g: {t: p.float() for t, p in d.items()} for g, d in v.items()}
-        )
-        for k, v in out.items()
-    }
+    out = float_outputs(out)
     total, parts = loss_fn(out, batch)
     # the outputs (deep supervision's full-size predictions included) are not needed by the backward pass:
     # freed here, not after the step, they do not add to its peak memory (nor cost fresh pages from the OS)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mtbench.reporting.delta_m import SINGLE_TASK
@@ -160,5 +161,190 @@ def budget_section(records: Sequence[RunRecord], dataset: str, out: Path, plots:
         "",
         f"![Δm against the training budget on {dataset}]({png.name})",
         "",
+        *choice_section(records, dataset),
     ]
     return "\n".join(lines)
+
+
+TARGET_HALF_WIDTH = 2.0
+"""The benchmark's goal for every measured row's Δm: a 95 % interval of half-width <= 2 points (issue 18)."""
+
+
+def _seed_costs(group: Sequence[RunRecord]) -> float | None:
+    """Mean over seeds of one seed's wall seconds (its records' ``timings.total`` summed, e.g. a single_task
+    row's networks; repeated runs of a seed averaged), or None when a record has no timing."""
+    by_seed: dict[object, dict[tuple, list[float]]] = {}
+    for r in group:
+        if "total" not in r.timings:
+            return None
+        by_seed.setdefault(r.seed if r.seed is not None else r.id, {}).setdefault(tuple(r.tasks), []).append(
+            float(r.timings["total"])
+        )
+    per = [sum(sum(v) / len(v) for v in parts.values()) for parts in by_seed.values()]
+    return sum(per) / len(per) if per else None
+
+
+def choice_frame(records: Sequence[RunRecord], dataset: str, goal: float = TARGET_HALF_WIDTH) -> pd.DataFrame:
+    """One row per (budget, model) of ``dataset``'s measured records: n, the between-seed std of paired Δm,
+    the image-bootstrap std of one run's Δm (mean over seeds: how much the fixed validation scenes pin a run's
+    value), the seeds a 95 % t interval of half-width ``goal`` needs at that std, and the wall hours one seed
+    of the row costs (single_task rows: every task's network)."""
+    from mtbench.reporting.delta_m import group_delta_m
+    from mtbench.reporting.stats import seeds_for_half_width
+
+    recs = [
+        r
+        for r in records
+        if r.dataset == dataset and r.source == "measured" and not r.is_floor and training_iterations(r) is not None
+    ]
+    cols = ["Iterations", "Model", "Seeds", "Δm std", "Image std", "Seeds for goal", "Hours per seed"]
+    if not recs:
+        return pd.DataFrame(columns=cols)
+    df = build_frame(recs, dataset=dataset)
+    by_id = {r.id: r for r in recs}
+    rows: list[dict[str, Any]] = []
+    for _, row in df.iterrows():
+        group = [by_id[i] for i in str(row["Record ids"]).split() if i in by_id]
+        iters = {training_iterations(r) for r in group}
+        if len(iters) != 1:
+            continue
+        cost = _seed_costs(group)
+        single = str(row["Model"]).startswith(SINGLE_TASK)
+        std = image = need = None
+        if not single:
+            res = group_delta_m(group, recs)
+            if res.sample is not None and res.sample.n >= 2 and res.interval is not None:
+                std = res.interval.std
+                need = seeds_for_half_width(std, goal) if std is not None else None
+            reps = res.sample.replicates if res.sample is not None else {}
+            stds = [float(a[np.isfinite(a)].std(ddof=1)) for a in reps.values() if np.isfinite(a).sum() > 1]
+            image = sum(stds) / len(stds) if stds else None
+        rows.append(
+            {
+                "Iterations": iters.pop(),
+                "Model": _base_label(str(row["Model"])),
+                "Seeds": int(row["Seeds"]),
+                "Δm std": std,
+                "Image std": image,
+                "Seeds for goal": need,
+                "Hours per seed": cost / 3600 if cost is not None else None,
+            }
+        )
+    out = pd.DataFrame(rows, columns=cols)
+    return out.sort_values(["Iterations", "Model"], kind="stable").reset_index(drop=True)
+
+
+def budget_costs(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per budget, over the models measured at every budget of ``frame`` (so budgets compare on the same
+    rows): the seeds that bring each of those multi-task rows to the goal (their maximum; None where a row has
+    fewer than 2 seeds), one seed's wall hours of all of them (single-task baselines included) and the product,
+    the benchmark's cost at the goal."""
+    budgets = sorted(set(frame["Iterations"]))
+    common = [
+        m
+        for m in dict.fromkeys(frame["Model"])
+        if all(((frame["Iterations"] == b) & (frame["Model"] == m)).any() for b in budgets)
+    ]
+    rows = []
+    for b in budgets:
+        sub = frame[(frame["Iterations"] == b) & frame["Model"].isin(common)]
+        multi = sub[~sub["Model"].str.startswith(SINGLE_TASK)]
+        needs = [v for v in multi["Seeds for goal"]]
+        known = all(_fin(v) for v in needs) and bool(needs)
+        need = int(max(needs)) if known else None
+        hours = float(sub["Hours per seed"].sum()) if all(_fin(v) for v in sub["Hours per seed"]) else None
+        rows.append(
+            {
+                "Iterations": b,
+                "Models": ", ".join(common),
+                "Seeds now": int(multi["Seeds"].min()) if len(multi) else 0,
+                "Seeds for goal": need,
+                "Hours per seed": hours,
+                "Hours at goal": need * hours if need is not None and hours is not None else None,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _num(v: object, fmt: str) -> str:
+    return format(v, fmt) if _fin(v) else "—"
+
+
+def cheapest(costs: pd.DataFrame) -> pd.Series | None:
+    """The row of :func:`budget_costs` whose goal costs the fewest hours (ties: the larger budget), or None."""
+    known = costs[[_fin(v) for v in costs["Hours at goal"]]] if len(costs) else costs
+    if not len(known):
+        return None
+    return known.sort_values(["Hours at goal", "Iterations"], ascending=[True, False], kind="stable").iloc[0]
+
+
+def chosen_budget(records: Sequence[RunRecord], dataset: str, goal: float = TARGET_HALF_WIDTH) -> pd.Series | None:
+    """The :func:`budget_costs` row of the budget at which the goal costs least over the budgets measured
+    (``Iterations``, ``Seeds for goal``, ...), or None."""
+    frame = choice_frame(records, dataset, goal)
+    if frame.empty or frame["Iterations"].nunique() < 2:
+        return None
+    return cheapest(budget_costs(frame))
+
+
+def choice_section(records: Sequence[RunRecord], dataset: str, goal: float = TARGET_HALF_WIDTH) -> list[str]:
+    """Markdown lines: per budget and model the spread of Δm and the seeds the goal needs, per budget what the
+    goal costs, the cheapest budget measured, and what the validation size contributes; [] without data."""
+    frame = choice_frame(records, dataset, goal)
+    if frame.empty or frame["Iterations"].nunique() < 2:
+        return []
+    costs = budget_costs(frame)
+    lines = [
+        f"#### Choosing the benchmark: every row's Δm 95 % half-width ≤ {goal:g} points",
+        "",
+        "Per budget and model: the std of paired Δm over seeds, the std of one run's Δm over bootstrap resamples of "
+        f"the validation images (mean over seeds), the seeds a 95 % t interval of half-width {goal:g} needs at that "
+        "spread, and the wall hours one seed costs (one CPU thread beside another run; single_task: one network per "
+        "task).",
+        "",
+        f"| iterations | model | seeds | Δm std over seeds | Δm std over images | seeds for ±{goal:g} | h per seed |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for _, r in frame.iterrows():
+        lines.append(
+            f"| {r['Iterations']} | {r['Model']} | {r['Seeds']} | {_num(r['Δm std'], '.2f')} | "
+            f"{_num(r['Image std'], '.2f')} | {_num(r['Seeds for goal'], '.0f')} | "
+            f"{_num(r['Hours per seed'], '.2f')} |"
+        )
+    models = costs["Models"].iloc[0] if len(costs) else ""
+    lines += [
+        "",
+        f"What the goal costs at each budget, over the models measured at every budget ({models}): the most seeds "
+        "any of their multi-task rows needs, times one seed of all of them.",
+        "",
+        f"| iterations | seeds now | seeds for ±{goal:g} | h per seed | h at the goal |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for _, c in costs.iterrows():
+        need = str(int(c["Seeds for goal"])) if _fin(c["Seeds for goal"]) else "— (needs 2 seeds per row)"
+        lines.append(
+            f"| {c['Iterations']} | {c['Seeds now']} | {need} | {_num(c['Hours per seed'], '.1f')} | "
+            f"{_num(c['Hours at goal'], '.0f')} |"
+        )
+    best = cheapest(costs)
+    lines.append("")
+    if best is not None:
+        lines.append(
+            f"Cheapest measured budget for the goal: **{best['Iterations']} iterations × {int(best['Seeds for goal'])} "
+            f"seeds, ≈ {best['Hours at goal']:.0f} h** of one-thread wall time ({best['Hours at goal'] / 2:.0f} h on "
+            f"two cores as two sweeps side by side), against {best['Seeds now']} seeds measured there. The seeds "
+            "needed come from the spread of the seeds measured: with 2 or 3 seeds that spread is itself uncertain "
+            "by a factor of about 3, so they are estimates, to be refined as seeds are added."
+        )
+    both = frame[[_fin(a) and _fin(b) for a, b in zip(frame["Δm std"], frame["Image std"])]]
+    if len(both):
+        seed_sd, image_sd = float(both["Δm std"].mean()), float(both["Image std"].mean())
+        lines.append(
+            "Validation size: every seed is evaluated on the same validation scenes, so the spread over seeds is "
+            f"training noise. One run's Δm moves by {image_sd:.2f} points (std) when its images are resampled, "
+            f"against {seed_sd:.2f} between seeds (means over the rows above): more validation scenes would "
+            "narrow what a run measures, not the interval over seeds; only seeds (or a budget at which seeds agree "
+            "more) do."
+        )
+    lines.append("")
+    return lines

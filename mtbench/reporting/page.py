@@ -19,7 +19,7 @@ import pandas as pd
 
 from mtbench.errors import MtbenchError
 from mtbench.registry import get_task
-from mtbench.reporting.budget import budget_section
+from mtbench.reporting.budget import TARGET_HALF_WIDTH, budget_section, chosen_budget, training_iterations
 from mtbench.reporting.delta_m import SINGLE_TASK, primary_metric
 from mtbench.reporting.leaderboard import add_power, build_frame, render
 from mtbench.reporting.results import BUDGET_DIR, RunRecord, atomic_write_text, benchmark_config, load_records
@@ -245,10 +245,6 @@ def floor_line(floors: Sequence[RunRecord], benches: Sequence[Benchmark]) -> str
     )
 
 
-TARGET_HALF_WIDTH = 2.0
-"""The benchmark's goal for every measured row's Δm: a 95 % interval of half-width <= 2 points (issue 18)."""
-
-
 def with_seeds_needed(df: pd.DataFrame) -> pd.DataFrame:
     """The table with the seeds each measured multi-task row needs to reach TARGET_HALF_WIDTH (and for 80 % power
     at that Δm), where some row has two seeds or more to measure its spread."""
@@ -265,6 +261,30 @@ def committed_records(results: Path | str) -> list[RunRecord]:
 def study_records(results: Path | str, dataset: str) -> list[RunRecord]:
     """The budget study's records of ``dataset``: the committed benchmark's and those under ``budget/``."""
     return [r for r in load_records(results) if r.origin in ("", BUDGET_DIR) and r.dataset == dataset]
+
+
+def chosen_table(records: Sequence[RunRecord], dataset: str) -> list[str]:
+    """The rows of the budget at which the goal costs least (budget.chosen_budget), as a table with the seeds
+    each row still needs; [] when no budget is chosen or it is the page's benchmark (already shown above)."""
+    best = chosen_budget(records, dataset)
+    if best is None:
+        return []
+    budget, need = int(best["Iterations"]), int(best["Seeds for goal"])
+    rows = [r for r in records if training_iterations(r) == budget and not r.is_floor]
+    if not rows or all(not r.origin for r in rows):
+        return []
+    seeds = sorted({r.seed for r in rows if r.seed is not None})
+    all_seeds = ",".join(str(s) for s in range(need))
+    return [
+        f"#### The chosen benchmark: {budget} iterations",
+        "",
+        f"Its records so far (seeds {', '.join(map(str, seeds))}), with the seeds each row needs for a Δm "
+        f"half-width of {TARGET_HALF_WIDTH:g} at its measured spread. Its {need} seeds: `mtbench sweep --preset "
+        f"budget-{budget} --seeds {all_seeds} --results results/budget` (finished runs are skipped).",
+        "",
+        render(with_seeds_needed(build_frame(rows, dataset=dataset)), "github"),
+        "",
+    ]
 
 
 def plot_path(out: Path, dataset: str) -> Path:
@@ -292,9 +312,11 @@ def render_page(results: Path | str, out: Path | str = "results/LEADERBOARD.md")
         parts.append(render(with_seeds_needed(build_frame(records, dataset=d)), "github"))
         if measured:
             parts.append(f"\n![Δm vs GMACs on {d}]({plot_path(Path(out), d).name})\n")
-            study = budget_section(study_records(results, d), d, Path(out), plots=False)
+            study_recs = study_records(results, d)
+            study = budget_section(study_recs, d, Path(out), plots=False)
             if study:
                 parts.append(study)
+                parts += chosen_table(study_recs, d)
     return "\n".join(parts).rstrip() + "\n"
 
 
