@@ -19,19 +19,6 @@ def save_png(path: Path, arr: np.ndarray) -> None:
     Image.fromarray(arr).save(path)
 
 
-def pascal_parts_mat(objects: Sequence[tuple[int, np.ndarray, Sequence[tuple[str, np.ndarray]]]]) -> dict:
-    """A Pascal-Part style annotation: anno.objects(k).{class, class_ind, mask, parts(j).{part_name, mask}},
-    from (class index, object mask, [(part name, part mask)]) per object."""
-    objs = np.zeros((1, len(objects)), dtype=[("class", "O"), ("class_ind", "O"), ("mask", "O"), ("parts", "O")])
-    for k, (cls, mask, parts) in enumerate(objects):
-        p = np.zeros((1, len(parts)), dtype=[("part_name", "O"), ("mask", "O")]) if parts else np.zeros((0, 0))
-        for j, (name, m) in enumerate(parts):
-            p[0, j]["part_name"], p[0, j]["mask"] = name, m.astype(np.uint8)
-        objs[0, k]["class"], objs[0, k]["class_ind"] = "person" if cls == 15 else "x", np.array([[cls]])
-        objs[0, k]["mask"], objs[0, k]["parts"] = mask.astype(np.uint8), p
-    return {"anno": {"imname": "x", "objects": objs}}
-
-
 def write_pascal_context(
     root: Path,
     splits: Mapping[str, Sequence[str]] = PASCAL_SPLITS,
@@ -49,6 +36,8 @@ def write_pascal_context(
     human parts are all ignored (255).
     """
     from scipy.io import savemat
+
+    from mtbench.data.export import pascal_parts_mat
 
     h, w = PASCAL_SIZE
     no_person = set(no_person)

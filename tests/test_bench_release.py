@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _scripts import load_script
 
 from mtbench import release_compare as rc
 from mtbench.data.spec import get_dataset_spec
 from mtbench.registry import get_task
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_models.py"
 MTL_PARAMS = 4_019_251  # mtbench's mtl on hrnet18 with NYUD semseg + depth heads (= the release's)
 
 # A fake release: its models are one flat parameter of the size the recipe asks for (``fake_params``) and a
@@ -135,10 +135,7 @@ def _num_outputs(pair: rc.Pair) -> dict[str, int]:
 
 
 def _bench_script():
-    spec = importlib.util.spec_from_file_location("bench_models_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_models.py", "bench_models_under_test")
 
 
 def test_release_is_loaded_from_its_path_with_shims_and_leaves_no_trace(tmp_path, monkeypatch):

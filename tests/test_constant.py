@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
+from _scripts import load_script
 
 from mtbench.config import RunConfig, build_config
 from mtbench.constant import constant_scores
 from mtbench.data import build_dataset
 from mtbench.registry import get_task
 from mtbench.reporting.results import RunKey, load_record
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "constant_baseline.py"
 
 SETS = [
     "data.n_train=6",
@@ -74,10 +70,7 @@ def test_constant_scores_match_numpy():
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("constant_baseline", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("constant_baseline.py")
 
 
 def test_floor_record_stores_a_fresh_computation(tmp_path, capsys):

@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import sys
-from pathlib import Path
 
 import pytest
 import torch
+from _scripts import load_script
 from conftest import tiny_overrides
 
 from mtbench.cli import main as mtbench_main
 from mtbench.reporting.results import load_records
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "eval_mode_check.py"
-
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("eval_mode_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("eval_mode_check.py")
 
 
 def test_batch_statistics_copy_normalises_by_the_batch(script):

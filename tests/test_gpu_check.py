@@ -3,31 +3,23 @@ process, the torchrun (gloo, one distributed process) and bf16 `mtbench run` par
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import pytest
 import torch
+from _scripts import load_script
 
 import mtbench.backbones
 from mtbench.config import build_config
 from mtbench.profiling import profile_config
 from mtbench.reporting.results import load_records
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.py"
-
 
 @pytest.fixture(scope="module")
 def gc():
-    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_check"] = module
     try:
-        spec.loader.exec_module(module)
-        yield module
+        yield load_script("gpu_check.py", register=True)
     finally:
         sys.modules.pop("gpu_check", None)
 

@@ -3,7 +3,6 @@ mtbench table (display_frame), with numeric sort values, filters, Pareto plots a
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -11,6 +10,7 @@ from urllib.parse import unquote
 
 import pytest
 from _records import site_record, site_results
+from _scripts import load_script
 
 from mtbench.cli import main
 from mtbench.errors import MtbenchError
@@ -18,8 +18,6 @@ from mtbench.reporting.leaderboard import CI_HIGH, CI_LOW, build_frame, display_
 from mtbench.reporting.page import committed_records, with_seeds_needed
 from mtbench.reporting.results import save_record
 from mtbench.reporting.site import check_site, write_site
-
-SCREENSHOT = Path(__file__).resolve().parents[1] / "scripts" / "site_screenshot.py"
 
 
 @pytest.fixture
@@ -208,10 +206,7 @@ def test_attached_prediction_grid_is_on_the_run_page(results, tmp_path):
 def test_screenshot_script_errors_in_one_line(tmp_path, monkeypatch, capsys):
     """scripts/site_screenshot.py (the picture itself is taken in test_site_browser.py): a missing site or a
     missing Chromium is one line saying what to do, exit 1, no file written."""
-    spec = importlib.util.spec_from_file_location("site_screenshot", SCREENSHOT)
-    assert spec is not None and spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("site_screenshot.py")
     out = tmp_path / "shot.png"
 
     def error(site: Path) -> str:

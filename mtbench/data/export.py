@@ -20,6 +20,7 @@ files compressed as MATLAB's default ``save`` writes them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -142,6 +143,14 @@ def pascal_parts_annotation(s: dict[str, np.ndarray]) -> dict:
             parts = [(PERSON_PARTS[k - 1], mask & (s["human_parts"] == k)) for k in range(1, 7)]
             parts = [(pn, m) for pn, m in parts if m.any()]
         objects.append((PASCAL_VOC[cls], mask, parts))
+    return pascal_parts_mat(objects, "synthetic")
+
+
+def pascal_parts_mat(
+    objects: Sequence[tuple[int, np.ndarray, Sequence[tuple[str, np.ndarray]]]], imname: str = "synthetic"
+) -> dict:
+    """Pascal-Part's ``anno`` struct (``savemat``'s input): ``objects(k).{class, class_ind, mask, parts(j).
+    {part_name, mask}}`` from (VOC class index, object mask, [(part name, part mask)]) per object."""
     objs = np.zeros((1, len(objects)), dtype=[("class", "O"), ("class_ind", "O"), ("mask", "O"), ("parts", "O")])
     for k, (voc, mask, parts) in enumerate(objects):
         p = np.zeros((1, len(parts)), dtype=[("part_name", "O"), ("mask", "O")]) if parts else np.zeros((0, 0))
@@ -149,7 +158,7 @@ def pascal_parts_annotation(s: dict[str, np.ndarray]) -> dict:
             p[0, j]["part_name"], p[0, j]["mask"] = part_name, m.astype(np.uint8)
         objs[0, k]["class"], objs[0, k]["class_ind"] = "person" if voc == 15 else "object", np.array([[voc]])
         objs[0, k]["mask"], objs[0, k]["parts"] = mask.astype(np.uint8), p
-    return {"anno": {"imname": "synthetic", "objects": objs}}
+    return {"anno": {"imname": imname, "objects": objs}}
 
 
 def _write_pascal(out: Path, name: str, s: dict[str, np.ndarray]) -> None:
