@@ -140,8 +140,8 @@ def test_the_cheapest_budget_for_the_goal_is_chosen_and_shown(spread, tmp_path):
     assert list(costs["Hours at goal"]) == pytest.approx([2.0, 3200 / 3600])
     assert chosen_budget(recs, "synthetic")["Iterations"] == 768
     text = budget_section(recs, "synthetic", tmp_path / "LEADERBOARD.md", plots=False)
-    assert "**768 iterations × 4 seeds, ≈ 1 h**" in text
-    assert "| 384 | mtl | 3 | 4.00 |" in text and "| 768 | 3 | 4 | 0.2 | 1 |" in text
+    assert "**768 iterations × 4 seeds, ≈ 0.9 h**" in text
+    assert "| 384 | mtl | 3 | 4.00 |" in text and "| 768 | 3 | 4 | 0.2 | 0.9 |" in text
     page = render_page(spread, tmp_path / "LEADERBOARD.md")
     assert "#### The chosen benchmark: 768 iterations" in page
     assert "--preset budget-768 --seeds 0,1,2,3 --results" in page
@@ -151,3 +151,25 @@ def test_the_cheapest_budget_for_the_goal_is_chosen_and_shown(spread, tmp_path):
     from mtbench.reporting.page import chosen_table
 
     assert chosen_table([r for r in recs if "768" in r.id or "6144" in r.id], "synthetic") == []
+
+
+def test_the_site_shows_the_study_the_choice_and_the_chosen_table(spread, tmp_path):
+    from mtbench.reporting.site import write_site
+
+    site = tmp_path / "site"
+    write_site(spread, site)
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert (site / "img" / "budget_synthetic.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert '<img src="img/budget_synthetic.png"' in index
+    # the verdicts, bold kept as HTML
+    # 384: mean 4, std 4, n 3: 4 ± 4.303 · 4 / √3 = 4 ± 9.94; 768: 3 ± 4.303 / √3 = 3 ± 2.48
+    assert "<li><b>mtl</b> beats single-task (95 %) at 768 iterations (384 it: +4.00 [-5.94, +13.94] (n=3)" in index
+    # the per-model table and the cost table, cell by cell
+    assert "<tr><td>384</td><td>mtl</td><td>3</td><td>4.00</td>" in index
+    assert "<tr><td>768</td><td>3</td><td>4</td><td>0.2</td><td>0.9</td></tr>" in index
+    assert "<b>768 iterations × 4 seeds, ≈ 0.9 h</b>" in index
+    # the chosen benchmark's table: the 768-iteration rows, sortable like the others
+    assert "<h4>The chosen benchmark: 768 iterations</h4>" in index
+    chosen = index.split('id="board-synthetic-chosen"', 1)[1].split("</table>", 1)[0]
+    assert chosen.count("<tr data-i=") == 2 and "+3.00 ± 2.48 ▲" in chosen
+    assert "<code>mtbench sweep --preset budget-768 --seeds 0,1,2,3 --results results/budget</code>" in index

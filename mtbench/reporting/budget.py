@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -266,6 +267,11 @@ def budget_costs(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _hours(h: object) -> str:
+    """Hours to 2 significant figures below 10 (``0.9``, ``6.5``), whole above (``13``); "—" when unknown."""
+    return _num(h, ".1f" if _fin(h) and float(h) < 10 else ".0f")  # type: ignore[arg-type]
+
+
 def _num(v: object, fmt: str) -> str:
     return format(v, fmt) if _fin(v) else "—"
 
@@ -287,51 +293,100 @@ def chosen_budget(records: Sequence[RunRecord], dataset: str, goal: float = TARG
     return cheapest(budget_costs(frame))
 
 
-def choice_section(records: Sequence[RunRecord], dataset: str, goal: float = TARGET_HALF_WIDTH) -> list[str]:
-    """Markdown lines: per budget and model the spread of Δm and the seeds the goal needs, per budget what the
-    goal costs, the cheapest budget measured, and what the validation size contributes; [] without data."""
+@dataclass
+class TextTable:
+    """A small table as text cells, written by the page as markdown and by the site as HTML."""
+
+    caption: str
+    header: list[str]
+    rows: list[list[str]]
+
+    def markdown(self) -> list[str]:
+        align = ["---" if h == "model" else "---:" for h in self.header]
+        return [
+            self.caption,
+            "",
+            f"| {' | '.join(self.header)} |",
+            f"|{'|'.join(align)}|",
+            *[f"| {' | '.join(r)} |" for r in self.rows],
+            "",
+        ]
+
+
+@dataclass
+class Choice:
+    """How the benchmark is chosen, in words: its heading, tables and sentences (markdown inline marks)."""
+
+    heading: str
+    tables: list[TextTable]
+    sentences: list[str]
+
+    def markdown(self) -> list[str]:
+        lines = [f"#### {self.heading}", ""]
+        for t in self.tables:
+            lines += t.markdown()
+        for sentence in self.sentences:
+            lines += [sentence, ""]
+        return lines
+
+
+def benchmark_choice(records: Sequence[RunRecord], dataset: str, goal: float = TARGET_HALF_WIDTH) -> Choice | None:
+    """Per budget and model the spread of Δm and the seeds the goal needs, per budget what the goal costs, the
+    cheapest budget measured, and what the validation size contributes; None with fewer than 2 budgets."""
     frame = choice_frame(records, dataset, goal)
     if frame.empty or frame["Iterations"].nunique() < 2:
-        return []
+        return None
     costs = budget_costs(frame)
-    lines = [
-        f"#### Choosing the benchmark: every row's Δm 95 % half-width ≤ {goal:g} points",
-        "",
+    per_model = TextTable(
         "Per budget and model: the std of paired Δm over seeds, the std of one run's Δm over bootstrap resamples of "
         f"the validation images (mean over seeds), the seeds a 95 % t interval of half-width {goal:g} needs at that "
         "spread, and the wall hours one seed costs (one CPU thread beside another run; single_task: one network per "
         "task).",
-        "",
-        f"| iterations | model | seeds | Δm std over seeds | Δm std over images | seeds for ±{goal:g} | h per seed |",
-        "|---:|---|---:|---:|---:|---:|---:|",
-    ]
-    for _, r in frame.iterrows():
-        lines.append(
-            f"| {r['Iterations']} | {r['Model']} | {r['Seeds']} | {_num(r['Δm std'], '.2f')} | "
-            f"{_num(r['Image std'], '.2f')} | {_num(r['Seeds for goal'], '.0f')} | "
-            f"{_num(r['Hours per seed'], '.2f')} |"
-        )
+        [
+            "iterations",
+            "model",
+            "seeds",
+            "Δm std over seeds",
+            "Δm std over images",
+            f"seeds for ±{goal:g}",
+            "h per seed",
+        ],
+        [
+            [
+                str(r["Iterations"]),
+                str(r["Model"]),
+                str(r["Seeds"]),
+                _num(r["Δm std"], ".2f"),
+                _num(r["Image std"], ".2f"),
+                _num(r["Seeds for goal"], ".0f"),
+                _num(r["Hours per seed"], ".2f"),
+            ]
+            for _, r in frame.iterrows()
+        ],
+    )
     models = costs["Models"].iloc[0] if len(costs) else ""
-    lines += [
-        "",
+    per_budget = TextTable(
         f"What the goal costs at each budget, over the models measured at every budget ({models}): the most seeds "
         "any of their multi-task rows needs, times one seed of all of them.",
-        "",
-        f"| iterations | seeds now | seeds for ±{goal:g} | h per seed | h at the goal |",
-        "|---:|---:|---:|---:|---:|",
-    ]
-    for _, c in costs.iterrows():
-        need = str(int(c["Seeds for goal"])) if _fin(c["Seeds for goal"]) else "— (needs 2 seeds per row)"
-        lines.append(
-            f"| {c['Iterations']} | {c['Seeds now']} | {need} | {_num(c['Hours per seed'], '.1f')} | "
-            f"{_num(c['Hours at goal'], '.0f')} |"
-        )
+        ["iterations", "seeds now", f"seeds for ±{goal:g}", "h per seed", "h at the goal"],
+        [
+            [
+                str(c["Iterations"]),
+                str(c["Seeds now"]),
+                str(int(c["Seeds for goal"])) if _fin(c["Seeds for goal"]) else "— (needs 2 seeds per row)",
+                _num(c["Hours per seed"], ".1f"),
+                _hours(c["Hours at goal"]),
+            ]
+            for _, c in costs.iterrows()
+        ],
+    )
+    sentences = []
     best = cheapest(costs)
-    lines.append("")
     if best is not None:
-        lines.append(
+        hours = best["Hours at goal"]
+        sentences.append(
             f"Cheapest measured budget for the goal: **{best['Iterations']} iterations × {int(best['Seeds for goal'])} "
-            f"seeds, ≈ {best['Hours at goal']:.0f} h** of one-thread wall time ({best['Hours at goal'] / 2:.0f} h on "
+            f"seeds, ≈ {_hours(hours)} h** of one-thread wall time ({_hours(hours / 2)} h on "
             f"two cores as two sweeps side by side), against {best['Seeds now']} seeds measured there. The seeds "
             "needed come from the spread of the seeds measured: with 2 or 3 seeds that spread is itself uncertain "
             "by a factor of about 3, so they are estimates, to be refined as seeds are added."
@@ -339,12 +394,18 @@ def choice_section(records: Sequence[RunRecord], dataset: str, goal: float = TAR
     both = frame[[_fin(a) and _fin(b) for a, b in zip(frame["Δm std"], frame["Image std"])]]
     if len(both):
         seed_sd, image_sd = float(both["Δm std"].mean()), float(both["Image std"].mean())
-        lines.append(
+        sentences.append(
             "Validation size: every seed is evaluated on the same validation scenes, so the spread over seeds is "
             f"training noise. One run's Δm moves by {image_sd:.2f} points (std) when its images are resampled, "
             f"against {seed_sd:.2f} between seeds (means over the rows above): more validation scenes would "
             "narrow what a run measures, not the interval over seeds; only seeds (or a budget at which seeds agree "
             "more) do."
         )
-    lines.append("")
-    return lines
+    heading = f"Choosing the benchmark: every row's Δm 95 % half-width ≤ {goal:g} points"
+    return Choice(heading, [per_model, per_budget], sentences)
+
+
+def choice_section(records: Sequence[RunRecord], dataset: str, goal: float = TARGET_HALF_WIDTH) -> list[str]:
+    """:func:`benchmark_choice` as markdown lines; [] without data."""
+    choice = benchmark_choice(records, dataset, goal)
+    return choice.markdown() if choice is not None else []

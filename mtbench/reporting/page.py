@@ -263,26 +263,54 @@ def study_records(results: Path | str, dataset: str) -> list[RunRecord]:
     return [r for r in load_records(results) if r.origin in ("", BUDGET_DIR) and r.dataset == dataset]
 
 
-def chosen_table(records: Sequence[RunRecord], dataset: str) -> list[str]:
-    """The rows of the budget at which the goal costs least (budget.chosen_budget), as a table with the seeds
-    each row still needs; [] when no budget is chosen or it is the page's benchmark (already shown above)."""
+@dataclass
+class ChosenBenchmark:
+    """The budget at which the goal costs least (budget.chosen_budget) and its records, when they are not the
+    page's own benchmark (shown above them)."""
+
+    budget: int
+    seeds_needed: int
+    records: list[RunRecord]
+
+    @property
+    def intro(self) -> str:
+        """What the table holds and the command that completes its seeds (markdown)."""
+        seeds = sorted({r.seed for r in self.records if r.seed is not None})
+        every = ",".join(str(s) for s in range(self.seeds_needed))
+        return (
+            f"Its records so far (seeds {', '.join(map(str, seeds))}), with the seeds each row needs for a Δm "
+            f"half-width of {TARGET_HALF_WIDTH:g} at its measured spread. Its {self.seeds_needed} seeds: `mtbench "
+            f"sweep --preset budget-{self.budget} --seeds {every} --results results/budget` (finished runs are "
+            "skipped)."
+        )
+
+    def frame(self, dataset: str) -> pd.DataFrame:
+        return with_seeds_needed(build_frame(self.records, dataset=dataset))
+
+
+def chosen_benchmark(records: Sequence[RunRecord], dataset: str) -> ChosenBenchmark | None:
+    """The chosen budget's records, or None when no budget is chosen or it is the page's benchmark."""
     best = chosen_budget(records, dataset)
     if best is None:
-        return []
-    budget, need = int(best["Iterations"]), int(best["Seeds for goal"])
+        return None
+    budget = int(best["Iterations"])
     rows = [r for r in records if training_iterations(r) == budget and not r.is_floor]
     if not rows or all(not r.origin for r in rows):
+        return None
+    return ChosenBenchmark(budget, int(best["Seeds for goal"]), rows)
+
+
+def chosen_table(records: Sequence[RunRecord], dataset: str) -> list[str]:
+    """The chosen benchmark (:func:`chosen_benchmark`) as markdown: a heading, its intro, its table; or []."""
+    chosen = chosen_benchmark(records, dataset)
+    if chosen is None:
         return []
-    seeds = sorted({r.seed for r in rows if r.seed is not None})
-    all_seeds = ",".join(str(s) for s in range(need))
     return [
-        f"#### The chosen benchmark: {budget} iterations",
+        f"#### The chosen benchmark: {chosen.budget} iterations",
         "",
-        f"Its records so far (seeds {', '.join(map(str, seeds))}), with the seeds each row needs for a Δm "
-        f"half-width of {TARGET_HALF_WIDTH:g} at its measured spread. Its {need} seeds: `mtbench sweep --preset "
-        f"budget-{budget} --seeds {all_seeds} --results results/budget` (finished runs are skipped).",
+        chosen.intro,
         "",
-        render(with_seeds_needed(build_frame(rows, dataset=dataset)), "github"),
+        render(chosen.frame(dataset), "github"),
         "",
     ]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -21,9 +22,10 @@ from urllib.parse import quote
 import pandas as pd
 
 from mtbench.errors import MtbenchError
+from mtbench.reporting.budget import benchmark_choice, budget_frame, budget_plot, verdicts
 from mtbench.reporting.delta_m import primary_metric
 from mtbench.reporting.leaderboard import CI_HIGH, CI_LOW, build_frame, display_frame
-from mtbench.reporting.page import DATASET_ORDER, committed_records, with_seeds_needed
+from mtbench.reporting.page import DATASET_ORDER, chosen_benchmark, committed_records, study_records, with_seeds_needed
 from mtbench.reporting.results import RunRecord, atomic_write_bytes, atomic_write_text
 from mtbench.reporting.show import grid_path
 
@@ -212,6 +214,50 @@ def board_table(df: pd.DataFrame, table_id: str, pages: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _inline(md: str) -> str:
+    """HTML of one line of the page's markdown: escaped, ``**bold**`` and backtick code kept."""
+    text = _e(md)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+
+
+def budget_html(records: Sequence[RunRecord], dataset: str, out: Path) -> tuple[str, list[Path]]:
+    """The budget study of the page (LEADERBOARD.md) for the site: the plot, the verdicts, how the benchmark is
+    chosen and the chosen benchmark's table; ("", []) with fewer than two budgets."""
+    frame = budget_frame(records, dataset)
+    if frame.empty or frame["Iterations"].nunique() < 2:
+        return "", []
+    png = f"{IMG_DIR}/budget_{_slug(dataset)}.png"
+    written = [budget_plot(frame, dataset, out / png)]
+    parts = [
+        f"<h3>{_e(dataset)}: Δm against the training budget</h3>",
+        "<p>Budget study (<code>mtbench sweep --preset budget-&lt;iterations&gt;</code>, records under "
+        "<code>results/budget/</code>; each budget paired with single-task baselines trained on the same budget and "
+        "seeds). Δm with its 95 % interval [low, high]:</p>",
+        "<ul>",
+        *[f"<li>{_inline(v)}</li>" for v in verdicts(frame)],
+        "</ul>",
+        f'<p><img src="{png}" alt="Δm against the training budget on {_e(dataset)}"></p>',
+    ]
+    choice = benchmark_choice(records, dataset)
+    if choice is not None:
+        parts.append(f"<h4>{_e(choice.heading)}</h4>")
+        for t in choice.tables:
+            parts += [f"<p>{_inline(t.caption)}</p>", '<table class="plain">']
+            parts.append("<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in t.header) + "</tr></thead><tbody>")
+            parts += ["<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in t.rows]
+            parts.append("</tbody></table>")
+        parts += [f"<p>{_inline(x)}</p>" for x in choice.sentences]
+    chosen = chosen_benchmark(records, dataset)
+    if chosen is not None:
+        parts += [
+            f"<h4>The chosen benchmark: {chosen.budget} iterations</h4>",
+            f"<p>{_inline(chosen.intro)}</p>",
+            board_table(chosen.frame(dataset), f"board-{_slug(dataset)}-chosen", {}),
+        ]
+    return "\n".join(parts) + "\n", written
+
+
 def _select(table_id: str, key: str, label: str, values: Sequence[str]) -> str:
     opts = '<option value="">all</option>' + "".join(f'<option value="{_e(v)}">{_e(v)}</option>' for v in values)
     return f'<label>{label} <select data-table="{table_id}" data-filter="{key}">{opts}</select></label>'
@@ -352,6 +398,9 @@ def generate(results: Path | str, out: Path | str) -> list[Path]:
                 body.append(f'<p><img src="{png}" alt="Δm vs GMACs on {_e(d)}"></p>')
             except MtbenchError as e:
                 body.append(f"<p>No Pareto plot: {_e(e)}</p>")
+            study, files = budget_html(study_records(results, d), d, out)
+            body.append(study)
+            written += files
     body.append("<h2>All runs</h2>\n<ul>")
     body += [
         f'<li><a href="{_e(run_href(r.id))}">{_e(r.id)}</a>: {_e(r.dataset)} {_e(r.model)} seed {_e(_fmt(r.seed))}'
