@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from _records import metric_record
 
@@ -173,3 +174,22 @@ def test_the_site_shows_the_study_the_choice_and_the_chosen_table(spread, tmp_pa
     chosen = index.split('id="board-synthetic-chosen"', 1)[1].split("</table>", 1)[0]
     assert chosen.count("<tr data-i=") == 2 and "+3.00 ± 2.48 ▲" in chosen
     assert "<code>mtbench sweep --preset budget-768 --seeds 0,1,2,3 --results results/budget</code>" in index
+
+
+def test_a_budget_without_a_spread_yet_is_not_compared(spread):
+    """A third budget with one seed of mtl (no spread) and a fourth with baselines only: neither is compared, and
+    the models compared stay those with a spread elsewhere; 768 is still the cheapest."""
+    from mtbench.reporting.budget import budget_costs, choice_frame, chosen_budget
+
+    save_record(_timed(_rec("st-s-1536-0", "single_task", 0, 12288, sem=30.0), 400.0), spread / BUDGET_DIR)
+    save_record(_timed(_rec("st-d-1536-0", "single_task", 0, 12288, dep=1.0), 400.0), spread / BUDGET_DIR)
+    save_record(_timed(_rec("mtl-1536-0", "mtl", 0, 12288, 31.0, 1.0), 800.0), spread / BUDGET_DIR)
+    save_record(_timed(_rec("st-s-96-0", "single_task", 0, 768, sem=10.0), 50.0), spread / BUDGET_DIR)
+    recs = load_records(spread)
+    costs = budget_costs(choice_frame(recs, "synthetic")).set_index("Iterations")
+    assert list(costs.index) == [96, 384, 768, 1536]
+    assert set(costs["Models"]) == {"mtl, single_task"}
+    assert all(pd.isna(costs.loc[b, "Seeds for goal"]) for b in (96, 1536))
+    assert [costs.loc[b, "Hours at goal"] for b in (384, 768)] == pytest.approx([2.0, 3200 / 3600])
+    assert all(pd.isna(costs.loc[b, "Hours at goal"]) for b in (96, 1536))
+    assert chosen_budget(recs, "synthetic")["Iterations"] == 768

@@ -236,28 +236,38 @@ def choice_frame(records: Sequence[RunRecord], dataset: str, goal: float = TARGE
 
 
 def budget_costs(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per budget, over the models measured at every budget of ``frame`` (so budgets compare on the same
-    rows): the seeds that bring each of those multi-task rows to the goal (their maximum; None where a row has
-    fewer than 2 seeds), one seed's wall hours of all of them (single-task baselines included) and the product,
-    the benchmark's cost at the goal."""
+    """Per budget, over the same multi-task models at every budget compared (so budgets compare on the same rows):
+    the seeds that bring each of those rows to the goal (their maximum), one seed's wall hours of all of them with
+    their single-task baselines, and the product, the benchmark's cost at the goal.
+
+    The models compared are those present at every budget where some multi-task row has 2 seeds or more (a
+    spread); a budget where one of them has fewer seeds (or is missing) is not compared yet (None)."""
     budgets = sorted(set(frame["Iterations"]))
-    common = [
-        m
-        for m in dict.fromkeys(frame["Model"])
-        if all(((frame["Iterations"] == b) & (frame["Model"] == m)).any() for b in budgets)
-    ]
+    multi_rows = frame[~frame["Model"].str.startswith(SINGLE_TASK)]
+    present = {b: set(multi_rows[multi_rows["Iterations"] == b]["Model"]) for b in budgets}
+    spread = {  # the models whose Δm has a spread (2 seeds or more) at each budget
+        b: {
+            m
+            for i, m, v in multi_rows[["Iterations", "Model", "Seeds for goal"]].itertuples(index=False)
+            if i == b and _fin(v)
+        }
+        for b in budgets
+    }
+    ready = [b for b in budgets if spread[b]]
+    common_set = set.intersection(*(present[b] for b in ready)) if ready else set()
+    common = [m for m in dict.fromkeys(multi_rows["Model"]) if m in common_set]
     rows = []
     for b in budgets:
-        sub = frame[(frame["Iterations"] == b) & frame["Model"].isin(common)]
-        multi = sub[~sub["Model"].str.startswith(SINGLE_TASK)]
-        needs = [v for v in multi["Seeds for goal"]]
-        known = all(_fin(v) for v in needs) and bool(needs)
-        need = int(max(needs)) if known else None
-        hours = float(sub["Hours per seed"].sum()) if all(_fin(v) for v in sub["Hours per seed"]) else None
+        multi = multi_rows[(multi_rows["Iterations"] == b) & multi_rows["Model"].isin(common)]
+        single = frame[(frame["Iterations"] == b) & frame["Model"].str.startswith(SINGLE_TASK)]
+        compared = bool(common) and set(common) <= spread[b]
+        need = int(max(multi["Seeds for goal"])) if compared else None
+        parts = list(multi["Hours per seed"]) + list(single["Hours per seed"])
+        hours = float(sum(parts)) if compared and len(single) and all(_fin(v) for v in parts) else None
         rows.append(
             {
                 "Iterations": b,
-                "Models": ", ".join(common),
+                "Models": ", ".join([*common, SINGLE_TASK]) if common else "",
                 "Seeds now": int(multi["Seeds"].min()) if len(multi) else 0,
                 "Seeds for goal": need,
                 "Hours per seed": hours,
@@ -373,7 +383,7 @@ def benchmark_choice(records: Sequence[RunRecord], dataset: str, goal: float = T
             [
                 str(c["Iterations"]),
                 str(c["Seeds now"]),
-                str(int(c["Seeds for goal"])) if _fin(c["Seeds for goal"]) else "— (needs 2 seeds per row)",
+                str(int(c["Seeds for goal"])) if _fin(c["Seeds for goal"]) else "— (needs 2 seeds of each model)",
                 _num(c["Hours per seed"], ".1f"),
                 _hours(c["Hours at goal"]),
             ]
