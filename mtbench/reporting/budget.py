@@ -376,8 +376,9 @@ def benchmark_choice(records: Sequence[RunRecord], dataset: str, goal: float = T
     )
     models = costs["Models"].iloc[0] if len(costs) else ""
     per_budget = TextTable(
-        f"What the goal costs at each budget, over the models measured at every budget ({models}): the most seeds "
-        "any of their multi-task rows needs, times one seed of all of them.",
+        f"What the goal costs at each budget, over the same models everywhere ({models}): the most seeds any of "
+        "their multi-task rows needs, times one seed of all of them. A budget where one of them has fewer than 2 "
+        "seeds (no spread yet) is not compared.",
         ["iterations", "seeds now", f"seeds for ±{goal:g}", "h per seed", "h at the goal"],
         [
             [
