@@ -193,3 +193,29 @@ def test_a_budget_without_a_spread_yet_is_not_compared(spread):
     assert [costs.loc[b, "Hours at goal"] for b in (384, 768)] == pytest.approx([2.0, 3200 / 3600])
     assert all(pd.isna(costs.loc[b, "Hours at goal"]) for b in (96, 1536))
     assert chosen_budget(recs, "synthetic")["Iterations"] == 768
+
+
+def test_one_seed_budgets_are_labelled_and_carry_no_claim():
+    """A budget with one seed has only the image bootstrap's interval: it is labelled so, and neither a "beats"
+    claim nor a "does not beat at any budget measured" rests on it."""
+    from mtbench.reporting.budget import verdicts
+    from mtbench.reporting.leaderboard import CI_HIGH
+
+    frame = pd.DataFrame(
+        {
+            "Model": ["a", "a", "b", "b", "c"],
+            "Iterations": [192, 384, 192, 384, 192],
+            DM_COL: [5.0, 1.0, -4.0, 3.0, 2.0],
+            CI_LOW: [4.0, -1.0, -5.0, 1.0, 1.0],
+            CI_HIGH: [6.0, 3.0, -3.0, 5.0, 3.0],
+            "Seeds": [1, 3, 1, 3, 1],
+        }
+    )
+    a, b, c = verdicts(frame)
+    assert a == (
+        "**a** does not beat single-task (95 %) at any budget with 2 seeds or more (192 it: +5.00 [+4.00, +6.00] "
+        "(n=1: over images only, not seeds), better than single-task; 384 it: +1.00 [-1.00, +3.00] (n=3), "
+        "not resolved from 0)."
+    )
+    assert b.startswith("**b** beats single-task (95 %) at 384 iterations (192 it: -4.00 [-5.00, -3.00] (n=1: over")
+    assert c.startswith("**c** cannot be judged yet (one seed per budget) (192 it: +2.00 [+1.00, +3.00] (n=1: over")
