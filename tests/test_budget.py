@@ -142,6 +142,8 @@ def test_the_cheapest_budget_for_the_goal_is_chosen_and_shown(spread, tmp_path):
     assert chosen_budget(recs, "synthetic")["Iterations"] == 768
     text = budget_section(recs, "synthetic", tmp_path / "LEADERBOARD.md", plots=False)
     assert "**768 iterations × 4 seeds, ≈ 0.9 h**" in text
+    # std from 3 seeds: √(2 / χ²₂(0.975)) = 0.52, √(2 / χ²₂(0.025)) = 6.28
+    assert "from 3 seeds the 95 % interval of a std spans 0.52× to 6.3× the value measured" in text
     assert "| 384 | mtl | 3 | 4.00 |" in text and "| 768 | 3 | 4 | 0.2 | 0.9 |" in text
     page = render_page(spread, tmp_path / "LEADERBOARD.md")
     assert "#### The chosen benchmark: 768 iterations" in page
@@ -177,13 +179,17 @@ def test_the_site_shows_the_study_the_choice_and_the_chosen_table(spread, tmp_pa
 
 
 def test_a_budget_without_a_spread_yet_is_not_compared(spread):
-    """A third budget with one seed of mtl (no spread) and a fourth with baselines only: neither is compared, and
+    """A third budget with two seeds of mtl (too few) and a fourth with baselines only: neither is compared, and
     the models compared stay those with a spread elsewhere; 768 is still the cheapest."""
     from mtbench.reporting.budget import budget_costs, choice_frame, chosen_budget
 
     save_record(_timed(_rec("st-s-1536-0", "single_task", 0, 12288, sem=30.0), 400.0), spread / BUDGET_DIR)
     save_record(_timed(_rec("st-d-1536-0", "single_task", 0, 12288, dep=1.0), 400.0), spread / BUDGET_DIR)
     save_record(_timed(_rec("mtl-1536-0", "mtl", 0, 12288, 31.0, 1.0), 800.0), spread / BUDGET_DIR)
+    # a second seed there: a spread from 2 seeds (one degree of freedom) is not compared either
+    save_record(_timed(_rec("st-s-1536-1", "single_task", 1, 12288, sem=31.0), 400.0), spread / BUDGET_DIR)
+    save_record(_timed(_rec("st-d-1536-1", "single_task", 1, 12288, dep=1.1), 400.0), spread / BUDGET_DIR)
+    save_record(_timed(_rec("mtl-1536-1", "mtl", 1, 12288, 33.0, 1.0), 800.0), spread / BUDGET_DIR)
     save_record(_timed(_rec("st-s-96-0", "single_task", 0, 768, sem=10.0), 50.0), spread / BUDGET_DIR)
     recs = load_records(spread)
     costs = budget_costs(choice_frame(recs, "synthetic")).set_index("Iterations")

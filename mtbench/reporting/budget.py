@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.stats as sps
 
 from mtbench.reporting.delta_m import SINGLE_TASK
 from mtbench.reporting.leaderboard import CI_HIGH, CI_LOW, DM_COL, build_frame
@@ -175,6 +176,9 @@ def budget_section(records: Sequence[RunRecord], dataset: str, out: Path, plots:
     return "\n".join(lines)
 
 
+MIN_SEEDS = 3
+"""Seeds a budget's multi-task rows need before it is compared: a spread measured from 2 seeds is too uncertain."""
+
 TARGET_HALF_WIDTH = 2.0
 """The benchmark's goal for every measured row's Δm: a 95 % interval of half-width <= 2 points (issue 18)."""
 
@@ -248,16 +252,16 @@ def budget_costs(frame: pd.DataFrame) -> pd.DataFrame:
     the seeds that bring each of those rows to the goal (their maximum), one seed's wall hours of all of them with
     their single-task baselines, and the product, the benchmark's cost at the goal.
 
-    The models compared are those present at every budget where some multi-task row has 2 seeds or more (a
-    spread); a budget where one of them has fewer seeds (or is missing) is not compared yet (None)."""
+    The models compared are those present at every budget where some multi-task row has ``MIN_SEEDS`` seeds or
+    more; a budget where one of them has fewer seeds (or is missing) is not compared yet (None)."""
     budgets = sorted(set(frame["Iterations"]))
     multi_rows = frame[~frame["Model"].str.startswith(SINGLE_TASK)]
     present = {b: set(multi_rows[multi_rows["Iterations"] == b]["Model"]) for b in budgets}
-    spread = {  # the models whose Δm has a spread (2 seeds or more) at each budget
+    spread = {  # the models whose Δm has a measured spread (MIN_SEEDS seeds or more) at each budget
         b: {
             m
-            for i, m, v in multi_rows[["Iterations", "Model", "Seeds for goal"]].itertuples(index=False)
-            if i == b and _fin(v)
+            for i, m, n, v in multi_rows[["Iterations", "Model", "Seeds", "Seeds for goal"]].itertuples(index=False)
+            if i == b and n >= MIN_SEEDS and _fin(v)
         }
         for b in budgets
     }
@@ -385,14 +389,17 @@ def benchmark_choice(records: Sequence[RunRecord], dataset: str, goal: float = T
     models = costs["Models"].iloc[0] if len(costs) else ""
     per_budget = TextTable(
         f"What the goal costs at each budget, over the same models everywhere ({models}): the most seeds any of "
-        "their multi-task rows needs, times one seed of all of them. A budget where one of them has fewer than 2 "
-        "seeds (no spread yet) is not compared.",
+        f"their multi-task rows needs, times one seed of all of them. A budget where one of them has fewer than "
+        f"{MIN_SEEDS} seeds is not compared yet (the std of 2 seeds has one degree of freedom: its 95 % interval "
+        "spans a factor of 70).",
         ["iterations", "seeds now", f"seeds for ±{goal:g}", "h per seed", "h at the goal"],
         [
             [
                 str(c["Iterations"]),
                 str(c["Seeds now"]),
-                str(int(c["Seeds for goal"])) if _fin(c["Seeds for goal"]) else "— (needs 2 seeds of each model)",
+                str(int(c["Seeds for goal"]))
+                if _fin(c["Seeds for goal"])
+                else f"— (needs {MIN_SEEDS} seeds of each model)",
                 _num(c["Hours per seed"], ".1f"),
                 _hours(c["Hours at goal"]),
             ]
@@ -403,12 +410,15 @@ def benchmark_choice(records: Sequence[RunRecord], dataset: str, goal: float = T
     best = cheapest(costs)
     if best is not None:
         hours = best["Hours at goal"]
+        n = int(best["Seeds now"])
+        lo, hi = (math.sqrt((n - 1) / float(sps.chi2.ppf(q, n - 1))) for q in (0.975, 0.025))
         sentences.append(
             f"Cheapest measured budget for the goal: **{best['Iterations']} iterations × {int(best['Seeds for goal'])} "
             f"seeds, ≈ {_hours(hours)} h** of one-thread wall time ({_hours(hours / 2)} h on "
             f"two cores as two sweeps side by side), against {best['Seeds now']} seeds measured there. The seeds "
-            "needed come from the spread of the seeds measured: with 2 or 3 seeds that spread is itself uncertain "
-            "by a factor of about 3, so they are estimates, to be refined as seeds are added."
+            f"needed come from the spread of the seeds measured, itself uncertain: from {n} seeds the 95 % interval "
+            f"of a std spans {lo:.2f}× to {hi:.1f}× the value measured, so they are estimates, to be refined as "
+            "seeds are added."
         )
     both = frame[[_fin(a) and _fin(b) for a, b in zip(frame["Δm std"], frame["Image std"])]]
     if len(both):
