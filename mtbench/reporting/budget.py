@@ -36,14 +36,19 @@ def training_iterations(r: RunRecord) -> int | None:
     return None
 
 
-def budget_frame(records: Sequence[RunRecord], dataset: str) -> pd.DataFrame:
-    """One row per (model, budget) of ``dataset``'s measured records with a known budget: model (its label
-    without the budget), iterations, Δm with its 95 % interval, n and whether Δm was paired."""
-    recs = [
+def study_rows(records: Sequence[RunRecord], dataset: str) -> list[RunRecord]:
+    """``dataset``'s measured records (not floors) whose training budget is known: what the study compares."""
+    return [
         r
         for r in records
         if r.dataset == dataset and r.source == "measured" and not r.is_floor and training_iterations(r) is not None
     ]
+
+
+def budget_frame(records: Sequence[RunRecord], dataset: str) -> pd.DataFrame:
+    """One row per (model, budget) of ``dataset``'s measured records with a known budget: model (its label
+    without the budget), iterations, Δm with its 95 % interval, n and whether Δm was paired."""
+    recs = study_rows(records, dataset)
     if not recs:
         return pd.DataFrame(columns=["Model", "Iterations", DM_COL, CI_LOW, CI_HIGH, "Seeds", "Paired"])
     df = build_frame(recs, dataset=dataset)
@@ -205,11 +210,7 @@ def choice_frame(records: Sequence[RunRecord], dataset: str, goal: float = TARGE
     from mtbench.reporting.delta_m import group_delta_m
     from mtbench.reporting.stats import seeds_for_half_width
 
-    recs = [
-        r
-        for r in records
-        if r.dataset == dataset and r.source == "measured" and not r.is_floor and training_iterations(r) is not None
-    ]
+    recs = study_rows(records, dataset)
     cols = ["Iterations", "Model", "Seeds", "Δm std", "Image std", "Seeds for goal", "Hours per seed"]
     if not recs:
         return pd.DataFrame(columns=cols)
