@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -13,6 +17,24 @@ def _single_thread_torch():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def module_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Path]]:
+    """``module_tmp(name)``: a folder for a module's shared runs, removed once the module's tests are done.
+
+    Tiny runs still write full checkpoints (50-170 MB with HRNet-18 and its Adam state); kept to the end of the
+    session, as ``tmp_path_factory`` folders are, the suite's runs would take about 6 GB of disk (a function's
+    ``tmp_path`` goes when its test passes: ``tmp_path_retention_policy`` in pyproject.toml)."""
+    made: list[Path] = []
+
+    def mktemp(name: str) -> Path:
+        made.append(tmp_path_factory.mktemp(name))
+        return made[-1]
+
+    yield mktemp
+    for path in made:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def tiny_overrides(tmp_path, **extra) -> list[str]:

@@ -96,8 +96,8 @@ def _run(root, model: str, tasks: str):
 
 
 @pytest.fixture(scope="module")
-def mtinet_run(tmp_path_factory):
-    return _run(tmp_path_factory.mktemp("mtinet"), "mtinet", "semseg,depth")
+def mtinet_run(module_tmp):
+    return _run(module_tmp("mtinet"), "mtinet", "semseg,depth")
 
 
 def _check_matrices(data: dict) -> None:

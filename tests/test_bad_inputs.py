@@ -314,8 +314,8 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def dataset_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("data") / "synthetic"
+def dataset_dir(module_tmp) -> Path:
+    out = module_tmp("data") / "synthetic"
     write_synthetic(out, n=8, size=(64, 64), seed=0)
     return out
 

@@ -40,9 +40,9 @@ def _run(path, **extra):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(module_tmp):
     """Three tiny runs: seed 0 with a curve, seed 0 without, seed 1 with."""
-    root = tmp_path_factory.mktemp("curves")
+    root = module_tmp("curves")
     return {
         "curve": _run(root / "a", **CURVE),
         "plain": _run(root / "b"),

@@ -25,13 +25,13 @@ from mtbench.errors import UsageError
 
 
 @pytest.fixture(scope="module")
-def nyud_dir(tmp_path_factory):
-    return write_synthetic(tmp_path_factory.mktemp("nyud"), n=11, size=(24, 32)).out
+def nyud_dir(module_tmp):
+    return write_synthetic(module_tmp("nyud"), n=11, size=(24, 32)).out
 
 
 @pytest.fixture(scope="module")
-def pascal_dir(tmp_path_factory):
-    return write_synthetic(tmp_path_factory.mktemp("pascal"), n=11, size=(30, 40), layout="pascal_context").out
+def pascal_dir(module_tmp):
+    return write_synthetic(module_tmp("pascal"), n=11, size=(30, 40), layout="pascal_context").out
 
 
 def _bench_cli(capsys, *argv: str) -> str:

@@ -29,8 +29,8 @@ def _sets(tmp_path, extra=()):
 
 
 @pytest.fixture(scope="module")
-def nyud_folder(tmp_path_factory):
-    root = tmp_path_factory.mktemp("nyud")
+def nyud_folder(module_tmp):
+    root = module_tmp("nyud")
     main(["data", "synth", "--out", str(root), "--n", "8", "--size", "64x96"])
     return root
 

@@ -29,8 +29,8 @@ def _train(root, model: str, tasks: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("show")
+def runs(module_tmp):
+    root = module_tmp("show")
     return {
         "mtl": _train(root, "mtl", "semseg,depth"),
         "mtinet": _train(root, "mtinet", "semseg,depth"),

@@ -56,19 +56,19 @@ def _train(root: Path, recipe: str, data_root: Path, model: str, tasks: list[str
 
 
 @pytest.fixture(scope="module")
-def nyud_run(tmp_path_factory):
+def nyud_run(module_tmp):
     """MTI-Net on a NYUD-layout folder (`mtbench data synth`: 6 train + 2 val scenes of 64×96), the NYUD recipe,
     every NYUD task a main task (every panel kind but saliency's)."""
-    root = tmp_path_factory.mktemp("nyud")
+    root = module_tmp("nyud")
     main(["data", "synth", "--out", str(root / "data"), "--n", "8", "--size", "64x96"])
     return _train(root, "nyud_hrnet18_480x640_100ep", root / "data", "mtinet", NYUD_TASKS, NYUD_HW)
 
 
 @pytest.fixture(scope="module")
-def pascal_run(tmp_path_factory):
+def pascal_run(module_tmp):
     """MTL on a tiny PASCAL-Context folder (12×16 images; val q0 with a person, q1 without), the PASCAL recipe
     with its five tasks, the 512×512 input shrunk to 32×32."""
-    root = tmp_path_factory.mktemp("pascal")
+    root = module_tmp("pascal")
     splits = {"train": ("p0", "p1"), "val": ("q0", "q1")}
     write_pascal_context(root / "data", splits, no_person=("p1", "q1"))
     return _train(root, "pascal_hrnet18_512x512_100ep", root / "data", "mtl", PASCAL_TASKS, PASCAL_INPUT)

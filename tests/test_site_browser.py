@@ -66,8 +66,8 @@ def _results(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("browser")
+def site(module_tmp) -> Path:
+    tmp = module_tmp("browser")
     out = tmp / "site"
     write_site(_results(tmp / "results"), out)
     return out

@@ -72,8 +72,8 @@ def _scalars(ea, tag) -> dict[int, float]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tb")
+def runs(module_tmp):
+    root = module_tmp("tb")
     return {"tb": _run(root / "a", **TB), "plain": _run(root / "b")}
 
 

@@ -354,8 +354,8 @@ def test_timm_training_checkpoint_with_namespace_loads_without_trust(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("trained")
+def trained_run(module_tmp) -> Path:
+    tmp = module_tmp("trained")
     main(["run", "--model", "mtl", "--tasks", "semseg,depth", "--aux-tasks", "none", *_sets(tiny_overrides(tmp))])
     (run_dir,) = (tmp / "runs").iterdir()
     return run_dir

@@ -18,9 +18,9 @@ OUT = {"semseg": 10, "depth": 1}
 
 
 @pytest.fixture(scope="module")
-def single_task_runs(tmp_path_factory):
+def single_task_runs(module_tmp):
     """Two tiny single-task resnet18 runs (semseg, depth): their run folders."""
-    tmp = tmp_path_factory.mktemp("st")
+    tmp = module_tmp("st")
     cfg = build_config(
         None, [*tiny_overrides(tmp), "model.backbone=resnet18", "train.max_iters=1"], **{"model.name": "single_task"}
     )
