@@ -148,12 +148,32 @@ def test_the_cheapest_budget_for_the_goal_is_chosen_and_shown(spread, tmp_path):
     page = render_page(spread, tmp_path / "LEADERBOARD.md")
     assert "#### The chosen benchmark: 768 iterations" in page
     assert "--preset budget-768 --seeds 0,1,2,3 --results" in page
+    assert "**Goal not reached yet**: Δm 95 % half-width above 2 points for mtl ± 2.48 over 3 seeds." in page
     # the chosen budget is the committed benchmark's: no second table
     for r in recs:
         r._origin = ""
     from mtbench.reporting.page import chosen_table
 
     assert chosen_table([r for r in recs if "768" in r.id or "6144" in r.id], "synthetic") == []
+
+
+def test_the_chosen_benchmark_says_when_its_goal_is_reached(spread, tmp_path):
+    from mtbench.reporting.page import chosen_benchmark
+
+    # a 4th seed at 768 with Δm 3: Δm 2, 3, 4, 3, std √(2/3) = 0.816, half-width t_3 · 0.816 / 2 = 3.182 · 0.408
+    sem, dep = 23.0, 1.3
+    for rec in (
+        _rec("st-s-6144-3", "single_task", 3, 6144, sem=sem),
+        _rec("st-d-6144-3", "single_task", 3, 6144, dep=dep),
+        _rec("mtl-6144-3", "mtl", 3, 6144, sem * 1.06, dep),
+    ):
+        save_record(_timed(rec, 200.0), spread / BUDGET_DIR)
+    chosen = chosen_benchmark(load_records(spread), "synthetic")
+    assert chosen is not None and chosen.budget == 768
+    assert chosen.goal_sentence() == (
+        "**Goal reached**: every row's Δm 95 % half-width is ≤ 2 points (the widest: mtl, ± 1.30 over 4 seeds)."
+    )
+    assert "Its records so far (seeds 0, 1, 2, 3)" in chosen.intro
 
 
 def test_the_site_shows_the_study_the_choice_and_the_chosen_table(spread, tmp_path):

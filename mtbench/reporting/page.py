@@ -21,7 +21,7 @@ from mtbench.errors import MtbenchError
 from mtbench.registry import get_task
 from mtbench.reporting.budget import TARGET_HALF_WIDTH, budget_section, chosen_budget, training_iterations
 from mtbench.reporting.delta_m import SINGLE_TASK, primary_metric
-from mtbench.reporting.leaderboard import add_power, build_frame, render
+from mtbench.reporting.leaderboard import CI_HIGH, CI_LOW, DM_COL, add_power, build_frame, render
 from mtbench.reporting.results import BUDGET_DIR, RunRecord, atomic_write_text, benchmark_config, load_records
 
 DATASET_ORDER = ("synthetic", "nyud", "pascal_context")
@@ -271,18 +271,43 @@ class ChosenBenchmark:
     budget: int
     seeds_needed: int
     records: list[RunRecord]
+    dataset: str
 
     @property
     def intro(self) -> str:
-        """What the table holds and the command that completes its seeds (markdown)."""
+        """What the table holds, whether the goal is reached, and the command that completes its seeds
+        (markdown)."""
         seeds = sorted({r.seed for r in self.records if r.seed is not None})
         every = ",".join(str(s) for s in range(self.seeds_needed))
         return (
             f"Its records so far (seeds {', '.join(map(str, seeds))}), with the seeds each row needs for a Δm "
-            f"half-width of {TARGET_HALF_WIDTH:g} at its measured spread. Its {self.seeds_needed} seeds: `mtbench "
-            f"sweep --preset budget-{self.budget} --seeds {every} --results results/budget` (finished runs are "
-            "skipped)."
+            f"half-width of {TARGET_HALF_WIDTH:g} at its measured spread. {self.goal_sentence()} Its "
+            f"{self.seeds_needed} seeds: `mtbench sweep --preset budget-{self.budget} --seeds {every} --results "
+            "results/budget` (finished runs are skipped)."
         )
+
+    def goal_sentence(self) -> str:
+        """Whether every multi-task row's Δm 95 % half-width is within the goal: the widest row, measured."""
+        df = self.frame(self.dataset)
+        low, high = df.get(f"{DM_COL} {CI_LOW}"), df.get(f"{DM_COL} {CI_HIGH}")
+        if low is None or high is None:
+            return "No row has a Δm interval yet."
+        rows = [
+            (float(h - lo) / 2, str(m), int(n))
+            for m, n, lo, h in zip(df["Model"], df["Seeds"], low, high)
+            if not str(m).startswith(SINGLE_TASK) and pd.notna(lo) and pd.notna(h)
+        ]
+        if not rows:
+            return "No row has a Δm interval yet."
+        over = sorted((r for r in rows if r[0] > TARGET_HALF_WIDTH), reverse=True)
+        if not over:
+            hw, model, n = max(rows)
+            return (
+                f"**Goal reached**: every row's Δm 95 % half-width is ≤ {TARGET_HALF_WIDTH:g} points (the widest: "
+                f"{model}, ± {hw:.2f} over {n} seeds)."
+            )
+        said = "; ".join(f"{model} ± {hw:.2f} over {n} seeds" for hw, model, n in over)
+        return f"**Goal not reached yet**: Δm 95 % half-width above {TARGET_HALF_WIDTH:g} points for {said}."
 
     def frame(self, dataset: str) -> pd.DataFrame:
         return with_seeds_needed(build_frame(self.records, dataset=dataset))
@@ -297,7 +322,7 @@ def chosen_benchmark(records: Sequence[RunRecord], dataset: str) -> ChosenBenchm
     rows = [r for r in records if training_iterations(r) == budget and not r.is_floor]
     if not rows or all(not r.origin for r in rows):
         return None
-    return ChosenBenchmark(budget, int(best["Seeds for goal"]), rows)
+    return ChosenBenchmark(budget, int(best["Seeds for goal"]), rows, dataset)
 
 
 def chosen_table(records: Sequence[RunRecord], dataset: str) -> list[str]:
