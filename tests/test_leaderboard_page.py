@@ -97,8 +97,9 @@ def test_distinct_configs_are_listed(results):
         "lr {}, poly(0.9), 40-iteration warm-up), 500 val scenes (fixed: data seed 0), semseg + depth main, "
         "normals + edge auxiliary for the models that take auxiliary tasks"
     )
+    # the page's benchmark records only: not the budget study's (budget/) nor a user's own runs (local/)
     seeds = ", ".join(
-        map(str, sorted({r.seed for r in load_records(results) if not r.is_floor and r.seed is not None}))
+        map(str, sorted({r.seed for r in load_records(results) if not (r.is_floor or r.origin) and r.seed is not None}))
     )
     models = sorted({r.model for r in load_records(results / "synthetic") if not r.is_floor} - {"mtl"})
     # the configurations are numbered in the order their first record is read (folder names)
