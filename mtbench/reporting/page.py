@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -288,13 +289,11 @@ class ChosenBenchmark:
 
     def goal_sentence(self) -> str:
         """Whether every multi-task row's Δm 95 % half-width is within the goal: the widest row, measured."""
-        df = self.frame(self.dataset)
-        low, high = df.get(f"{DM_COL} {CI_LOW}"), df.get(f"{DM_COL} {CI_HIGH}")
-        if low is None or high is None:
-            return "No row has a Δm interval yet."
+        df = self.table
+        low, high = f"{DM_COL} {CI_LOW}", f"{DM_COL} {CI_HIGH}"
         rows = [
             (float(h - lo) / 2, str(m), int(n))
-            for m, n, lo, h in zip(df["Model"], df["Seeds"], low, high)
+            for m, n, lo, h in zip(df["Model"], df["Seeds"], df.get(low, []), df.get(high, []))
             if not str(m).startswith(SINGLE_TASK) and pd.notna(lo) and pd.notna(h)
         ]
         if not rows:
@@ -309,8 +308,10 @@ class ChosenBenchmark:
         said = "; ".join(f"{model} ± {hw:.2f} over {n} seeds" for hw, model, n in over)
         return f"**Goal not reached yet**: Δm 95 % half-width above {TARGET_HALF_WIDTH:g} points for {said}."
 
-    def frame(self, dataset: str) -> pd.DataFrame:
-        return with_seeds_needed(build_frame(self.records, dataset=dataset))
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        """Its records' leaderboard frame with the seeds each row needs (built once: intro and table use it)."""
+        return with_seeds_needed(build_frame(self.records, dataset=self.dataset))
 
 
 def chosen_benchmark(records: Sequence[RunRecord], dataset: str) -> ChosenBenchmark | None:
@@ -335,7 +336,7 @@ def chosen_table(records: Sequence[RunRecord], dataset: str) -> list[str]:
         "",
         chosen.intro,
         "",
-        render(chosen.frame(dataset), "github"),
+        render(chosen.table, "github"),
         "",
     ]
 

@@ -253,7 +253,7 @@ def budget_html(records: Sequence[RunRecord], dataset: str, out: Path) -> tuple[
         parts += [
             f"<h4>The chosen benchmark: {chosen.budget} iterations</h4>",
             f"<p>{_inline(chosen.intro)}</p>",
-            board_table(chosen.frame(dataset), f"board-{_slug(dataset)}-chosen", {}),
+            board_table(chosen.table, f"board-{_slug(dataset)}-chosen", {}),
         ]
     return "\n".join(parts) + "\n", written
 
