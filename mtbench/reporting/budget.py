@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.stats as sps
 
 from mtbench.reporting.delta_m import SINGLE_TASK
-from mtbench.reporting.leaderboard import CI_HIGH, CI_LOW, DM_COL, build_frame
+from mtbench.reporting.leaderboard import CI_HIGH, CI_LOW, DM_COL, build_frame, finite
 from mtbench.reporting.results import RunRecord
 
 
@@ -79,10 +79,6 @@ def _base_label(label: str) -> str:
     return label.split(" [", 1)[0]
 
 
-def _fin(v: object) -> bool:
-    return isinstance(v, (int, float)) and math.isfinite(v)
-
-
 def budget_plot(frame: pd.DataFrame, dataset: str, out: Path | str) -> Path:
     """Δm against training iterations (log scale), one line per model, 95 % intervals as error bars."""
     import matplotlib
@@ -98,8 +94,8 @@ def budget_plot(frame: pd.DataFrame, dataset: str, out: Path | str) -> Path:
         sub = frame[frame["Model"] == model]
         x = sub["Iterations"].astype(float) * (1 + 0.03 * (k - (len(models) - 1) / 2))  # dodge overlapping bars
         y = sub[DM_COL].astype(float)
-        lo = [v - low if _fin(low) else 0.0 for v, low in zip(y, sub[CI_LOW])]
-        hi = [high - v if _fin(high) else 0.0 for v, high in zip(y, sub[CI_HIGH])]
+        lo = [v - low if finite(low) else 0.0 for v, low in zip(y, sub[CI_LOW])]
+        hi = [high - v if finite(high) else 0.0 for v, high in zip(y, sub[CI_HIGH])]
         ax.errorbar(x, y, yerr=[lo, hi], marker="o", capsize=3, label=model)
     ax.set_xscale("log")
     ticks = sorted(set(frame["Iterations"]))
@@ -112,9 +108,9 @@ def budget_plot(frame: pd.DataFrame, dataset: str, out: Path | str) -> Path:
 
 def _interval_text(row: pd.Series) -> str:
     v, lo, hi = row[DM_COL], row[CI_LOW], row[CI_HIGH]
-    if not _fin(v):
+    if not finite(v):
         return "n/a"
-    if _fin(lo) and _fin(hi):
+    if finite(lo) and finite(hi):
         n = "n=1: over images only, not seeds" if row["Seeds"] == 1 else f"n={row['Seeds']}"
         return f"{v:+.2f} [{lo:+.2f}, {hi:+.2f}] ({n})"
     return f"{v:+.2f} (n={row['Seeds']}, no interval)"
@@ -122,7 +118,7 @@ def _interval_text(row: pd.Series) -> str:
 
 def _side(row: pd.Series) -> str:
     lo, hi = row[CI_LOW], row[CI_HIGH]
-    if not (_fin(lo) and _fin(hi)):
+    if not (finite(lo) and finite(hi)):
         return "no interval"
     return "better than single-task" if lo > 0 else "worse than single-task" if hi < 0 else "not resolved from 0"
 
@@ -262,7 +258,7 @@ def budget_costs(frame: pd.DataFrame) -> pd.DataFrame:
         b: {
             m
             for i, m, n, v in multi_rows[["Iterations", "Model", "Seeds", "Seeds for goal"]].itertuples(index=False)
-            if i == b and n >= MIN_SEEDS and _fin(v)
+            if i == b and n >= MIN_SEEDS and finite(v)
         }
         for b in budgets
     }
@@ -276,7 +272,7 @@ def budget_costs(frame: pd.DataFrame) -> pd.DataFrame:
         compared = bool(common) and set(common) <= spread[b]
         need = int(max(multi["Seeds for goal"])) if compared else None
         parts = list(multi["Hours per seed"]) + list(single["Hours per seed"])
-        hours = float(sum(parts)) if compared and len(single) and all(_fin(v) for v in parts) else None
+        hours = float(sum(parts)) if compared and len(single) and all(finite(v) for v in parts) else None
         rows.append(
             {
                 "Iterations": b,
@@ -292,16 +288,16 @@ def budget_costs(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _hours(h: object) -> str:
     """Hours to 2 significant figures below 10 (``0.9``, ``6.5``), whole above (``13``); "—" when unknown."""
-    return _num(h, ".1f" if _fin(h) and float(h) < 10 else ".0f")  # type: ignore[arg-type]
+    return _num(h, ".1f" if finite(h) and float(h) < 10 else ".0f")  # type: ignore[arg-type]
 
 
 def _num(v: object, fmt: str) -> str:
-    return format(v, fmt) if _fin(v) else "—"
+    return format(v, fmt) if finite(v) else "—"
 
 
 def cheapest(costs: pd.DataFrame) -> pd.Series | None:
     """The row of :func:`budget_costs` whose goal costs the fewest hours (ties: the larger budget), or None."""
-    known = costs[[_fin(v) for v in costs["Hours at goal"]]] if len(costs) else costs
+    known = costs[[finite(v) for v in costs["Hours at goal"]]] if len(costs) else costs
     if not len(known):
         return None
     return known.sort_values(["Hours at goal", "Iterations"], ascending=[True, False], kind="stable").iloc[0]
@@ -399,7 +395,7 @@ def benchmark_choice(records: Sequence[RunRecord], dataset: str, goal: float = T
                 str(c["Iterations"]),
                 str(c["Seeds now"]),
                 str(int(c["Seeds for goal"]))
-                if _fin(c["Seeds for goal"])
+                if finite(c["Seeds for goal"])
                 else f"— (needs {MIN_SEEDS} seeds of each model)",
                 _num(c["Hours per seed"], ".1f"),
                 _hours(c["Hours at goal"]),
@@ -421,7 +417,7 @@ def benchmark_choice(records: Sequence[RunRecord], dataset: str, goal: float = T
             f"of a std spans {lo:.2f}× to {hi:.1f}× the value measured, so they are estimates, to be refined as "
             "seeds are added."
         )
-    both = frame[[_fin(a) and _fin(b) for a, b in zip(frame["Δm std"], frame["Image std"])]]
+    both = frame[[finite(a) and finite(b) for a, b in zip(frame["Δm std"], frame["Image std"])]]
     if len(both):
         seed_sd, image_sd = float(both["Δm std"].mean()), float(both["Image std"].mean())
         sentences.append(

@@ -364,7 +364,7 @@ def add_power(df: pd.DataFrame, delta: float = 1.0) -> pd.DataFrame:
     test: list[int | None] = []
     for _, row in df.iterrows():
         std = row.get(f"{DM_COL} std")
-        if str(row["Model"]).startswith(SINGLE_TASK) or not _finite(std) or row["Seeds"] < 2:
+        if str(row["Model"]).startswith(SINGLE_TASK) or not finite(std) or row["Seeds"] < 2:
             hw.append(None)
             test.append(None)
             continue
@@ -451,7 +451,8 @@ def display_frame(df: pd.DataFrame, bold: str = "**{}**", escape=lambda s: s) ->
 BETTER, WORSE = "▲", "▼"  # Δm's 95 % interval above / below 0: better / worse than the single-task baselines
 
 
-def _finite(v: object) -> bool:
+def finite(v: object) -> bool:
+    """A real number (int or float, not NaN or infinite): a value a table can show."""
     return isinstance(v, (int, float)) and math.isfinite(v)
 
 
@@ -461,7 +462,7 @@ def _cell(row: pd.Series, col: Column, signed: bool) -> str:
     v, lo, hi = row[col.name], row.get(f"{col.name} {CI_LOW}"), row.get(f"{col.name} {CI_HIGH}")
     text = f"{v:+.{d}f}" if signed else f"{v:.{d}f}"
     method = row.get(f"{col.name} ci", "none")
-    if not (_finite(lo) and _finite(hi)):
+    if not (finite(lo) and finite(hi)):
         return text
     low, high = float(cast(float, lo)), float(cast(float, hi))
     if method == "bootstrap":
